@@ -1,0 +1,44 @@
+"""Fixtures shared by every app's tests."""
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from stores.tests.factories import UserFactory
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_owner(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(owner) -> APIClient:
+    """A client authenticated with the owner's token."""
+    return token_client(owner)
+
+
+@pytest.fixture
+def other_api(other_owner) -> APIClient:
+    return token_client(other_owner)
+
+
+@pytest.fixture
+def admin_api(superuser) -> APIClient:
+    return token_client(superuser)

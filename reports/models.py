@@ -1,0 +1,44 @@
+"""Reports: one CSV of uptime figures for the stores a user may see, as of an instant."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ReportStatus(models.TextChoices):
+    RUNNING = "Running", "Running"
+    COMPLETE = "Complete", "Complete"
+    FAILED = "Failed", "Failed"
+
+
+class ReportQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ReportQuerySet:
+        if getattr(user, "is_superuser", False):
+            return self
+        if not getattr(user, "is_authenticated", False) or user.pk is None:
+            return self.none()
+        return self.filter(requested_by=user)
+
+
+class Report(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports")
+    as_of = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=ReportStatus.choices, default=ReportStatus.RUNNING)
+    stores_total = models.PositiveIntegerField(default=0)
+    stores_done = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to="reports/", blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Report {self.id} ({self.status})"

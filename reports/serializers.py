@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from stores.parsing import parse_utc_timestamp
+from stores.serializers import StrictSerializer
+
+from .models import Report
+
+
+class TriggerReportSerializer(StrictSerializer):
+    as_of = serializers.CharField(required=False)
+
+    def validate_as_of(self, value: str):
+        try:
+            return parse_utc_timestamp(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    report_id = serializers.UUIDField(source="id", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.get_username", read_only=True)
+
+    class Meta:
+        model = Report
+        fields = [
+            "report_id",
+            "status",
+            "as_of",
+            "stores_done",
+            "stores_total",
+            "error",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,9 @@
+"""Background work, run by `manage.py db_worker` (or inline with TASK_BACKEND=immediate)."""
+from django_tasks import task
+
+from .services import report_generate
+
+
+@task()
+def generate_report(report_id: str) -> None:
+    report_generate(report_id=report_id)

@@ -1,0 +1,290 @@
+"""The uptime engine: exact interval arithmetic over business hours and status spans.
+
+Pure Python, no ORM and no Django: UTC instants and intervals in, numbers out.
+The rules it implements are written down in docs/semantics.md.
+
+Instants are integers of microseconds since the Unix epoch (UTC), so every sum
+is exact; an interval is a half-open pair ``(start, end)``. Lists of intervals
+are sorted and pairwise disjoint unless said otherwise.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+Interval = tuple[int, int]
+# Seven entries, Monday (0) to Sunday (6), each a tuple of local intervals in
+# seconds after that day's midnight: 0 <= start < 86400 and start < end <= start + 86400.
+WeeklyHours = tuple[tuple[tuple[int, int], ...], ...]
+
+SECOND = 1_000_000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+DAY_SECONDS = 86_400
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_ONE_MICROSECOND = dt.timedelta(microseconds=1)
+# Ends written as 23:59:59 (the Loop data's habit) mean the midnight that ends the day.
+_END_OF_DAY = dt.time(23, 59, 59)
+OPEN_ALL_DAY: tuple[tuple[int, int], ...] = ((0, DAY_SECONDS),)
+
+
+def to_micros(instant: dt.datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime: the engine takes aware (UTC) instants only")
+    return (instant - EPOCH) // _ONE_MICROSECOND
+
+
+def from_micros(micros: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=micros)
+
+
+# --------------------------------------------------------------------------
+# Business hours
+# --------------------------------------------------------------------------
+
+
+class HoursEntry(NamedTuple):
+    """One stored row of a weekly schedule: an interval, or a day marked closed."""
+
+    day_of_week: int
+    start: dt.time | None
+    end: dt.time | None
+    closed: bool = False
+
+
+def _seconds(value: dt.time) -> int:
+    return value.hour * 3600 + value.minute * 60 + value.second
+
+
+def local_interval(start: dt.time, end: dt.time) -> tuple[int, int]:
+    """A schedule interval as local seconds after its day's midnight.
+
+    start == end is open 24 hours from start; an end of 23:59:59 (or 24:00,
+    stored as 00:00) is the midnight ending the day; end < start runs past
+    midnight into the next day. Fractions of a second are ignored.
+    """
+    s, e = _seconds(start), _seconds(end)
+    if s == e:
+        return s, s + DAY_SECONDS
+    if end == _END_OF_DAY:
+        return s, DAY_SECONDS
+    if e < s:
+        return s, e + DAY_SECONDS
+    return s, e
+
+
+def weekly_hours(entries: Iterable[HoursEntry]) -> WeeklyHours:
+    """Resolve stored rows into a week: a day with intervals keeps them, a day
+    marked closed (and without intervals) has none, any other day is open all day."""
+    intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(7)}
+    closed: set[int] = set()
+    for entry in entries:
+        if entry.closed:
+            closed.add(entry.day_of_week)
+        elif entry.start is not None and entry.end is not None:
+            intervals[entry.day_of_week].append(local_interval(entry.start, entry.end))
+    week = []
+    for day in range(7):
+        if intervals[day]:
+            week.append(tuple(sorted(intervals[day])))
+        elif day in closed:
+            week.append(())
+        else:
+            week.append(OPEN_ALL_DAY)
+    return tuple(week)
+
+
+ALWAYS_OPEN: WeeklyHours = weekly_hours(())
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=262_144)
+def _local_to_micros(zone_name: str, ordinal: int, seconds: int) -> int:
+    """UTC instant of `seconds` after local midnight of the date `ordinal`.
+
+    Wall-clock arithmetic with fold=0: a time in a spring-forward gap takes the
+    offset from before the gap (so it lands later by the gap's length), and an
+    ambiguous fall-back time takes its first occurrence.
+    """
+    local = dt.datetime.fromordinal(ordinal).replace(tzinfo=_zone(zone_name))
+    local += dt.timedelta(seconds=seconds)  # wall-clock addition, fold stays 0
+    return to_micros(local)
+
+
+def business_intervals(hours: WeeklyHours, zone_name: str, start: int, end: int) -> list[Interval]:
+    """Business hours of a store within [start, end), as merged UTC intervals.
+
+    Each local calendar date's intervals are converted on that date, so DST is
+    exact; an interval from the day before can reach into the range, hence the
+    extra leading days.
+    """
+    if end <= start:
+        return []
+    zone = _zone(zone_name)
+    first_date = from_micros(start).astimezone(zone).date() - dt.timedelta(days=2)
+    last_date = from_micros(end).astimezone(zone).date()
+    pieces: list[Interval] = []
+    for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1):
+        # date.weekday() of an ordinal: ordinal 1 (0001-01-01) was a Monday.
+        for local_start, local_end in hours[(ordinal - 1) % 7]:
+            s = max(_local_to_micros(zone_name, ordinal, local_start), start)
+            e = min(_local_to_micros(zone_name, ordinal, local_end), end)
+            if s < e:
+                pieces.append((s, e))
+    return merge(pieces)
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Union of intervals, sorted; touching and overlapping ones are joined."""
+    merged: list[list[int]] = []
+    for s, e in sorted(intervals):
+        if merged and s <= merged[-1][1]:
+            if e > merged[-1][1]:
+                merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    return [(s, e) for s, e in merged]
+
+
+# --------------------------------------------------------------------------
+# Status over time
+# --------------------------------------------------------------------------
+
+
+class Span(NamedTuple):
+    """A run of polls with one status and gaps shorter than the stale period."""
+
+    active: bool
+    first_poll: int
+    last_poll: int
+
+
+class StatusTimeline(NamedTuple):
+    up: list[Interval]
+    down: list[Interval]
+
+
+def status_timeline(spans: Sequence[Span], stale_after: int, start: int, end: int) -> StatusTimeline:
+    """Up and down time within [start, end) from a store's spans, sorted by first poll.
+
+    A span's status holds from its first poll until the next span's first poll,
+    except that an active status expires `stale_after` after the span's last
+    poll (down, no signal). Before the first span nothing is monitored.
+    """
+    up: list[Interval] = []
+    down: list[Interval] = []
+
+    def add(target: list[Interval], s: int, e: int) -> None:
+        s, e = max(s, start), min(e, end)
+        if s < e:
+            target.append((s, e))
+
+    for i, span in enumerate(spans):
+        if span.first_poll >= end:
+            break
+        following = spans[i + 1].first_poll if i + 1 < len(spans) else end
+        if span.active:
+            expires = min(span.last_poll + stale_after, following)
+            add(up, span.first_poll, expires)
+            add(down, expires, following)
+        else:
+            add(down, span.first_poll, following)
+    return StatusTimeline(up, down)
+
+
+def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """Intersection of two sorted disjoint interval lists."""
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        s = max(a[i][0], b[j][0])
+        e = min(a[i][1], b[j][1])
+        if s < e:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def measure(intervals: Iterable[Interval], start: int, end: int) -> int:
+    """Total length of the intervals inside [start, end)."""
+    total = 0
+    for s, e in intervals:
+        s, e = max(s, start), min(e, end)
+        if s < e:
+            total += e - s
+    return total
+
+
+# --------------------------------------------------------------------------
+# Report figures
+# --------------------------------------------------------------------------
+
+
+class UptimeFigures(NamedTuple):
+    """Up and down time inside business hours, in microseconds, per window."""
+
+    uptime_last_hour: int
+    uptime_last_day: int
+    uptime_last_week: int
+    downtime_last_hour: int
+    downtime_last_day: int
+    downtime_last_week: int
+
+
+REPORT_COLUMNS = (
+    "store_id",
+    "uptime_last_hour",
+    "uptime_last_day",
+    "uptime_last_week",
+    "downtime_last_hour",
+    "downtime_last_day",
+    "downtime_last_week",
+)
+# The last hour is reported in minutes, the last day and week in hours.
+_UNITS = (MINUTE, HOUR, HOUR, MINUTE, HOUR, HOUR)
+_HUNDREDTH = Decimal("0.01")
+
+
+def store_uptime(
+    *, spans: Sequence[Span], hours: WeeklyHours, zone_name: str, as_of: int, stale_after: int
+) -> UptimeFigures:
+    """Figures for one store over the hour, day and week ending at `as_of`."""
+    week_start = as_of - WEEK
+    timeline = status_timeline(spans, stale_after, week_start, as_of)
+    if not timeline.up and not timeline.down:
+        return UptimeFigures(0, 0, 0, 0, 0, 0)
+    open_hours = business_intervals(hours, zone_name, week_start, as_of)
+    up = intersect(timeline.up, open_hours)
+    down = intersect(timeline.down, open_hours)
+    return UptimeFigures(
+        measure(up, as_of - HOUR, as_of),
+        measure(up, as_of - DAY, as_of),
+        measure(up, week_start, as_of),
+        measure(down, as_of - HOUR, as_of),
+        measure(down, as_of - DAY, as_of),
+        measure(down, week_start, as_of),
+    )
+
+
+def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
+    """The figures in report units (minutes for the hour, hours otherwise),
+    rounded half up to two decimals, exactly."""
+    return tuple(
+        (Decimal(micros) / unit).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
+        for micros, unit in zip(figures, _UNITS)
+    )

@@ -1,0 +1,89 @@
+"""HTTP in, services, HTTP out: the seed report endpoints and /api/reports/."""
+from __future__ import annotations
+
+import uuid
+
+from django.http import FileResponse
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monitor_project.errors import ApiError, validation_error
+
+from .models import Report, ReportStatus
+from .serializers import ReportSerializer, TriggerReportSerializer
+from .services import AsOfInFuture, report_trigger
+
+
+def trigger(request: Request) -> Response:
+    data = request.data if request.data is not None else {}
+    serializer = TriggerReportSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        report = report_trigger(user=request.user, as_of=serializer.validated_data.get("as_of"))
+    except AsOfInFuture as exc:
+        raise validation_error(str(exc), {"as_of": [str(exc)]}) from None
+    return Response({"report_id": str(report.id), "status": ReportStatus.RUNNING}, status=status.HTTP_202_ACCEPTED)
+
+
+def report_answer(report: Report):
+    """Running: 202 with progress; complete: the CSV; failed: 409 with the reason."""
+    if report.status == ReportStatus.COMPLETE:
+        response = FileResponse(
+            report.file.open("rb"), as_attachment=True, filename=f"report-{report.id}.csv", content_type="text/csv"
+        )
+        return response
+    if report.status == ReportStatus.FAILED:
+        return Response(
+            {"code": "report_failed", "status": "Failed", "message": report.error or "The report failed."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return Response(
+        {"status": "Running", "stores_done": report.stores_done, "stores_total": report.stores_total},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def _visible_report(request: Request, report_id) -> Report:
+    try:
+        report_uuid = uuid.UUID(str(report_id))
+    except ValueError:
+        raise validation_error("report_id must be a UUID.", {"report_id": ["Must be a UUID."]}) from None
+    report = Report.objects.visible_to(request.user).filter(pk=report_uuid).first()
+    if report is None:
+        raise ApiError(status_code=status.HTTP_404_NOT_FOUND, code="not_found", message="No such report.")
+    return report
+
+
+class TriggerReportView(APIView):
+    def post(self, request: Request) -> Response:
+        return trigger(request)
+
+
+class GetReportView(APIView):
+    def get(self, request: Request, report_id: str | None = None):
+        report_id = report_id or request.query_params.get("report_id")
+        if not report_id:
+            raise validation_error("Give report_id.", {"report_id": ["This field is required."]})
+        return report_answer(_visible_report(request, report_id))
+
+
+class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Reports the user asked for (all of them for a superuser); POST triggers one."""
+
+    serializer_class = ReportSerializer
+
+    def get_queryset(self):
+        return Report.objects.visible_to(self.request.user).select_related("requested_by")
+
+    def get_object(self) -> Report:
+        return _visible_report(self.request, self.kwargs["pk"])
+
+    def create(self, request: Request) -> Response:
+        return trigger(request)
+
+    @action(detail=True, methods=["get"])
+    def csv(self, request: Request, pk: str):
+        return report_answer(self.get_object())

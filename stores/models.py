@@ -1,0 +1,124 @@
+"""Stores, their weekly business hours, and polls compressed into status spans."""
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+DEFAULT_TIMEZONE = "America/Chicago"
+
+
+@lru_cache(maxsize=1)
+def known_timezones() -> frozenset[str]:
+    # Scanning the zone database takes tens of milliseconds: do it once.
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    """An IANA zone name that zoneinfo (the engine's converter) knows."""
+    if value not in known_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone name.", code="unknown_timezone")
+
+
+class PollStatus(models.TextChoices):
+    ACTIVE = "active", "active"
+    INACTIVE = "inactive", "inactive"
+
+
+class StoreQuerySet(models.QuerySet):
+    def visible_to(self, user) -> StoreQuerySet:
+        """Stores a user may see: their own, or all of them for a superuser."""
+        if getattr(user, "is_superuser", False):
+            return self
+        if not getattr(user, "is_authenticated", False) or user.pk is None:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Store(models.Model):
+    # Opaque: the public Loop data uses 64-bit integers and UUIDs.
+    store_id = models.CharField(max_length=64, unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stores")
+    timezone = models.CharField(max_length=64, default=DEFAULT_TIMEZONE, validators=[validate_timezone])
+    # SHA-256 of the device key: the key is random and long, so a fast hash is
+    # enough, and it lets a request find its store by an indexed lookup.
+    device_key_hash = models.CharField(max_length=64, unique=True)
+    # Denormalised latest poll, so a new poll is checked and placed without
+    # reading the span table's history.
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=8, choices=PollStatus.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StoreQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["store_id"]
+
+    def __str__(self) -> str:
+        return self.store_id
+
+
+class BusinessHours(models.Model):
+    """One local interval of a weekday, or a marker that the weekday is closed.
+
+    A weekday without rows is open all day. Ends of 24:00 are stored as 00:00,
+    which the end-before-start rule reads as the midnight ending the day.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="business_hours")
+    day_of_week = models.PositiveSmallIntegerField(help_text="0 = Monday … 6 = Sunday")
+    start_time_local = models.TimeField(null=True, blank=True)
+    end_time_local = models.TimeField(null=True, blank=True)
+    closed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["store_id", "day_of_week", "start_time_local"]
+        verbose_name_plural = "business hours"
+        constraints = [
+            models.CheckConstraint(condition=Q(day_of_week__lte=6), name="business_hours_day_of_week_0_6"),
+            models.CheckConstraint(
+                condition=(
+                    Q(closed=True, start_time_local__isnull=True, end_time_local__isnull=True)
+                    | Q(closed=False, start_time_local__isnull=False, end_time_local__isnull=False)
+                ),
+                name="business_hours_interval_or_closed",
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "day_of_week"])]
+
+    def __str__(self) -> str:
+        if self.closed:
+            return f"{self.store_id} day {self.day_of_week}: closed"
+        return f"{self.store_id} day {self.day_of_week}: {self.start_time_local}-{self.end_time_local}"
+
+
+class StatusSpan(models.Model):
+    """A maximal run of consecutive polls with one status and gaps shorter
+    than the stale period: the compressed poll history reports are built from."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="spans")
+    status = models.CharField(max_length=8, choices=PollStatus.choices)
+    first_poll_at = models.DateTimeField()
+    last_poll_at = models.DateTimeField()
+    poll_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["store_id", "first_poll_at"]
+        constraints = [
+            # One span starts at a given instant, and it cannot end before it starts.
+            models.UniqueConstraint(fields=["store", "first_poll_at"], name="status_span_store_first_poll"),
+            models.CheckConstraint(condition=Q(last_poll_at__gte=models.F("first_poll_at")), name="status_span_ordered"),
+            models.CheckConstraint(condition=Q(poll_count__gte=1), name="status_span_has_polls"),
+        ]
+        # The unique (store, first_poll_at) index serves both the open-span
+        # lookup on every poll and the per-store range reads of reports. No
+        # index has last_poll_at: it changes on every poll, and an index on it
+        # would be rewritten each time just to speed up the daily prune.
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.status} {self.first_poll_at:%Y-%m-%d %H:%M}–{self.last_poll_at:%H:%M} ({self.poll_count})"

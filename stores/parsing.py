@@ -1,0 +1,55 @@
+"""Parsing of the text forms devices and the Loop files use for times."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+# The Loop form: "2023-01-22 12:09:39.388884 UTC", with 0 to 6 fraction digits.
+_LOOP_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? UTC$")
+_LOCAL_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?$")
+
+
+def parse_utc_timestamp(text: str) -> dt.datetime:
+    """An aware UTC datetime from ISO 8601 (Z or an offset; no offset means UTC)
+    or the Loop form. Raises ValueError with a reason."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("expected a timestamp string")
+    text = text.strip()
+    match = _LOOP_TIMESTAMP.match(text)
+    if match:
+        year, month, day, hour, minute, second, fraction = match.groups()
+        micro = int((fraction or "0").ljust(6, "0"))
+        try:
+            return dt.datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=dt.timezone.utc
+            )
+        except ValueError as exc:
+            raise ValueError(f"not a valid date and time: {exc}") from None
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            "expected ISO 8601 (e.g. 2023-01-22T12:09:39Z) or '2023-01-22 12:09:39.388884 UTC'"
+        ) from None
+    if len(text) <= 10:  # a bare date is not an instant
+        raise ValueError("expected a date and a time, not a date alone")
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def parse_local_time(text: str) -> tuple[dt.time, bool]:
+    """A schedule time "HH:MM" or "HH:MM:SS"; "24:00" is accepted as the
+    midnight ending the day. Returns the time (24:00 as 00:00) and whether it
+    was written as 24:00."""
+    if not isinstance(text, str):
+        raise ValueError("expected a time string such as 09:30 or 23:59:59")
+    match = _LOCAL_TIME.match(text.strip())
+    if not match:
+        raise ValueError("expected a time such as 09:30 or 23:59:59")
+    hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
+    if (hour, minute, second) == (24, 0, 0):
+        return dt.time(0, 0), True
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError("hours run 00-23 (or 24:00), minutes and seconds 00-59")
+    return dt.time(hour, minute, second), False

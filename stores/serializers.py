@@ -1,0 +1,252 @@
+"""Translate JSON to service inputs and models to JSON; no business logic here."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone as django_timezone
+from rest_framework import serializers
+
+from .models import PollStatus, Store, validate_timezone
+from .parsing import parse_local_time, parse_utc_timestamp
+from .services import HoursInput, PollInput
+
+STORE_ID_MAX_LENGTH = 64
+
+
+def clean_store_id(value: Any) -> str:
+    """A store id is a string of 1 to 64 characters; a JSON integer is taken as its decimal text."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("must be a string or an integer")
+    text = str(value)
+    if not text.strip():
+        raise ValueError("must not be empty")
+    if len(text) > STORE_ID_MAX_LENGTH:
+        raise ValueError(f"must be at most {STORE_ID_MAX_LENGTH} characters")
+    return text
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is an error, not a silent default."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StoreIdField(serializers.Field):
+    def to_internal_value(self, data):
+        try:
+            return clean_store_id(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(f"store id {exc}") from None
+
+    def to_representation(self, value):
+        return value
+
+
+class TimezoneField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            validate_timezone(value)
+        except DjangoValidationError:
+            raise serializers.ValidationError(
+                f"{value!r} is not a known IANA time zone name, such as America/Chicago."
+            ) from None
+        return value
+
+
+class LocalTimeField(serializers.Field):
+    """HH:MM[:SS] local time; 24:00 (the midnight ending the day) is allowed as an end only."""
+
+    def __init__(self, *, is_end: bool, **kwargs):
+        self.is_end = is_end
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            value, is_24 = parse_local_time(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        if is_24 and not self.is_end:
+            raise serializers.ValidationError("24:00 can only end an interval.")
+        return value
+
+    def to_representation(self, value: dt.time):
+        return value.isoformat()
+
+
+class HoursEntrySerializer(StrictSerializer):
+    dayOfWeek = serializers.IntegerField(min_value=0, max_value=6)
+    start_time_local = LocalTimeField(is_end=False, required=False)
+    end_time_local = LocalTimeField(is_end=True, required=False)
+    closed = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        has_times = "start_time_local" in attrs or "end_time_local" in attrs
+        if attrs["closed"]:
+            if has_times:
+                raise serializers.ValidationError("A closed day has no start or end time.")
+        elif "start_time_local" not in attrs or "end_time_local" not in attrs:
+            raise serializers.ValidationError(
+                "Give start_time_local and end_time_local, or closed: true."
+            )
+        return attrs
+
+    def to_hours_input(self, attrs) -> HoursInput:
+        return HoursInput(
+            day_of_week=attrs["dayOfWeek"],
+            start=attrs.get("start_time_local"),
+            end=attrs.get("end_time_local"),
+            closed=attrs["closed"],
+        )
+
+
+class RegisterStoreSerializer(StrictSerializer):
+    """The seed's per-day form, or the week form with `business_hours`."""
+
+    store_id = StoreIdField()
+    local_timezone = TimezoneField(required=False)
+    dayOfWeek = serializers.IntegerField(min_value=0, max_value=6, required=False)
+    start_time_local = LocalTimeField(is_end=False, required=False)
+    end_time_local = LocalTimeField(is_end=True, required=False)
+    business_hours = HoursEntrySerializer(many=True, required=False, max_length=7 * 48)
+
+    day_fields = ("dayOfWeek", "start_time_local", "end_time_local")
+
+    def validate(self, attrs):
+        day_given = [name for name in self.day_fields if name in attrs]
+        if day_given and "business_hours" in attrs:
+            raise serializers.ValidationError("Give either dayOfWeek with its times, or business_hours, not both.")
+        if day_given and len(day_given) != len(self.day_fields):
+            missing = [name for name in self.day_fields if name not in attrs]
+            raise serializers.ValidationError({name: ["This field is required with dayOfWeek."] for name in missing})
+        week = attrs.get("business_hours")
+        if week:
+            closed = {entry["dayOfWeek"] for entry in week if entry["closed"]}
+            open_ = {entry["dayOfWeek"] for entry in week if not entry["closed"]}
+            both = sorted(closed & open_)
+            if both:
+                raise serializers.ValidationError({"business_hours": [f"Day {both[0]} is both closed and open."]})
+        return attrs
+
+    def service_arguments(self) -> dict[str, Any]:
+        attrs = self.validated_data
+        arguments: dict[str, Any] = {"store_id": attrs["store_id"], "timezone": attrs.get("local_timezone")}
+        if "business_hours" in attrs:
+            arguments["week"] = [HoursEntrySerializer().to_hours_input(entry) for entry in attrs["business_hours"]]
+        elif "dayOfWeek" in attrs:
+            arguments["day"] = HoursInput(
+                day_of_week=attrs["dayOfWeek"], start=attrs["start_time_local"], end=attrs["end_time_local"]
+            )
+        return arguments
+
+
+def _time_text(value: dt.time, *, is_end: bool, start: dt.time) -> str:
+    # An end of 00:00 after a later start is the midnight ending the day.
+    if is_end and value == dt.time(0) and start != dt.time(0):
+        return "24:00:00"
+    return value.isoformat()
+
+
+def week_representation(store: Store) -> list[dict[str, Any]]:
+    """All seven days: their intervals, closed, or open all day."""
+    rows = sorted(
+        store.business_hours.all(), key=lambda row: (row.day_of_week, row.start_time_local or dt.time(0))
+    )
+    days = []
+    for day in range(7):
+        day_rows = [row for row in rows if row.day_of_week == day]
+        intervals = [
+            {
+                "start_time_local": row.start_time_local.isoformat(),
+                "end_time_local": _time_text(row.end_time_local, is_end=True, start=row.start_time_local),
+            }
+            for row in day_rows
+            if not row.closed
+        ]
+        if intervals:
+            state = "open"
+        elif day_rows:
+            state = "closed"
+        else:
+            state = "open_all_day"
+        days.append({"dayOfWeek": day, "state": state, "intervals": intervals})
+    return days
+
+
+class StoreSerializer(serializers.ModelSerializer):
+    business_hours = serializers.SerializerMethodField()
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+
+    class Meta:
+        model = Store
+        fields = ["store_id", "timezone", "owner", "last_poll_at", "last_status", "business_hours", "created_at"]
+        read_only_fields = fields
+
+    def get_business_hours(self, store: Store) -> list[dict[str, Any]]:
+        return week_representation(store)
+
+
+# --------------------------------------------------------------------------
+# Polls: validated by hand, not by a DRF serializer, because a batch holds up
+# to 10,000 of them and this path is hot.
+# --------------------------------------------------------------------------
+
+POLL_FIELDS = frozenset({"id", "utc_timestamp", "status"})
+_EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def poll_from_json(item: Any, *, now: dt.datetime | None = None) -> PollInput:
+    """A poll from its JSON object, or PollInvalid with messages per field."""
+    if not isinstance(item, dict):
+        raise PollInvalid({"non_field_errors": ["Expected an object with id, utc_timestamp and status."]})
+    errors: dict[str, list[str]] = {}
+    for name in sorted(set(item) - POLL_FIELDS):
+        errors[name] = ["Unknown field."]
+    for name in sorted(POLL_FIELDS - set(item)):
+        errors[name] = ["This field is required."]
+    store_id = at = status = None
+    if "id" in item:
+        try:
+            store_id = clean_store_id(item["id"])
+        except ValueError as exc:
+            errors["id"] = [f"store id {exc}"]
+    if "utc_timestamp" in item:
+        try:
+            at = parse_utc_timestamp(item["utc_timestamp"])
+        except ValueError as exc:
+            errors["utc_timestamp"] = [str(exc)]
+        else:
+            now = now or django_timezone.now()
+            if at > now + dt.timedelta(seconds=settings.MONITOR_MAX_CLOCK_SKEW_SECONDS):
+                errors["utc_timestamp"] = ["More than 5 minutes in the future."]
+            elif at < _EARLIEST:
+                errors["utc_timestamp"] = ["Before 1970."]
+    if "status" in item:
+        status = item["status"]
+        if status not in PollStatus.values:
+            errors["status"] = ['Must be "active" or "inactive".']
+    if errors:
+        raise PollInvalid(errors)
+    return PollInput(store_id=store_id, at=at, status=status)
+
+
+class PollInvalid(ValueError):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+    @property
+    def message(self) -> str:
+        name, messages = next(iter(self.errors.items()))
+        return messages[0] if name == "non_field_errors" else f"{name}: {messages[0]}"
