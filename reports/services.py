@@ -67,8 +67,10 @@ def _write_report(report: Report) -> None:
     as_of = uptime.to_micros(report.as_of)
     stale_after = settings.MONITOR_STALE_AFTER_MINUTES * uptime.MINUTE
     week_start = report.as_of - dt.timedelta(days=7)
-    stores = list(
-        Store.objects.visible_to(report.requested_by).order_by("store_id").values_list("pk", "store_id", "timezone")
+    # Sorted here, not in SQL: database collations differ, code point order does not.
+    stores = sorted(
+        Store.objects.visible_to(report.requested_by).values_list("pk", "store_id", "timezone"),
+        key=lambda row: row[1],
     )
     Report.objects.filter(pk=report.pk).update(stores_total=len(stores), stores_done=0)
 

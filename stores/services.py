@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan
 
@@ -231,8 +231,12 @@ def polls_record(
 def spans_prune(*, older_than: dt.datetime) -> int:
     """Delete spans whose last poll is before `older_than`; returns how many.
 
-    The store keeps its latest poll, so a store whose spans are all pruned
-    starts a fresh span with its next poll.
+    Each store's latest span is kept whatever its age: it is what says a
+    silent store has been down since, and a new poll may extend it.
     """
-    deleted, _ = StatusSpan.objects.filter(last_poll_at__lt=older_than).delete()
+    deleted, _ = (
+        StatusSpan.objects.filter(last_poll_at__lt=older_than)
+        .exclude(last_poll_at=F("store__last_poll_at"))
+        .delete()
+    )
     return deleted
