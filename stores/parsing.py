@@ -35,7 +35,10 @@ def parse_utc_timestamp(text: str) -> dt.datetime:
         raise ValueError("expected a date and a time, not a date alone")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ValueError("the instant is outside the years 1 to 9999 in UTC") from None
 
 
 def parse_local_time(text: str) -> tuple[dt.time, bool]:

@@ -1,0 +1,157 @@
+"""Parsing of poll timestamps and schedule times (stores/parsing.py)."""
+import datetime as dt
+
+import pytest
+
+from stores.parsing import parse_local_time, parse_utc_timestamp
+
+UTC = dt.timezone.utc
+
+
+# --------------------------------------------------------------------------
+# parse_utc_timestamp
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-01-22T12:09:39Z", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
+        ("2023-01-22T12:09:39.388884Z", dt.datetime(2023, 1, 22, 12, 9, 39, 388884, tzinfo=UTC)),
+        ("2023-01-22T12:09:39+00:00", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
+        # An offset is converted to UTC.
+        ("2023-01-22T12:09:39+05:30", dt.datetime(2023, 1, 22, 6, 39, 39, tzinfo=UTC)),
+        ("2023-01-22T12:09:39-06:00", dt.datetime(2023, 1, 22, 18, 9, 39, tzinfo=UTC)),
+        ("2023-01-22T23:30:00-02:00", dt.datetime(2023, 1, 23, 1, 30, tzinfo=UTC)),
+        # No offset means UTC.
+        ("2023-01-22T12:09:39", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
+        ("2023-01-22 12:09:39", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
+        # Surrounding blanks are ignored.
+        ("  2023-01-22T12:09:39Z\n", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
+    ],
+)
+def test_iso_timestamps(text, expected):
+    parsed = parse_utc_timestamp(text)
+    assert parsed == expected
+    assert parsed.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("fraction", "micro"),
+    [
+        ("", 0),
+        (".3", 300000),
+        (".38", 380000),
+        (".388", 388000),
+        (".3888", 388800),
+        (".38888", 388880),
+        (".388884", 388884),
+        (".000001", 1),
+    ],
+)
+def test_loop_form_with_0_to_6_fraction_digits(fraction, micro):
+    parsed = parse_utc_timestamp(f"2023-01-22 12:09:39{fraction} UTC")
+    assert parsed == dt.datetime(2023, 1, 22, 12, 9, 39, micro, tzinfo=UTC)
+    assert parsed.tzinfo is not None and parsed.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "yesterday",
+        "2023-01-22",  # a date alone is not an instant
+        "2023-01-22 UTC",
+        "2023-01-22 12:09:39.1234567 UTC",  # 7 fraction digits
+        "2023-01-22 12:09:39. UTC",
+        "2023-01-22 12:09:39.388884 PST",
+        "2023-01-22 12:09:39 utc ",  # the Loop suffix is upper case
+        "2023-02-30 12:09:39 UTC",  # no such date
+        "2023-01-22 25:00:00 UTC",
+        "2023-01-22 12:60:00 UTC",
+        "2023-02-30T12:09:39Z",
+        "2023-01-22T25:00:00Z",
+        "2023-01-22T12:09:39+25:00",
+        "22/01/2023 12:09:39",
+        "1674389379",
+        # Valid text, but the instant is outside what a UTC datetime can hold.
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+    ],
+)
+def test_bad_timestamps(text):
+    with pytest.raises(ValueError):
+        parse_utc_timestamp(text)
+
+
+@pytest.mark.parametrize("value", [None, 1674389379, 1674389379.5, ["2023-01-22T12:09:39Z"], {}])
+def test_timestamp_must_be_a_string(value):
+    with pytest.raises(ValueError, match="expected a timestamp string"):
+        parse_utc_timestamp(value)
+
+
+def test_bad_timestamp_error_says_what_is_expected():
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_utc_timestamp("not a time")
+    with pytest.raises(ValueError, match="date alone"):
+        parse_utc_timestamp("2023-01-22")
+    with pytest.raises(ValueError, match="not a valid date"):
+        parse_utc_timestamp("2023-02-30 12:00:00 UTC")
+
+
+# --------------------------------------------------------------------------
+# parse_local_time
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("00:00", (dt.time(0, 0), False)),
+        ("09:30", (dt.time(9, 30), False)),
+        ("9:30", (dt.time(9, 30), False)),
+        ("17:00:00", (dt.time(17, 0), False)),
+        ("23:59", (dt.time(23, 59), False)),
+        ("23:59:59", (dt.time(23, 59, 59), False)),
+        (" 08:15:05 ", (dt.time(8, 15, 5), False)),
+        # Fractions of a second are accepted and dropped.
+        ("12:30:00.5", (dt.time(12, 30), False)),
+        # 24:00 is the midnight ending the day: returned as 00:00, flagged.
+        ("24:00", (dt.time(0, 0), True)),
+        ("24:00:00", (dt.time(0, 0), True)),
+    ],
+)
+def test_local_times(text, expected):
+    assert parse_local_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "25:00",
+        "24:01",
+        "24:00:01",
+        "12:60",
+        "12:30:60",
+        "23:59:99",
+        "",
+        "noon",
+        "9",
+        "930",
+        "12:5",
+        "123:00",
+        "-1:00",
+        "12:00 PM",
+        "12.30",
+    ],
+)
+def test_bad_local_times(text):
+    with pytest.raises(ValueError):
+        parse_local_time(text)
+
+
+@pytest.mark.parametrize("value", [None, 930, 9.5, ["09:30"]])
+def test_local_time_must_be_a_string(value):
+    with pytest.raises(ValueError):
+        parse_local_time(value)

@@ -1,0 +1,496 @@
+"""Store registration, poll recording into status spans, and span pruning (stores/services.py)."""
+import datetime as dt
+
+import pytest
+
+from stores.models import DEFAULT_TIMEZONE, BusinessHours, PollStatus, Store, StatusSpan
+from stores.services import (
+    CONFLICTING_STATUS,
+    OLDER_THAN_LATEST,
+    OTHER_STORE,
+    RECORDED,
+    REPEAT,
+    UNKNOWN_STORE,
+    HoursInput,
+    PollInput,
+    StoreIdTaken,
+    device_key_hash,
+    device_key_matches,
+    polls_record,
+    spans_prune,
+    stale_after,
+    store_register,
+    store_rotate_device_key,
+)
+from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
+ACTIVE = PollStatus.ACTIVE
+INACTIVE = PollStatus.INACTIVE
+
+
+def minutes(n: float) -> dt.timedelta:
+    return dt.timedelta(minutes=n)
+
+
+def hours_of(store: Store) -> list[tuple]:
+    return list(
+        BusinessHours.objects.filter(store=store)
+        .order_by("day_of_week", "start_time_local")
+        .values_list("day_of_week", "start_time_local", "end_time_local", "closed")
+    )
+
+
+def spans_of(store: Store) -> list[tuple]:
+    return list(
+        StatusSpan.objects.filter(store=store)
+        .order_by("first_poll_at")
+        .values_list("status", "first_poll_at", "last_poll_at", "poll_count")
+    )
+
+
+def record(store: Store, *polls: tuple[dt.datetime, str], scope=None, device_store=None):
+    """Record polls (at, status) for one store, as its owner would."""
+    stores = scope if scope is not None else Store.objects.filter(owner=store.owner)
+    return polls_record(
+        polls=[PollInput(store.store_id, at, status) for at, status in polls],
+        stores=stores,
+        device_store=device_store,
+    )
+
+
+# --------------------------------------------------------------------------
+# store_register
+# --------------------------------------------------------------------------
+
+WEEK = [
+    HoursInput(0, dt.time(9), dt.time(17)),
+    HoursInput(1, dt.time(9), dt.time(12)),
+    HoursInput(1, dt.time(13), dt.time(0)),  # 13:00-24:00
+    HoursInput(5, closed=True),
+    HoursInput(6, dt.time(22), dt.time(2)),  # past midnight
+]
+
+
+def test_register_creates_store_with_week_and_device_key(owner):
+    result = store_register(owner=owner, store_id="s-1", timezone="Asia/Kolkata", week=WEEK)
+
+    assert result.created is True
+    assert result.device_key
+    store = Store.objects.get(store_id="s-1")
+    assert result.store.pk == store.pk
+    assert store.owner == owner
+    assert store.timezone == "Asia/Kolkata"
+    # Only the key's hash is stored.
+    assert store.device_key_hash == device_key_hash(result.device_key)
+    assert result.device_key not in store.device_key_hash
+    assert device_key_matches(result.device_key, store.device_key_hash)
+    assert store.last_poll_at is None and store.last_status == ""
+    assert hours_of(store) == [
+        (0, dt.time(9), dt.time(17), False),
+        (1, dt.time(9), dt.time(12), False),
+        (1, dt.time(13), dt.time(0), False),
+        (5, None, None, True),
+        (6, dt.time(22), dt.time(2), False),
+    ]
+
+
+def test_register_default_timezone_and_no_hours(owner):
+    result = store_register(owner=owner, store_id="s-1")
+    assert result.created
+    assert result.store.timezone == DEFAULT_TIMEZONE == "America/Chicago"
+    assert hours_of(result.store) == []
+
+
+def test_device_keys_differ_per_store(owner):
+    a = store_register(owner=owner, store_id="a")
+    b = store_register(owner=owner, store_id="b")
+    assert a.device_key != b.device_key
+    assert a.store.device_key_hash != b.store.device_key_hash
+
+
+def test_register_update_returns_no_device_key_and_keeps_hash(owner):
+    first = store_register(owner=owner, store_id="s-1", timezone="Asia/Kolkata")
+    second = store_register(owner=owner, store_id="s-1", timezone="Europe/Berlin")
+
+    assert second.created is False
+    assert second.device_key is None
+    assert second.store.pk == first.store.pk
+    store = Store.objects.get(store_id="s-1")
+    assert store.timezone == "Europe/Berlin"
+    assert store.device_key_hash == device_key_hash(first.device_key)
+    assert Store.objects.count() == 1
+
+
+def test_register_update_without_timezone_keeps_it(owner):
+    store_register(owner=owner, store_id="s-1", timezone="Asia/Kolkata")
+    store_register(owner=owner, store_id="s-1", week=[HoursInput(2, dt.time(8), dt.time(9))])
+    assert Store.objects.get(store_id="s-1").timezone == "Asia/Kolkata"
+
+
+def test_week_replaces_the_whole_schedule(owner):
+    store_register(owner=owner, store_id="s-1", week=WEEK)
+    result = store_register(owner=owner, store_id="s-1", week=[HoursInput(3, dt.time(10), dt.time(11))])
+    assert hours_of(result.store) == [(3, dt.time(10), dt.time(11), False)]
+
+
+def test_empty_week_makes_the_store_open_all_week(owner):
+    store_register(owner=owner, store_id="s-1", week=WEEK)
+    result = store_register(owner=owner, store_id="s-1", week=[])
+    assert hours_of(result.store) == []
+
+
+def test_day_replaces_only_that_weekday(owner):
+    store_register(owner=owner, store_id="s-1", week=WEEK)
+    result = store_register(owner=owner, store_id="s-1", day=HoursInput(1, dt.time(7), dt.time(8)))
+    assert hours_of(result.store) == [
+        (0, dt.time(9), dt.time(17), False),
+        (1, dt.time(7), dt.time(8), False),
+        (5, None, None, True),
+        (6, dt.time(22), dt.time(2), False),
+    ]
+    # A closed day can be reopened one day at a time.
+    store_register(owner=owner, store_id="s-1", day=HoursInput(5, dt.time(10), dt.time(14)))
+    assert (5, dt.time(10), dt.time(14), False) in hours_of(result.store)
+    assert (5, None, None, True) not in hours_of(result.store)
+
+
+def test_day_on_create(owner):
+    result = store_register(owner=owner, store_id="s-1", day=HoursInput(4, dt.time(9), dt.time(17)))
+    assert result.created
+    assert hours_of(result.store) == [(4, dt.time(9), dt.time(17), False)]
+
+
+def test_closed_entry_drops_times(owner):
+    result = store_register(owner=owner, store_id="s-1", week=[HoursInput(2, dt.time(9), dt.time(10), closed=True)])
+    assert hours_of(result.store) == [(2, None, None, True)]
+
+
+def test_week_and_day_together_are_refused(owner):
+    with pytest.raises(ValueError):
+        store_register(owner=owner, store_id="s-1", week=WEEK, day=HoursInput(1, dt.time(1), dt.time(2)))
+    assert not Store.objects.exists()
+
+
+def test_another_owners_store_id_is_taken(owner, other_owner):
+    store_register(owner=owner, store_id="s-1", timezone="Asia/Kolkata", week=WEEK)
+    with pytest.raises(StoreIdTaken):
+        store_register(owner=other_owner, store_id="s-1", timezone="Europe/Berlin", week=[])
+    store = Store.objects.get(store_id="s-1")
+    assert store.owner == owner
+    assert store.timezone == "Asia/Kolkata"
+    assert len(hours_of(store)) == len(WEEK)
+
+
+def test_superuser_may_update_any_store_which_keeps_its_owner(owner, superuser):
+    store_register(owner=owner, store_id="s-1", timezone="Asia/Kolkata")
+    result = store_register(owner=superuser, store_id="s-1", timezone="Europe/Berlin", week=[HoursInput(0, closed=True)])
+    assert result.created is False and result.device_key is None
+    store = Store.objects.get(store_id="s-1")
+    assert store.owner == owner
+    assert store.timezone == "Europe/Berlin"
+    assert hours_of(store) == [(0, None, None, True)]
+
+
+def test_rotate_device_key(owner):
+    result = store_register(owner=owner, store_id="s-1")
+    new_key = store_rotate_device_key(store=result.store)
+    store = Store.objects.get(pk=result.store.pk)
+    assert new_key != result.device_key
+    assert store.device_key_hash == device_key_hash(new_key)
+    assert not device_key_matches(result.device_key, store.device_key_hash)
+
+
+# --------------------------------------------------------------------------
+# polls_record: span rules
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(owner):
+    return StoreFactory(owner=owner, store_id="s-1")
+
+
+def test_first_poll_opens_a_span(store):
+    assert record(store, (T0, ACTIVE)) == [RECORDED]
+    assert spans_of(store) == [(ACTIVE, T0, T0, 1)]
+    store.refresh_from_db()
+    assert store.last_poll_at == T0
+    assert store.last_status == ACTIVE
+
+
+def test_same_status_within_stale_extends_the_span(store):
+    record(store, (T0, ACTIVE))
+    assert record(store, (T0 + minutes(60), ACTIVE)) == [RECORDED]
+    assert record(store, (T0 + minutes(119), ACTIVE)) == [RECORDED]
+    assert spans_of(store) == [(ACTIVE, T0, T0 + minutes(119), 3)]
+    store.refresh_from_db()
+    assert store.last_poll_at == T0 + minutes(119)
+
+
+def test_gap_just_under_stale_extends(store):
+    record(store, (T0, INACTIVE))
+    at = T0 + stale_after() - dt.timedelta(microseconds=1)
+    record(store, (at, INACTIVE))
+    assert spans_of(store) == [(INACTIVE, T0, at, 2)]
+
+
+@pytest.mark.parametrize("status", [ACTIVE, INACTIVE])
+def test_gap_of_stale_or_more_opens_a_new_span(store, status):
+    record(store, (T0, status))
+    at = T0 + stale_after()
+    assert record(store, (at, status)) == [RECORDED]
+    later = at + stale_after() + minutes(500)
+    assert record(store, (later, status)) == [RECORDED]
+    assert spans_of(store) == [(status, T0, T0, 1), (status, at, at, 1), (status, later, later, 1)]
+
+
+def test_status_change_opens_a_new_span(store):
+    record(store, (T0, ACTIVE))
+    record(store, (T0 + minutes(1), ACTIVE))
+    assert record(store, (T0 + minutes(2), INACTIVE)) == [RECORDED]
+    assert record(store, (T0 + minutes(3), INACTIVE)) == [RECORDED]
+    assert record(store, (T0 + minutes(4), ACTIVE)) == [RECORDED]
+    assert spans_of(store) == [
+        (ACTIVE, T0, T0 + minutes(1), 2),
+        (INACTIVE, T0 + minutes(2), T0 + minutes(3), 2),
+        (ACTIVE, T0 + minutes(4), T0 + minutes(4), 1),
+    ]
+    store.refresh_from_db()
+    assert (store.last_poll_at, store.last_status) == (T0 + minutes(4), ACTIVE)
+
+
+def test_repeat_of_latest_poll_is_200_and_changes_nothing(store):
+    record(store, (T0, ACTIVE))
+    assert record(store, (T0, ACTIVE)) == [REPEAT]
+    assert REPEAT.http_status == 200
+    assert spans_of(store) == [(ACTIVE, T0, T0, 1)]
+
+
+def test_older_than_latest_is_409(store):
+    record(store, (T0, ACTIVE), (T0 + minutes(10), ACTIVE))
+    outcome = record(store, (T0 + minutes(5), ACTIVE))
+    assert outcome == [OLDER_THAN_LATEST]
+    assert OLDER_THAN_LATEST.http_status == 409
+    # Even a poll equal to an earlier (not the latest) poll is older.
+    assert record(store, (T0, ACTIVE)) == [OLDER_THAN_LATEST]
+    assert spans_of(store) == [(ACTIVE, T0, T0 + minutes(10), 2)]
+
+
+def test_same_timestamp_other_status_is_409(store):
+    record(store, (T0, ACTIVE))
+    assert record(store, (T0, INACTIVE)) == [CONFLICTING_STATUS]
+    assert CONFLICTING_STATUS.http_status == 409
+    assert spans_of(store) == [(ACTIVE, T0, T0, 1)]
+    store.refresh_from_db()
+    assert store.last_status == ACTIVE
+
+
+def test_unknown_store_is_404(owner):
+    outcome = polls_record(polls=[PollInput("nope", T0, ACTIVE)], stores=Store.objects.all())
+    assert outcome == [UNKNOWN_STORE]
+    assert UNKNOWN_STORE.http_status == 404
+    assert not StatusSpan.objects.exists()
+
+
+def test_store_outside_the_callers_scope_is_unknown(store, other_owner):
+    outcome = polls_record(
+        polls=[PollInput(store.store_id, T0, ACTIVE)], stores=Store.objects.visible_to(other_owner)
+    )
+    assert outcome == [UNKNOWN_STORE]
+    assert not StatusSpan.objects.exists()
+
+
+def test_device_may_post_only_for_its_store(store, owner):
+    other = StoreFactory(owner=owner, store_id="s-2")
+    outcomes = polls_record(
+        polls=[
+            PollInput("s-2", T0, ACTIVE),
+            PollInput("s-1", T0, ACTIVE),
+            PollInput("missing", T0, ACTIVE),
+        ],
+        stores=Store.objects.all(),
+        device_store=store,
+    )
+    assert outcomes == [OTHER_STORE, RECORDED, OTHER_STORE]
+    assert OTHER_STORE.http_status == 403
+    assert spans_of(store) == [(ACTIVE, T0, T0, 1)]
+    assert spans_of(other) == []
+
+
+def test_batch_is_applied_in_order(store):
+    outcomes = record(
+        store,
+        (T0, ACTIVE),
+        (T0 + minutes(1), ACTIVE),
+        (T0 + minutes(2), INACTIVE),
+        (T0 + minutes(1), ACTIVE),  # older than the latest, by then
+        (T0 + minutes(2), INACTIVE),  # repeat of the latest
+        (T0 + minutes(2), ACTIVE),  # same instant, other status
+        (T0 + minutes(3), INACTIVE),
+        (T0 + minutes(3) + stale_after(), INACTIVE),  # gap: a new span
+        (T0 + minutes(4) + stale_after(), ACTIVE),
+    )
+    assert outcomes == [
+        RECORDED,
+        RECORDED,
+        RECORDED,
+        OLDER_THAN_LATEST,
+        REPEAT,
+        CONFLICTING_STATUS,
+        RECORDED,
+        RECORDED,
+        RECORDED,
+    ]
+    gap_at = T0 + minutes(3) + stale_after()
+    assert spans_of(store) == [
+        (ACTIVE, T0, T0 + minutes(1), 2),
+        (INACTIVE, T0 + minutes(2), T0 + minutes(3), 2),
+        (INACTIVE, gap_at, gap_at, 1),
+        (ACTIVE, gap_at + minutes(1), gap_at + minutes(1), 1),
+    ]
+    store.refresh_from_db()
+    assert (store.last_poll_at, store.last_status) == (gap_at + minutes(1), ACTIVE)
+
+
+def test_batch_extends_the_stored_open_span_then_opens_new_ones(store):
+    record(store, (T0, ACTIVE), (T0 + minutes(1), INACTIVE))
+    record(
+        store,
+        (T0 + minutes(2), INACTIVE),
+        (T0 + minutes(3), INACTIVE),
+        (T0 + minutes(4), ACTIVE),
+        (T0 + minutes(5), ACTIVE),
+    )
+    assert spans_of(store) == [
+        (ACTIVE, T0, T0, 1),
+        (INACTIVE, T0 + minutes(1), T0 + minutes(3), 3),
+        (ACTIVE, T0 + minutes(4), T0 + minutes(5), 2),
+    ]
+
+
+def test_batch_for_several_stores(owner, store):
+    second = StoreFactory(owner=owner, store_id="s-2")
+    foreign = StoreFactory(store_id="s-3")  # another owner's
+    outcomes = polls_record(
+        polls=[
+            PollInput("s-2", T0, INACTIVE),
+            PollInput("s-1", T0, ACTIVE),
+            PollInput("s-3", T0, ACTIVE),
+            PollInput("s-2", T0 + minutes(1), INACTIVE),
+            PollInput("s-1", T0 + minutes(1), INACTIVE),
+        ],
+        stores=Store.objects.visible_to(owner),
+    )
+    assert outcomes == [RECORDED, RECORDED, UNKNOWN_STORE, RECORDED, RECORDED]
+    assert spans_of(store) == [(ACTIVE, T0, T0, 1), (INACTIVE, T0 + minutes(1), T0 + minutes(1), 1)]
+    assert spans_of(second) == [(INACTIVE, T0, T0 + minutes(1), 2)]
+    assert spans_of(foreign) == []
+
+
+def test_empty_batch(store):
+    assert polls_record(polls=[], stores=Store.objects.all()) == []
+
+
+def test_poll_after_a_prune_extends_the_kept_latest_span(store):
+    record(store, (T0, INACTIVE), (T0 + minutes(1), ACTIVE))
+    # Far past both spans' last polls: only the latest span (the store's status) is kept.
+    assert spans_prune(older_than=T0 + dt.timedelta(days=365)) == 1
+    assert spans_of(store) == [(ACTIVE, T0 + minutes(1), T0 + minutes(1), 1)]
+    assert record(store, (T0 + minutes(5), ACTIVE)) == [RECORDED]
+    assert spans_of(store) == [(ACTIVE, T0 + minutes(1), T0 + minutes(5), 2)]
+    # The latest poll is still what later polls are checked against.
+    assert record(store, (T0, ACTIVE)) == [OLDER_THAN_LATEST]
+
+
+def _alternating_batch(store: Store, size: int, start: dt.datetime) -> list[PollInput]:
+    # A status change every 50 polls: both extends and new spans, within one write batch.
+    return [
+        PollInput(store.store_id, start + dt.timedelta(seconds=30 * i), ACTIVE if (i // 50) % 2 == 0 else INACTIVE)
+        for i in range(size)
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 10, 100, 2000])
+def test_number_of_queries_does_not_grow_with_batch_size(store, owner, django_assert_max_num_queries, size):
+    other = StoreFactory(owner=owner, store_id="s-2")
+    # Both stores have an open span already, so the batch extends one and opens others.
+    record(store, (T0 - minutes(1), ACTIVE))
+    record(other, (T0 - minutes(1), INACTIVE))
+    polls = _alternating_batch(store, size, T0) + _alternating_batch(other, size, T0)
+    # Savepoint, lock the stores, read the open spans, update spans, create
+    # spans, update stores, release the savepoint.
+    with django_assert_max_num_queries(7):
+        outcomes = polls_record(polls=polls, stores=Store.objects.visible_to(owner))
+    assert outcomes == [RECORDED] * (2 * size)
+    assert sum(StatusSpan.objects.filter(store=store).values_list("poll_count", flat=True)) == size + 1
+    store.refresh_from_db()
+    assert store.last_poll_at == polls[size - 1].at
+
+
+def test_queries_for_a_batch_of_refusals_are_constant(store, owner, django_assert_max_num_queries):
+    record(store, (T0, ACTIVE))
+    polls = [PollInput(store.store_id, T0 - minutes(i + 1), ACTIVE) for i in range(1000)]
+    polls += [PollInput(f"unknown-{i}", T0, ACTIVE) for i in range(1000)]
+    # Savepoint, lock the stores, read the open spans, release: nothing to write.
+    with django_assert_max_num_queries(4):
+        outcomes = polls_record(polls=polls, stores=Store.objects.visible_to(owner))
+    assert outcomes == [OLDER_THAN_LATEST] * 1000 + [UNKNOWN_STORE] * 1000
+
+
+# --------------------------------------------------------------------------
+# spans_prune
+# --------------------------------------------------------------------------
+
+
+def test_spans_prune_deletes_spans_that_ended_before_the_cutoff(store):
+    other = StoreFactory(store_id="s-2")
+    old = StatusSpanFactory(store=store, first_poll_at=T0 - minutes(600), last_poll_at=T0 - minutes(500))
+    older = StatusSpanFactory(store=store, first_poll_at=T0 - minutes(900), last_poll_at=T0 - minutes(800))
+    ends_at_cutoff = StatusSpanFactory(store=store, first_poll_at=T0 - minutes(400), last_poll_at=T0)
+    # Started before the cutoff, still going after it: kept.
+    straddling = StatusSpanFactory(store=other, first_poll_at=T0 - minutes(400), last_poll_at=T0 + minutes(1))
+    other_old = StatusSpanFactory(store=other, first_poll_at=T0 - minutes(900), last_poll_at=T0 - minutes(800))
+    Store.objects.filter(pk=store.pk).update(last_poll_at=T0, last_status=ACTIVE)
+    Store.objects.filter(pk=other.pk).update(last_poll_at=T0 + minutes(1), last_status=ACTIVE)
+
+    assert spans_prune(older_than=T0) == 3
+
+    remaining = set(StatusSpan.objects.values_list("pk", flat=True))
+    assert remaining == {ends_at_cutoff.pk, straddling.pk}
+    assert not {old.pk, older.pk, other_old.pk} & remaining
+    # Stores and their latest poll stay.
+    store.refresh_from_db()
+    assert store.last_poll_at == T0
+    assert Store.objects.count() == 2
+
+
+def test_spans_prune_keeps_each_stores_latest_span_whatever_its_age(store):
+    other = StoreFactory(store_id="s-2")
+    record(store, (T0 - minutes(600), ACTIVE), (T0 - minutes(500), INACTIVE), (T0 - minutes(499), INACTIVE))
+    polls_record(
+        polls=[PollInput(other.store_id, T0 - minutes(300), ACTIVE), PollInput(other.store_id, T0, INACTIVE)],
+        stores=Store.objects.all(),
+    )
+
+    assert spans_prune(older_than=T0 + dt.timedelta(days=90)) == 2
+
+    assert spans_of(store) == [(INACTIVE, T0 - minutes(500), T0 - minutes(499), 2)]
+    assert spans_of(other) == [(INACTIVE, T0, T0, 1)]
+    assert spans_prune(older_than=T0 + dt.timedelta(days=90)) == 0
+
+
+def test_spans_prune_with_nothing_to_delete(store):
+    StatusSpanFactory(store=store, first_poll_at=T0, last_poll_at=T0)
+    assert spans_prune(older_than=T0 - minutes(1)) == 0
+    assert StatusSpan.objects.count() == 1
+
+
+def test_business_hours_rows_are_not_pruned(store):
+    BusinessHoursFactory(store=store)
+    StatusSpanFactory(store=store, first_poll_at=T0, last_poll_at=T0)
+    spans_prune(older_than=T0 + minutes(1))
+    assert BusinessHours.objects.filter(store=store).count() == 1
