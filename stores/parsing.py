@@ -5,8 +5,9 @@ import datetime as dt
 import re
 
 # The Loop form: "2023-01-22 12:09:39.388884 UTC", with 0 to 6 fraction digits.
-_LOOP_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? UTC$")
-_LOCAL_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?$")
+# re.ASCII: \d must not match other scripts' digits.
+_LOOP_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? UTC$", re.ASCII)
+_LOCAL_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?$", re.ASCII)
 
 
 def parse_utc_timestamp(text: str) -> dt.datetime:

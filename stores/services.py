@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan
@@ -79,6 +79,17 @@ def store_register(
     """
     if week is not None and day is not None:
         raise ValueError("give either a week or a day, not both")
+    try:
+        return _store_register(owner=owner, store_id=store_id, timezone=timezone, week=week, day=day)
+    except IntegrityError:
+        # Two requests registered the same new id at once and this one lost
+        # the insert: the store exists now, so registering again updates it.
+        return _store_register(owner=owner, store_id=store_id, timezone=timezone, week=week, day=day)
+
+
+def _store_register(
+    *, owner, store_id: str, timezone: str | None, week: Sequence[HoursInput] | None, day: HoursInput | None
+) -> RegisterResult:
     with transaction.atomic():
         store = Store.objects.select_for_update().filter(store_id=store_id).first()
         device_key = None

@@ -155,3 +155,17 @@ def test_bad_local_times(text):
 def test_local_time_must_be_a_string(value):
     with pytest.raises(ValueError):
         parse_local_time(value)
+
+
+@pytest.mark.parametrize(
+    "text", ["٢٠٢٣-01-22 12:09:39 UTC", "2023-01-22 ١٢:09:39 UTC", "2023-01-22 12:09:39.٣٨٨ UTC"]
+)
+def test_timestamps_take_ascii_digits_only(text):
+    with pytest.raises(ValueError):
+        parse_utc_timestamp(text)
+
+
+@pytest.mark.parametrize("text", ["٠٩:٣٠", "09:٣٠", "０９:３０"])
+def test_local_times_take_ascii_digits_only(text):
+    with pytest.raises(ValueError):
+        parse_local_time(text)

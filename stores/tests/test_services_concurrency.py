@@ -149,3 +149,34 @@ def test_concurrent_batches_for_several_stores_do_not_deadlock():
 
     for store in stores:
         assert_consistent(store, results)
+
+
+def test_registering_one_new_store_id_at_once_creates_it_once(owner):
+    """Both requests find no row to lock and insert; the loser of the unique
+    insert registers again and so updates the store instead of failing."""
+    from stores.services import store_register
+
+    barrier = threading.Barrier(THREADS)
+    created: list[bool] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=30)
+            result = store_register(owner=owner, store_id="raced", timezone="Europe/Paris")
+            with lock:
+                created.append(result.created)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(created) == [False] * (THREADS - 1) + [True]
+    assert Store.objects.filter(store_id="raced").count() == 1
