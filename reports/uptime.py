@@ -183,24 +183,33 @@ def status_timeline(spans: Sequence[Span], stale_after: int, start: int, end: in
     except that an active status expires `stale_after` after the span's last
     poll (down, no signal). Before the first span nothing is monitored.
     """
+    # Written with plain comparisons instead of min()/max(): this runs for
+    # every span of every store in a report.
     up: list[Interval] = []
     down: list[Interval] = []
-
-    def add(target: list[Interval], s: int, e: int) -> None:
-        s, e = max(s, start), min(e, end)
-        if s < e:
-            target.append((s, e))
-
-    for i, span in enumerate(spans):
-        if span.first_poll >= end:
+    count = len(spans)
+    for i in range(count):
+        active, first, last = spans[i]
+        if first >= end:
             break
-        following = spans[i + 1].first_poll if i + 1 < len(spans) else end
-        if span.active:
-            expires = min(span.last_poll + stale_after, following)
-            add(up, span.first_poll, expires)
-            add(down, expires, following)
-        else:
-            add(down, span.first_poll, following)
+        following = spans[i + 1][1] if i + 1 < count else end
+        if following > end:
+            following = end
+        if following <= start:
+            continue
+        begin = first if first > start else start
+        if active:
+            expires = last + stale_after
+            if expires > following:
+                expires = following
+            if begin < expires:
+                up.append((begin, expires))
+            if expires < start:
+                expires = start
+            if expires < following:
+                down.append((expires, following))
+        elif begin < following:
+            down.append((begin, following))
     return StatusTimeline(up, down)
 
 
@@ -208,14 +217,18 @@ def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
     """Intersection of two sorted disjoint interval lists."""
     out: list[Interval] = []
     i = j = 0
-    while i < len(a) and j < len(b):
-        s = max(a[i][0], b[j][0])
-        e = min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
+    len_a, len_b = len(a), len(b)
+    while i < len_a and j < len_b:
+        a_start, a_end = a[i]
+        b_start, b_end = b[j]
+        s = a_start if a_start > b_start else b_start
+        if a_end < b_end:
+            if s < a_end:
+                out.append((s, a_end))
             i += 1
         else:
+            if s < b_end:
+                out.append((s, b_end))
             j += 1
     return out
 
@@ -228,6 +241,19 @@ def measure(intervals: Iterable[Interval], start: int, end: int) -> int:
         if s < e:
             total += e - s
     return total
+
+
+def _tail_measures(intervals: Sequence[Interval], hour_start: int, day_start: int) -> tuple[int, int, int]:
+    """Lengths after hour_start, after day_start, and in all, of intervals
+    that all end by the same instant: the three report windows in one pass."""
+    hour = day = week = 0
+    for s, e in intervals:
+        week += e - s
+        if e > day_start:
+            day += e - (s if s > day_start else day_start)
+            if e > hour_start:
+                hour += e - (s if s > hour_start else hour_start)
+    return hour, day, week
 
 
 # --------------------------------------------------------------------------
@@ -269,16 +295,9 @@ def store_uptime(
     if not timeline.up and not timeline.down:
         return UptimeFigures(0, 0, 0, 0, 0, 0)
     open_hours = business_intervals(hours, zone_name, week_start, as_of)
-    up = intersect(timeline.up, open_hours)
-    down = intersect(timeline.down, open_hours)
-    return UptimeFigures(
-        measure(up, as_of - HOUR, as_of),
-        measure(up, as_of - DAY, as_of),
-        measure(up, week_start, as_of),
-        measure(down, as_of - HOUR, as_of),
-        measure(down, as_of - DAY, as_of),
-        measure(down, week_start, as_of),
-    )
+    up_hour, up_day, up_week = _tail_measures(intersect(timeline.up, open_hours), as_of - HOUR, as_of - DAY)
+    down_hour, down_day, down_week = _tail_measures(intersect(timeline.down, open_hours), as_of - HOUR, as_of - DAY)
+    return UptimeFigures(up_hour, up_day, up_week, down_hour, down_day, down_week)
 
 
 def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
