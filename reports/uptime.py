@@ -31,7 +31,7 @@ DAY_SECONDS = 86_400
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
 # Ends written as 23:59:59 (the Loop data's habit) mean the midnight that ends the day.
-_END_OF_DAY = dt.time(23, 59, 59)
+_END_OF_DAY = DAY_SECONDS - 1
 OPEN_ALL_DAY: tuple[tuple[int, int], ...] = ((0, DAY_SECONDS),)
 
 
@@ -55,26 +55,29 @@ class HoursEntry(NamedTuple):
     """One stored row of a weekly schedule: an interval, or a day marked closed."""
 
     day_of_week: int
-    start: dt.time | None
-    end: dt.time | None
+    start: dt.time | int | None
+    end: dt.time | int | None
     closed: bool = False
 
 
-def _seconds(value: dt.time) -> int:
+def _seconds(value: dt.time | int) -> int:
+    if isinstance(value, int):
+        return value
     return value.hour * 3600 + value.minute * 60 + value.second
 
 
-def local_interval(start: dt.time, end: dt.time) -> tuple[int, int]:
+def local_interval(start: dt.time | int, end: dt.time | int) -> tuple[int, int]:
     """A schedule interval as local seconds after its day's midnight.
 
-    start == end is open 24 hours from start; an end of 23:59:59 (or 24:00,
-    stored as 00:00) is the midnight ending the day; end < start runs past
-    midnight into the next day. Fractions of a second are ignored.
+    Times are `datetime.time`s or whole seconds after midnight. start == end is
+    open 24 hours from start; an end of 23:59:59 (or 24:00, stored as 00:00)
+    is the midnight ending the day; end < start runs past midnight into the
+    next day. Fractions of a second are ignored.
     """
     s, e = _seconds(start), _seconds(end)
     if s == e:
         return s, s + DAY_SECONDS
-    if end == _END_OF_DAY:
+    if e == _END_OF_DAY:
         return s, DAY_SECONDS
     if e < s:
         return s, e + DAY_SECONDS

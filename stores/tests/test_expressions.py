@@ -1,0 +1,51 @@
+"""The SQL integer forms of datetimes and times agree with the engine's, on every database."""
+import datetime as dt
+
+import pytest
+
+from reports import uptime
+from stores.expressions import EpochMicroseconds, SecondsOfDay
+from stores.models import BusinessHours, StatusSpan
+from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        dt.datetime(2024, 1, 1, 12, 0, tzinfo=UTC),  # no fraction: stored without one on SQLite
+        dt.datetime(2024, 1, 1, 12, 0, 0, 5, tzinfo=UTC),
+        dt.datetime(2023, 1, 22, 12, 9, 39, 388884, tzinfo=UTC),
+        dt.datetime(1970, 1, 1, tzinfo=UTC),
+        dt.datetime(2024, 3, 10, 8, 30, 0, 999999, tzinfo=UTC),
+        dt.datetime(2038, 1, 19, 3, 14, 8, tzinfo=UTC),  # past 32-bit seconds
+    ],
+)
+def test_epoch_microseconds_is_exact(instant):
+    StatusSpanFactory(first_poll_at=instant, last_poll_at=instant)
+    value = StatusSpan.objects.values_list(EpochMicroseconds("first_poll_at"), flat=True).get()
+    assert value == uptime.to_micros(instant)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (dt.time(0, 0), dt.time(0, 0)),
+        (dt.time(9, 30, 5), dt.time(23, 59, 59)),
+        (dt.time(22, 0), dt.time(2, 0)),
+    ],
+)
+def test_seconds_of_day(start, end):
+    BusinessHoursFactory(store=StoreFactory(), start_time_local=start, end_time_local=end)
+    values = BusinessHours.objects.values_list(SecondsOfDay("start_time_local"), SecondsOfDay("end_time_local")).get()
+    assert values == (
+        start.hour * 3600 + start.minute * 60 + start.second,
+        end.hour * 3600 + end.minute * 60 + end.second,
+    )
+
+
+def test_seconds_of_day_is_null_for_a_closed_day():
+    BusinessHoursFactory(store=StoreFactory(), start_time_local=None, end_time_local=None, closed=True)
+    assert BusinessHours.objects.values_list(SecondsOfDay("start_time_local"), flat=True).get() is None
