@@ -92,6 +92,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Pages for people share the admin's login, look and logout.
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "dashboard"
+
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_URL = "media/"
@@ -125,6 +129,8 @@ MONITOR_STALE_AFTER_MINUTES = env.int("MONITOR_STALE_AFTER_MINUTES", default=120
 if MONITOR_STALE_AFTER_MINUTES <= 0:
     raise ImproperlyConfigured("MONITOR_STALE_AFTER_MINUTES must be a positive number of minutes.")
 MONITOR_SPAN_RETENTION_DAYS = env.int("MONITOR_SPAN_RETENTION_DAYS", default=90)
+# The dashboard's figures are recomputed in the background when older than this.
+MONITOR_DASHBOARD_REFRESH_MINUTES = env.int("MONITOR_DASHBOARD_REFRESH_MINUTES", default=10)
 # A poll stamped further ahead than this is refused: device clocks drift, but not by hours.
 MONITOR_MAX_CLOCK_SKEW_SECONDS = 300
 MONITOR_MAX_POLL_BATCH = 10_000

@@ -19,5 +19,7 @@ urlpatterns = [
     path("get_report/<str:report_id>", GetReportView.as_view(), name="get_report_by_id"),
     path("api/", include(router.urls)),
     path("api-auth/", include("rest_framework.urls")),
+    path("dashboard/", include("reports.dashboard_urls")),
+    path("reports/", include("reports.page_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,9 +1,14 @@
 """Background work, run by `manage.py db_worker` (or inline with TASK_BACKEND=immediate)."""
 from django_tasks import task
 
-from .services import report_generate
+from .services import figures_refresh, report_generate
 
 
 @task()
 def generate_report(report_id: str) -> None:
     report_generate(report_id=report_id)
+
+
+@task()
+def refresh_figures(force: bool = False) -> int:
+    return figures_refresh(skip_if_fresh=not force)

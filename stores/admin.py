@@ -1,38 +1,372 @@
-from django.contrib import admin
+"""The admin for owners and superusers.
 
-from .models import BusinessHours, Store, StatusSpan
+Owners (staff accounts in the owners group) see and change only their own
+stores, those stores' hours and spans; superusers see everything. Which rows
+a user sees is decided here (querysets, object permissions); what they may do
+with them, by the group's permissions (migration 0002_owners_group). Writes
+that are more than saving a form go through stores.services.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytz
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
+
+from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, known_timezones, validate_timezone
+from .parsing import parse_local_time
+from .services import (
+    HoursInput,
+    OwnersGroupMissing,
+    owner_grant,
+    store_create,
+    store_rotate_device_key,
+    week_problems,
+)
+
+DAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"), (6, "Sunday")]
+# The API takes at most this many entries for a week.
+MAX_HOURS_ROWS = 7 * 48
+
+
+def _sees_everything(request: HttpRequest) -> bool:
+    return request.user.is_superuser
+
+
+def _key_message(request: HttpRequest, store: Store, key: str, *, what: str) -> None:
+    # The key is not stored (only its hash), so this message is the one place it appears.
+    messages.success(
+        request,
+        format_html(
+            "{} for store {}: <code>{}</code>. Copy it now: it is stored hashed and cannot be shown again. "
+            "The store's device sends it as the X-Store-Key header.",
+            what,
+            store.store_id,
+            key,
+        ),
+    )
+
+
+# --------------------------------------------------------------------------
+# Stores and their hours
+# --------------------------------------------------------------------------
+
+
+def timezone_choices() -> list[tuple[str, str]]:
+    # pytz's common names, but only those zoneinfo (the engine's converter) knows.
+    known = known_timezones()
+    return [(name, name) for name in pytz.common_timezones if name in known]
+
+
+class StoreAdminForm(forms.ModelForm):
+    timezone = forms.ChoiceField(choices=(), initial=DEFAULT_TIMEZONE, validators=[validate_timezone])
+
+    class Meta:
+        model = Store
+        fields = ["store_id", "timezone", "owner"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = timezone_choices()
+        current = self.instance.timezone if self.instance.pk else None
+        # A store registered through the API may have a zone outside the
+        # common list (an alias such as Asia/Calcutta): keep it selectable.
+        if current and (current, current) not in choices:
+            choices = [(current, current), *choices]
+        self.fields["timezone"].choices = choices
+        if "owner" in self.fields and self.instance._state.adding:
+            self.fields["owner"].required = False
+            self.fields["owner"].help_text = "Leave empty to own the store yourself."
+
+
+class LocalTimeFormField(forms.Field):
+    """HH:MM[:SS] local time, as the API takes it; 24:00 (the midnight ending
+    the day) is allowed as an end only, and stored as 00:00."""
+
+    widget = forms.TextInput(attrs={"size": 8, "placeholder": "HH:MM"})
+
+    def __init__(self, *, is_end: bool, **kwargs):
+        self.is_end = is_end
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> dt.time | None:
+        if isinstance(value, dt.time) or value in self.empty_values:
+            return value or None
+        try:
+            parsed, is_24 = parse_local_time(value)
+        except ValueError as exc:
+            raise ValidationError(f"Expected HH:MM or HH:MM:SS: {exc}.", code="invalid") from None
+        if is_24 and not self.is_end:
+            raise ValidationError("24:00 can only end an interval.", code="invalid")
+        return parsed
+
+    def prepare_value(self, value):
+        if not isinstance(value, dt.time):
+            return value
+        # An end of 00:00 is always the midnight ending the day: show it as 24:00.
+        if self.is_end and value == dt.time(0):
+            return "24:00"
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+
+
+class BusinessHoursForm(forms.ModelForm):
+    day_of_week = forms.TypedChoiceField(choices=[("", "---------"), *DAYS], coerce=int, label="Day")
+    start_time_local = LocalTimeFormField(is_end=False, required=False, label="Opens")
+    end_time_local = LocalTimeFormField(is_end=True, required=False, label="Closes", help_text="24:00 for midnight")
+
+    class Meta:
+        model = BusinessHours
+        fields = ["day_of_week", "start_time_local", "end_time_local", "closed"]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start_time_local"), cleaned.get("end_time_local")
+        if cleaned.get("closed"):
+            if start is not None or end is not None:
+                raise ValidationError("A closed day has no opening or closing time.")
+        elif not self.has_error("start_time_local") and not self.has_error("end_time_local"):
+            if start is None:
+                self.add_error("start_time_local", "Give the opening time, or tick closed.")
+            if end is None:
+                self.add_error("end_time_local", "Give the closing time, or tick closed.")
+        return cleaned
+
+
+class BusinessHoursFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        week = [
+            HoursInput(
+                day_of_week=form.cleaned_data["day_of_week"],
+                start=form.cleaned_data.get("start_time_local"),
+                end=form.cleaned_data.get("end_time_local"),
+                closed=form.cleaned_data.get("closed", False),
+            )
+            for form in self.forms
+            if form.cleaned_data and not self._should_delete_form(form)
+        ]
+        problems = week_problems(week=week)
+        if problems:
+            raise ValidationError(problems)
 
 
 class BusinessHoursInline(admin.TabularInline):
     model = BusinessHours
+    form = BusinessHoursForm
+    formset = BusinessHoursFormSet
     extra = 0
+    max_num = MAX_HOURS_ROWS
+    verbose_name = "interval or closed day"
+    verbose_name_plural = "Business hours (days without rows are open all day)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BusinessHours]:
+        # The parent's page is already limited to visible stores; this keeps
+        # the inline safe on its own.
+        return super().get_queryset(request).filter(store__in=Store.objects.visible_to(request.user))
 
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
+    form = StoreAdminForm
     list_display = ["store_id", "timezone", "owner", "last_status", "last_poll_at"]
     list_filter = ["last_status", "timezone"]
+    list_select_related = ["owner"]
     search_fields = ["store_id"]
-    readonly_fields = ["device_key_hash", "last_poll_at", "last_status", "created_at", "updated_at"]
     inlines = [BusinessHoursInline]
+    actions = ["rotate_device_keys"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Store]:
         return super().get_queryset(request).visible_to(request.user)
+
+    def _visible(self, request: HttpRequest, obj: Store | None) -> bool:
+        return obj is None or _sees_everything(request) or obj.owner_id == request.user.pk
+
+    def has_view_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
+        return super().has_view_permission(request, obj) and self._visible(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._visible(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._visible(request, obj)
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        if _sees_everything(request):
+            return self.list_display
+        return [name for name in self.list_display if name != "owner"]
+
+    def get_list_filter(self, request: HttpRequest) -> list[str]:
+        # The owner filter lists every user: for superusers only.
+        return [*self.list_filter, "owner"] if _sees_everything(request) else self.list_filter
+
+    def get_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
+        # Only superusers choose the owner; an owner's stores are their own.
+        fields = ["store_id", "timezone", *(["owner"] if _sees_everything(request) else [])]
+        if obj is None:
+            return fields
+        return [*fields, "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
+        if obj is None:
+            return []
+        # The store id is what devices post polls with: it is fixed once registered, as in the API.
+        return ["store_id", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: Store, form: StoreAdminForm, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        owner = form.cleaned_data.get("owner") if _sees_everything(request) else None
+        created = store_create(owner=owner or request.user, store_id=obj.store_id, timezone=obj.timezone)
+        # The inlines are saved against the form's instance, `obj`: give it the new row.
+        for field in Store._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created.store, field.attname))
+        obj._state.adding = False
+        obj._state.db = created.store._state.db
+        _key_message(request, obj, created.device_key, what="Device key")
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # Deleting a store deletes its hours and its span history with it, as
+        # DELETE /api/stores/<id>/ does. The default page would list every
+        # span (thousands per store) and ask for the permission to delete
+        # spans, which nobody has in the admin (spans are written by polls
+        # only): list the stores with counts instead.
+        stores = list(objs)
+
+        def counts(model) -> dict[int, int]:
+            rows = model.objects.filter(store__in=stores).order_by().values("store").annotate(n=Count("pk"))
+            return {row["store"]: row["n"] for row in rows}
+
+        hours, spans = counts(BusinessHours), counts(StatusSpan)
+        deleted: list = []
+        for store in stores:
+            url = reverse("admin:stores_store_change", args=[store.pk], current_app=self.admin_site.name)
+            deleted.append(format_html('{}: <a href="{}">{}</a>', capfirst(Store._meta.verbose_name), url, store))
+            deleted.append([f"{hours.get(store.pk, 0)} business hours rows", f"{spans.get(store.pk, 0)} status spans"])
+        model_count = {
+            Store._meta.verbose_name_plural: len(stores),
+            BusinessHours._meta.verbose_name_plural: sum(hours.values()),
+            StatusSpan._meta.verbose_name_plural: sum(spans.values()),
+        }
+        return deleted, model_count, set(), []
+
+    # Device keys ------------------------------------------------------------
+
+    @admin.action(description="Rotate the device keys of the selected stores", permissions=["change"])
+    def rotate_device_keys(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
+        # The changelist's queryset is already limited to the user's stores.
+        for store in queryset:
+            key = store_rotate_device_key(store=store)
+            self.log_change(request, store, "Rotated the device key.")
+            _key_message(request, store, key, what="New device key")
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        rotate = path(
+            "<path:object_id>/rotate-key/",
+            self.admin_site.admin_view(self.rotate_key_view),
+            name="%s_%s_rotate_key" % info,
+        )
+        # Before the default URLs: their "<path:object_id>/" would take it.
+        return [rotate, *super().get_urls()]
+
+    def rotate_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: a confirmation page; POST: a new key, shown once, and back to the store."""
+        store = self.get_object(request, unquote(object_id))
+        if store is None:
+            raise Http404("No such store.")
+        if not self.has_change_permission(request, store):
+            raise PermissionDenied
+        if request.method == "POST":
+            key = store_rotate_device_key(store=store)
+            self.log_change(request, store, "Rotated the device key.")
+            _key_message(request, store, key, what="New device key")
+            return HttpResponseRedirect(
+                reverse("admin:stores_store_change", args=[store.pk], current_app=self.admin_site.name)
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Rotate the device key?",
+            "subtitle": str(store),
+            "object": store,
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+        }
+        return TemplateResponse(request, "admin/stores/store/rotate_key_confirmation.html", context)
 
 
 @admin.register(StatusSpan)
 class StatusSpanAdmin(admin.ModelAdmin):
+    """Read only: spans are written by polls and pruned by manage.py prune_spans."""
+
     list_display = ["store", "status", "first_poll_at", "last_poll_at", "poll_count"]
     list_filter = ["status"]
     search_fields = ["store__store_id"]
     list_select_related = ["store"]
+    # The span table is the big one: skip the second, unfiltered count.
+    show_full_result_count = False
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StatusSpan]:
         return super().get_queryset(request).filter(store__in=Store.objects.visible_to(request.user))
 
-    # Spans are written by polls only.
-    def has_add_permission(self, request) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: StatusSpan | None = None) -> bool:
+        visible = obj is None or _sees_everything(request) or obj.store.owner_id == request.user.pk
+        return super().has_view_permission(request, obj) and visible
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: StatusSpan | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: StatusSpan | None = None) -> bool:
+        return False
+
+
+# --------------------------------------------------------------------------
+# Users: superusers make an account an owner
+# --------------------------------------------------------------------------
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class OwnerUserAdmin(UserAdmin):
+    actions = ["make_owner"]
+
+    @admin.action(
+        description="Make owner (staff + owners group) and show the API token", permissions=["make_owner"]
+    )
+    def make_owner(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            try:
+                token = owner_grant(user=user)
+            except OwnersGroupMissing as exc:
+                messages.error(request, str(exc))
+                return
+            messages.success(
+                request,
+                format_html(
+                    "{} is an owner: staff, in the owners group. API token: <code>{}</code>",
+                    user.get_username(),
+                    token,
+                ),
+            )
+
+    def has_make_owner_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser

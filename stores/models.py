@@ -1,13 +1,15 @@
 """Stores, their weekly business hours, and polls compressed into status spans."""
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 
 DEFAULT_TIMEZONE = "America/Chicago"
 
@@ -29,6 +31,15 @@ class PollStatus(models.TextChoices):
     INACTIVE = "inactive", "inactive"
 
 
+class StoreState(models.TextChoices):
+    """A store's state now, from its latest poll (docs/semantics.md, rule 3)."""
+
+    UP = "up", "up"
+    DOWN = "down", "down"
+    NO_SIGNAL = "no_signal", "no signal"
+    AWAITING = "awaiting", "awaiting first poll"
+
+
 class StoreQuerySet(models.QuerySet):
     def visible_to(self, user) -> StoreQuerySet:
         """Stores a user may see: their own, or all of them for a superuser."""
@@ -37,6 +48,33 @@ class StoreQuerySet(models.QuerySet):
         if not getattr(user, "is_authenticated", False) or user.pk is None:
             return self.none()
         return self.filter(owner=user)
+
+    def with_state(self, *, now: dt.datetime, stale_after: dt.timedelta) -> StoreQuerySet:
+        """Annotate `state` (a StoreState) in SQL, so pages can filter and count by it."""
+        return self.annotate(
+            state=Case(
+                When(last_poll_at__isnull=True, then=Value(StoreState.AWAITING)),
+                When(last_poll_at__lte=now - stale_after, then=Value(StoreState.NO_SIGNAL)),
+                When(last_status=PollStatus.INACTIVE, then=Value(StoreState.DOWN)),
+                default=Value(StoreState.UP),
+                output_field=models.CharField(),
+            )
+        )
+
+    def with_figures(self) -> StoreQuerySet:
+        """Annotate the dashboard figures (microseconds; zero before the first refresh)."""
+        return self.annotate(
+            **{
+                name: Coalesce(F(f"figures__{name}"), Value(0), output_field=models.BigIntegerField())
+                for name in (
+                    "uptime_last_day",
+                    "downtime_last_day",
+                    "uptime_last_week",
+                    "downtime_last_week",
+                )
+            },
+            figures_as_of=F("figures__as_of"),
+        )
 
 
 class Store(models.Model):

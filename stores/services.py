@@ -10,14 +10,28 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
+from rest_framework.authtoken.models import Token
 
-from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan
+from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, validate_timezone
+
+# Created, with its permissions, by migration 0002_owners_group.
+OWNERS_GROUP = "owners"
 
 
 class StoreIdTaken(Exception):
-    """The store id is registered to another account."""
+    """The store id is registered to another account (or, for store_create, to any)."""
+
+
+class UsernameTaken(Exception):
+    """An account with this username exists already."""
+
+
+class OwnersGroupMissing(Exception):
+    """The owners group is not in the database: the migrations have not been applied."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,12 @@ class HoursInput:
     start: dt.time | None = None
     end: dt.time | None = None
     closed: bool = False
+
+
+class StoreCreated(NamedTuple):
+    store: Store
+    # The plain device key: it is not stored, so this is the only time it exists.
+    device_key: str
 
 
 class RegisterResult(NamedTuple):
@@ -63,6 +83,45 @@ def _hours_rows(store: Store, entries: Sequence[HoursInput]) -> list[BusinessHou
     ]
 
 
+def week_problems(*, week: Sequence[HoursInput]) -> list[str]:
+    """What is wrong with a whole week of entries, as the API checks it: each
+    entry is closed or has both times, and a day is closed or has intervals."""
+    problems = []
+    for entry in week:
+        if not 0 <= entry.day_of_week <= 6:
+            problems.append(f"Day {entry.day_of_week} is not 0 (Monday) to 6 (Sunday).")
+        elif entry.closed and (entry.start is not None or entry.end is not None):
+            problems.append(f"Day {entry.day_of_week}: a closed day has no start or end time.")
+        elif not entry.closed and (entry.start is None or entry.end is None):
+            problems.append(f"Day {entry.day_of_week}: give a start and an end time, or mark the day closed.")
+    closed = {entry.day_of_week for entry in week if entry.closed}
+    open_ = {entry.day_of_week for entry in week if not entry.closed}
+    problems.extend(f"Day {day} is both closed and open." for day in sorted(closed & open_))
+    return problems
+
+
+def _store_insert(*, owner: AbstractBaseUser, store_id: str, timezone: str | None) -> StoreCreated:
+    key, key_hash = _new_device_key()
+    store = Store.objects.create(
+        store_id=store_id, owner=owner, timezone=timezone or DEFAULT_TIMEZONE, device_key_hash=key_hash
+    )
+    return StoreCreated(store, key)
+
+
+def store_create(*, owner: AbstractBaseUser, store_id: str, timezone: str | None = None) -> StoreCreated:
+    """Create a store with a new device key; StoreIdTaken if the id exists,
+    whoever owns it (unlike store_register, this never updates a store)."""
+    if not store_id.strip() or len(store_id) > Store._meta.get_field("store_id").max_length:
+        raise ValueError("a store id is 1 to 64 characters, not only spaces")
+    validate_timezone(timezone or DEFAULT_TIMEZONE)
+    try:
+        with transaction.atomic():
+            return _store_insert(owner=owner, store_id=store_id, timezone=timezone)
+    except IntegrityError:
+        # The only other unique column is the hash of a fresh 256-bit key.
+        raise StoreIdTaken(store_id) from None
+
+
 def store_register(
     *,
     owner,
@@ -95,13 +154,7 @@ def _store_register(
         device_key = None
         created = store is None
         if created:
-            device_key, key_hash = _new_device_key()
-            store = Store.objects.create(
-                store_id=store_id,
-                owner=owner,
-                timezone=timezone or DEFAULT_TIMEZONE,
-                device_key_hash=key_hash,
-            )
+            store, device_key = _store_insert(owner=owner, store_id=store_id, timezone=timezone)
         else:
             if store.owner_id != owner.pk and not owner.is_superuser:
                 raise StoreIdTaken(store_id)
@@ -123,6 +176,65 @@ def store_rotate_device_key(*, store: Store) -> str:
     Store.objects.filter(pk=store.pk).update(device_key_hash=key_hash)
     store.device_key_hash = key_hash
     return key
+
+
+# --------------------------------------------------------------------------
+# Owners: staff accounts in the owners group, which see only their own stores
+# in the admin and use the API with a token.
+# --------------------------------------------------------------------------
+
+
+def _owners_group() -> Group:
+    try:
+        return Group.objects.get(name=OWNERS_GROUP)
+    except Group.DoesNotExist:
+        raise OwnersGroupMissing(
+            f"There is no {OWNERS_GROUP!r} group; apply the migrations (manage.py migrate)."
+        ) from None
+
+
+def owner_grant(*, user: AbstractBaseUser) -> str:
+    """Make an account an owner: staff (to log into the admin), in the owners
+    group, with an API token. Returns the token key; an account that has a
+    token keeps it, so its API clients go on working."""
+    group = _owners_group()
+    with transaction.atomic():
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        user.groups.add(group)
+        token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def owner_create(*, username: str, password: str, email: str = "") -> tuple[AbstractBaseUser, str]:
+    """A new owner account (staff, not a superuser, in the owners group) and its API token key.
+
+    Raises UsernameTaken, OwnersGroupMissing, or Django's ValidationError for a
+    username or password the validators refuse.
+    """
+    user_model = get_user_model()
+    username = user_model.normalize_username(username)
+    username_field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+    # create_user() runs no validators: run the ones the admin's forms would.
+    username_field.clean(username, None)
+    group = _owners_group()
+    if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+        raise UsernameTaken(username)
+    password_validation.validate_password(
+        password, user=user_model(**{user_model.USERNAME_FIELD: username}, email=email)
+    )
+    try:
+        with transaction.atomic():
+            user = user_model._default_manager.create_user(
+                **{user_model.USERNAME_FIELD: username}, email=email, password=password, is_staff=True
+            )
+            user.groups.add(group)
+            token = Token.objects.create(user=user)
+    except IntegrityError:
+        # Another process created the same username since the check above.
+        raise UsernameTaken(username) from None
+    return user, token.key
 
 
 # --------------------------------------------------------------------------

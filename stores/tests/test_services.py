@@ -2,6 +2,7 @@
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from stores.models import DEFAULT_TIMEZONE, BusinessHours, PollStatus, Store, StatusSpan
 from stores.services import (
@@ -19,8 +20,10 @@ from stores.services import (
     polls_record,
     spans_prune,
     stale_after,
+    store_create,
     store_register,
     store_rotate_device_key,
+    week_problems,
 )
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
 
@@ -494,3 +497,53 @@ def test_business_hours_rows_are_not_pruned(store):
     StatusSpanFactory(store=store, first_poll_at=T0, last_poll_at=T0)
     spans_prune(older_than=T0 + minutes(1))
     assert BusinessHours.objects.filter(store=store).count() == 1
+
+
+# --------------------------------------------------------------------------
+# store_create and week_problems (used by the admin)
+# --------------------------------------------------------------------------
+
+
+def test_store_create_makes_a_store_with_a_device_key(owner):
+    created = store_create(owner=owner, store_id="new", timezone="Asia/Tokyo")
+    store = Store.objects.get(store_id="new")
+    assert created.store == store
+    assert (store.owner, store.timezone) == (owner, "Asia/Tokyo")
+    assert device_key_matches(created.device_key, store.device_key_hash)
+    assert store_create(owner=owner, store_id="plain").store.timezone == DEFAULT_TIMEZONE
+
+
+def test_store_create_never_updates(owner, other_owner):
+    store_create(owner=owner, store_id="taken")
+    for who in (owner, other_owner):
+        with pytest.raises(StoreIdTaken):
+            store_create(owner=who, store_id="taken", timezone="UTC")
+    assert Store.objects.get(store_id="taken").timezone == DEFAULT_TIMEZONE
+
+
+@pytest.mark.parametrize("store_id", ["", "   ", "x" * 65])
+def test_store_create_refuses_bad_ids(owner, store_id):
+    with pytest.raises(ValueError):
+        store_create(owner=owner, store_id=store_id)
+    assert not Store.objects.exists()
+
+
+def test_store_create_refuses_unknown_zones(owner):
+    with pytest.raises(ValidationError):
+        store_create(owner=owner, store_id="new", timezone="Mars/Olympus")
+    assert not Store.objects.exists()
+
+
+def test_week_problems():
+    nine, five = dt.time(9), dt.time(17)
+    good = [HoursInput(0, nine, five), HoursInput(0, dt.time(18), dt.time(0)), HoursInput(6, closed=True)]
+    assert week_problems(week=good) == []
+    both = [HoursInput(1, nine, five), HoursInput(1, closed=True)]
+    assert week_problems(week=both) == ["Day 1 is both closed and open."]
+    assert week_problems(week=[HoursInput(2, nine, None)]) == [
+        "Day 2: give a start and an end time, or mark the day closed."
+    ]
+    assert week_problems(week=[HoursInput(3, nine, five, closed=True)]) == [
+        "Day 3: a closed day has no start or end time."
+    ]
+    assert week_problems(week=[HoursInput(7, nine, five)]) == ["Day 7 is not 0 (Monday) to 6 (Sunday)."]

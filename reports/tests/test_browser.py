@@ -1,0 +1,169 @@
+"""End to end, in a real browser: log in, the dashboard, a store's page, and a
+report generated, followed and downloaded from the report pages.
+
+Playwright (sync API) drives Debian's Chromium against pytest-django's live
+server; see reports/tests/conftest.py for the browser fixtures and when these
+tests skip. Screenshots go to test-artifacts/screenshots/ at the project root.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from reports.models import Report, ReportStatus
+from reports.services import figures_refresh, report_generate
+from stores.demo import DEMO_STORES, demo_load
+from stores.services import owner_create
+from stores.tests.factories import BusinessHoursFactory, StoreFactory
+
+# live_server needs committed data, hence transactional tests. Their teardown
+# empties the database, the owners group (made by a data migration) included:
+# serialized_rollback puts the migrations' rows back before each test.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+PASSWORD = "Tulip-orbit-5-kettle"
+DEMO_STORE_IDS = {store_id for store_id, _zone, _week in DEMO_STORES}
+OTHER_STORE_IDS = {"other-owner-store-1", "other-owner-store-2", "other-owner-store-3"}
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"))))
+
+
+def api_csv(token: str, report_id: str) -> bytes:
+    response = Client().get("/get_report", {"report_id": report_id}, HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/csv")
+    try:
+        return b"".join(response.streaming_content)
+    finally:
+        response.close()
+
+
+def log_in(page, base_url: str, username: str, *, next_path: str) -> None:
+    page.goto(f"{base_url}/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("#login-form [type=submit]")
+    page.wait_for_url(f"{base_url}{next_path}")
+
+
+@pytest.fixture
+def owners():
+    """Two owners, made as `manage.py create_owner` makes them: alice with the
+    demo stores, bob with stores of his own. Returns alice and her API token."""
+    now = timezone.now()
+    alice, alice_token = owner_create(username="alice", password=PASSWORD)
+    bob, _ = owner_create(username="bob", password=PASSWORD)
+    demo_load(owner=alice, now=now)
+    for store_id in sorted(OTHER_STORE_IDS):
+        store = StoreFactory(owner=bob, store_id=store_id, timezone="Europe/Berlin")
+        BusinessHoursFactory(store=store, day_of_week=0)
+    figures_refresh(as_of=now)
+    return alice, alice_token
+
+
+def test_owner_dashboard_store_page_and_report_download(live_server, browser_page, owners, screenshot_dir: Path):
+    from playwright.sync_api import expect
+
+    alice, token = owners
+    page = browser_page
+    base = live_server.url
+
+    log_in(page, base, "alice", next_path="/dashboard/")
+
+    # The dashboard: alice's stores, none of bob's.
+    rows = page.locator("tr.store-row")
+    expect(rows).to_have_count(len(DEMO_STORE_IDS))
+    shown = set(rows.evaluate_all("rows => rows.map(row => row.dataset.storeId)"))
+    assert shown == DEMO_STORE_IDS
+    expect(page.locator("tr.store-row svg.timeline").first).to_be_visible()
+    page.screenshot(path=screenshot_dir / "dashboard.png", full_page=True)
+
+    # A store's page, reached by its link: the one with most downtime (the
+    # default sort), so its timeline and list have down periods to show.
+    worst = rows.first
+    store_id = worst.get_attribute("data-store-id")
+    assert float(worst.locator(".downtime-week").inner_text()) > 0, "the demo data should have downtime"
+    worst.get_by_role("link", name=store_id).click()
+    page.wait_for_url(f"{base}/dashboard/stores/{store_id}/")
+    timeline = page.locator("svg.timeline")
+    expect(timeline).to_be_visible()
+    assert timeline.locator("rect.open").count() > 0
+    assert timeline.locator("rect.down").count() > 0
+    down_periods = page.locator("#down-periods tbody tr")
+    expect(down_periods.first).to_be_visible()
+    expect(page.locator("#down-periods")).not_to_contain_text("No downtime")
+    page.screenshot(path=screenshot_dir / "store.png", full_page=True)
+
+    # The report pages: generate one from the form, wait for it to finish.
+    page.goto(f"{base}/reports/")
+    expect(page.locator("tr[data-report-id]")).to_have_count(0)
+    page.get_by_role("button", name="Generate report").click()
+    # Posted, then redirected back to the list, which now has the report.
+    row = page.locator("tr[data-report-id]")
+    expect(row).to_have_count(1)
+    report = Report.objects.get(pk=row.get_attribute("data-report-id"))
+    assert report.requested_by == alice
+    # Complete at once with the immediate task backend; on a real one the
+    # page's script fills in the link when the report finishes.
+    download_link = row.locator("a[download]")
+    expect(download_link).to_be_visible()
+    expect(row).to_have_attribute("data-status", ReportStatus.COMPLETE)
+    page.screenshot(path=screenshot_dir / "reports.png", full_page=True)
+
+    with page.expect_download() as download_info:
+        download_link.click()
+    download = download_info.value
+    assert download.failure() is None
+    assert download.suggested_filename == f"report-{report.pk}.csv"
+    downloaded = Path(download.path()).read_bytes()
+
+    from_api = api_csv(token, str(report.pk))
+    assert csv_rows(downloaded) == csv_rows(from_api)
+    assert downloaded == from_api
+    body = csv_rows(downloaded)
+    assert body[0][0] == "store_id"
+    assert {line[0] for line in body[1:]} == DEMO_STORE_IDS
+
+
+def test_report_list_follows_a_running_report_without_reloading(live_server, browser_page, owners):
+    """A report still running when the list is loaded: the page's script polls
+    and puts in the download link once it is complete, without a reload."""
+    from playwright.sync_api import expect
+
+    alice, _ = owners
+    page = browser_page
+    base = live_server.url
+    # Made directly, so that no task runs it: it stays Running until below.
+    report = Report.objects.create(requested_by=alice, as_of=timezone.now())
+
+    log_in(page, base, "alice", next_path="/reports/")
+    row = page.locator(f'tr[data-report-id="{report.pk}"]')
+    expect(row).to_have_attribute("data-status", ReportStatus.RUNNING)
+    expect(row.locator('[data-field="result"]')).to_contain_text("Generating")
+    page.evaluate("window.__notReloaded = true")
+
+    report_generate(report_id=report.pk)
+
+    expect(row.locator("a[download]")).to_be_visible()
+    expect(row).to_have_attribute("data-status", ReportStatus.COMPLETE)
+    expect(row.locator(".progress-text")).to_have_text(re.compile(rf"{len(DEMO_STORE_IDS)} / {len(DEMO_STORE_IDS)}"))
+    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(live_server, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.goto(f"{live_server.url}/dashboard/")
+    page.wait_for_url(re.compile(r"/admin/login/\?next=/dashboard/$"))
+    expect(page.locator("#id_username")).to_be_visible()
+    expect(page.locator("#id_password")).to_be_visible()
+    expect(page.locator("tr.store-row")).to_have_count(0)

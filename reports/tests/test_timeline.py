@@ -1,0 +1,59 @@
+"""Drawable weeks: segments in percent of the week, local-time labels, local midnights."""
+import datetime as dt
+
+import pytest
+
+from reports import uptime
+from reports.timeline import format_duration, store_week
+
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("micros", "text"),
+    [
+        (0, "0 min"),
+        (45 * uptime.MINUTE, "45 min"),
+        (2 * uptime.HOUR + 5 * uptime.MINUTE, "2 h 05 min"),
+        (uptime.DAY + 4 * uptime.HOUR, "1 d 4 h"),
+        (3 * uptime.DAY + 30 * uptime.MINUTE, "3 d 0 h 30 min"),
+        (29 * uptime.SECOND, "0 min"),
+        (31 * uptime.SECOND, "1 min"),
+    ],
+)
+def test_format_duration(micros, text):
+    assert format_duration(micros) == text
+
+
+def test_week_of_a_store_open_monday_9_to_17_in_chicago_down_for_an_hour():
+    # Monday 2024-01-08, Chicago (UTC-6): open 15:00-23:00 UTC. Inactive 16:00-17:00 UTC
+    # (10:00-11:00 local), active again at 17:00 and polling hourly until as_of.
+    hours = uptime.weekly_hours(
+        [uptime.HoursEntry(0, dt.time(9), dt.time(17))]
+        + [uptime.HoursEntry(day, None, None, True) for day in range(1, 7)]
+    )
+    at = lambda hour: uptime.to_micros(dt.datetime(2024, 1, 8, hour, tzinfo=UTC))  # noqa: E731
+    spans = [uptime.Span(True, at(15), at(15)), uptime.Span(False, at(16), at(16)), uptime.Span(True, at(17), at(23))]
+    as_of = at(23) + uptime.MINUTE
+    week = store_week(spans=spans, hours=hours, zone_name="America/Chicago", as_of=as_of, stale_after=2 * uptime.HOUR)
+
+    assert [(s.start, s.end) for s in week.down_periods] == [(at(16), at(17))]
+    assert week.down_periods[0].label == "Mon 08 Jan 10:00 – 11:00 CST (1 h 00 min)"
+    open_segments = [s for s in week.segments if s.kind == "open"]
+    assert [(s.start, s.end) for s in open_segments] == [(at(15), at(23))]
+    assert open_segments[0].label == "Mon 08 Jan 09:00 – 17:00 CST (8 h 00 min)"
+    # Positions are percent of the week ending at as_of.
+    assert open_segments[0].x == pytest.approx(100 * (at(15) - (as_of - uptime.WEEK)) / uptime.WEEK)
+    assert open_segments[0].width == pytest.approx(100 * 8 * uptime.HOUR / uptime.WEEK)
+    # One mark per local midnight inside the week: 7 of them (Jan 2 ... Jan 8).
+    assert [mark.label for mark in week.day_marks] == ["Tue 02", "Wed 03", "Thu 04", "Fri 05", "Sat 06", "Sun 07", "Mon 08"]
+
+
+def test_overnight_segment_label_names_both_days():
+    hours = uptime.weekly_hours(
+        [uptime.HoursEntry(4, dt.time(22), dt.time(2))] + [uptime.HoursEntry(d, None, None, True) for d in (0, 1, 2, 3, 5, 6)]
+    )
+    as_of = uptime.to_micros(dt.datetime(2024, 1, 8, tzinfo=UTC))
+    spans = [uptime.Span(True, as_of - uptime.WEEK, as_of - uptime.MINUTE)]  # fake: one long up span
+    week = store_week(spans=spans, hours=hours, zone_name="UTC", as_of=as_of, stale_after=10 * uptime.DAY)
+    assert [s.label for s in week.segments] == ["Fri 05 Jan 22:00 – Sat 06 Jan 02:00 UTC (4 h 00 min)"]
