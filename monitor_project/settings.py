@@ -92,6 +92,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Device keys and tokens are shown once in messages: keep them server-side,
+# not in a (signed but readable) cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 # Pages for people share the admin's login, look and logout.
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "dashboard"

@@ -45,7 +45,7 @@ def _percent(up: int, down: int) -> float | None:
 
 
 def _hours(micros: int) -> str:
-    return f"{micros / uptime.HOUR:.2f}"
+    return str(uptime.in_unit(micros, uptime.HOUR))
 
 
 def _weeks(stores: list[Store], as_of: dt.datetime) -> dict[int, StoreWeek]:

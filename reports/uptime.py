@@ -303,10 +303,12 @@ def store_uptime(
     return UptimeFigures(up_hour, up_day, up_week, down_hour, down_day, down_week)
 
 
+def in_unit(micros: int, unit: int) -> Decimal:
+    """A duration in minutes (unit=MINUTE) or hours (unit=HOUR), rounded half up
+    to two decimals, exactly: the one rounding of every figure shown anywhere."""
+    return (Decimal(micros) / unit).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
+
+
 def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
-    """The figures in report units (minutes for the hour, hours otherwise),
-    rounded half up to two decimals, exactly."""
-    return tuple(
-        (Decimal(micros) / unit).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
-        for micros, unit in zip(figures, _UNITS)
-    )
+    """The figures in report units (minutes for the hour, hours otherwise)."""
+    return tuple(in_unit(micros, unit) for micros, unit in zip(figures, _UNITS))

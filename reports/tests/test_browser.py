@@ -12,20 +12,21 @@ import io
 import re
 from pathlib import Path
 
+import importlib
+
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.utils import timezone
 
 from reports.models import Report, ReportStatus
 from reports.services import figures_refresh, report_generate
 from stores.demo import DEMO_STORES, demo_load
-from stores.services import owner_create
+from stores.services import OWNERS_GROUP, owner_create
 from stores.tests.factories import BusinessHoursFactory, StoreFactory
 
-# live_server needs committed data, hence transactional tests. Their teardown
-# empties the database, the owners group (made by a data migration) included:
-# serialized_rollback puts the migrations' rows back before each test.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# live_server needs committed data, hence transactional tests.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "Tulip-orbit-5-kettle"
 DEMO_STORE_IDS = {store_id for store_id, _zone, _week in DEMO_STORES}
@@ -55,7 +56,30 @@ def log_in(page, base_url: str, username: str, *, next_path: str) -> None:
 
 
 @pytest.fixture
-def owners():
+def owners_group() -> Group:
+    """The owners group, as its data migration makes it.
+
+    A transactional test's teardown empties the database: post_migrate puts
+    the permissions back, but not the group, which a data migration made. So
+    after any earlier transactional test (stores' concurrency tests, or the
+    tests here) it is made again from the migration's list.
+    """
+    migration = importlib.import_module("stores.migrations.0002_owners_group")
+    group, created = Group.objects.get_or_create(name=OWNERS_GROUP)
+    if created:
+        wanted = {(label, codename) for label, codenames in migration.OWNER_PERMISSIONS.items() for codename in codenames}
+        permissions = [
+            permission
+            for permission in Permission.objects.select_related("content_type")
+            if (permission.content_type.app_label, permission.codename) in wanted
+        ]
+        assert len(permissions) == len(wanted)
+        group.permissions.set(permissions)
+    return group
+
+
+@pytest.fixture
+def owners(owners_group):
     """Two owners, made as `manage.py create_owner` makes them: alice with the
     demo stores, bob with stores of his own. Returns alice and her API token."""
     now = timezone.now()
