@@ -5,6 +5,10 @@ from rest_framework.routers import DefaultRouter
 from reports.views import GetReportView, ReportViewSet, TriggerReportView
 from stores.views import PollView, PollViewSet, RegisterStoreView, StoreViewSet
 
+admin.site.site_header = "Store Monitor"
+admin.site.site_title = "Store Monitor"
+admin.site.index_title = "Stores, hours and reports"
+
 router = DefaultRouter()
 router.register("stores", StoreViewSet, basename="store")
 router.register("polls", PollViewSet, basename="poll")

@@ -8,11 +8,10 @@ tests skip. Screenshots go to test-artifacts/screenshots/ at the project root.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import re
 from pathlib import Path
-
-import importlib
 
 import pytest
 from django.contrib.auth.models import Group, Permission
