@@ -63,7 +63,6 @@ import pstats
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,15 +83,13 @@ from report_bench import (  # noqa: E402  (report_bench also puts the project on
     VERIFY_SAMPLE,
     SpanRow,
     StoreSpec,
+    bench_database,
     compress,
     database_config,
-    drop_database,
     generate_polls,
     load_database,
     positive_int,
-    recreate_database,
     select_stores,
-    setup_django,
     step,
     store_rng,
     verify_compression,
@@ -469,24 +466,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     synthetic = sum(spec.synthetic for spec in stores)
     print(f"  {len(stores):,} stores ({len(stores) - synthetic:,} from {args.data_dir}, {synthetic:,} synthetic)")
 
-    with step("create database"):
-        recreate_database(config)
     # The test client's host.
     hosts = [host for host in os.environ.get("ALLOWED_HOSTS", "").split(",") if host]
     os.environ["ALLOWED_HOSTS"] = ",".join([*hosts, "testserver"])
-    media = tempfile.TemporaryDirectory(prefix="dashboard-bench-media-")
-    try:
-        with step("migrate"):
-            setup_django(args.database_url, media.name)
+    with bench_database(config, args.database_url, keep=args.keep, media_prefix="dashboard-bench-media-"):
         section = benchmark(args, stores)
-    finally:
-        if "django" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        if not args.keep:
-            drop_database(config)
-        media.cleanup()
     print()
     print(section)
     if args.write_results:

@@ -716,22 +716,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     synthetic = sum(spec.synthetic for spec in stores)
     print(f"  {len(stores):,} stores ({len(stores) - synthetic:,} from {args.data_dir}, {synthetic:,} synthetic)")
 
+    with bench_database(config, args.database_url, keep=args.keep, media_prefix="report-bench-media-"):
+        results = benchmark(args, stores)
+    print_table(results)
+
+
+@contextlib.contextmanager
+def bench_database(config: dict[str, Any], database_url: str, *, keep: bool, media_prefix: str) -> Iterator[None]:
+    """A fresh, migrated database with Django set up on it and report files in a
+    temporary folder; dropped afterwards unless `keep`."""
     with step("create database"):
         recreate_database(config)
-    media = tempfile.TemporaryDirectory(prefix="report-bench-media-")
+    media = tempfile.TemporaryDirectory(prefix=media_prefix)
     try:
         with step("migrate"):
-            setup_django(args.database_url, media.name)
-        results = benchmark(args, stores)
+            setup_django(database_url, media.name)
+        yield
     finally:
         if "django" in sys.modules:
             from django.db import connections
 
             connections.close_all()
-        if not args.keep:
+        if not keep:
             drop_database(config)
         media.cleanup()
-    print_table(results)
 
 
 def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
