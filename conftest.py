@@ -6,6 +6,14 @@ from rest_framework.test import APIClient
 from stores.tests.factories import UserFactory
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """The cache holds flags between requests (e.g. a queued figures refresh): no test sees another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory(username="alice")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
@@ -129,6 +130,7 @@ def _write_report(report: Report) -> None:
 
 
 FIGURES_FIELDS = uptime.UptimeFigures._fields
+FIGURES_REFRESH_QUEUED = "store-monitor:figures-refresh-queued"
 
 
 def figures_as_of() -> dt.datetime | None:
@@ -142,13 +144,19 @@ def figures_max_age() -> dt.timedelta:
 
 def figures_request_refresh(*, now: dt.datetime) -> dt.datetime | None:
     """Queue a refresh of the dashboard figures when they are older than the
-    maximum age; returns their current as_of. Several queued refreshes are
-    harmless: each one first checks whether another has just run."""
+    maximum age; returns their current as_of.
+
+    A cache key keeps one process from queueing a refresh per page view while
+    one is pending; across processes a few may be queued, which is harmless:
+    each refresh first checks whether another has just run.
+    """
     from .tasks import refresh_figures  # tasks import this module
 
     latest = figures_as_of()
-    if latest is None or now - latest > figures_max_age():
-        transaction.on_commit(refresh_figures.enqueue)
+    max_age = figures_max_age()
+    if latest is None or now - latest > max_age:
+        if cache.add(FIGURES_REFRESH_QUEUED, True, timeout=max_age.total_seconds()):
+            transaction.on_commit(refresh_figures.enqueue)
     return latest
 
 
@@ -182,4 +190,5 @@ def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = F
             flush()
     if batch:
         flush()
+    cache.delete(FIGURES_REFRESH_QUEUED)
     return len(stores)
