@@ -236,16 +236,6 @@ def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
     return out
 
 
-def measure(intervals: Iterable[Interval], start: int, end: int) -> int:
-    """Total length of the intervals inside [start, end)."""
-    total = 0
-    for s, e in intervals:
-        s, e = max(s, start), min(e, end)
-        if s < e:
-            total += e - s
-    return total
-
-
 def _tail_measures(intervals: Sequence[Interval], hour_start: int, day_start: int) -> tuple[int, int, int]:
     """Lengths after hour_start, after day_start, and in all, of intervals
     that all end by the same instant: the three report windows in one pass."""

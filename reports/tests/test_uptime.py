@@ -246,10 +246,12 @@ def test_intersect_of_sorted_disjoint_lists():
     assert uptime.intersect([(0, 10), (10, 20)], [(5, 10), (10, 15)]) == [(5, 10), (10, 15)]
 
 
-def test_measure_clips_to_range():
-    assert uptime.measure([(0, 10), (20, 30), (40, 50)], 5, 45) == 5 + 10 + 5
-    assert uptime.measure([(0, 10)], 10, 20) == 0
-    assert uptime.measure([], 0, 100) == 0
+def test_tail_measures_give_the_three_windows_in_one_pass():
+    # All three windows end where the intervals end; hour from 45, day from 5.
+    # hour: (45,50) = 5; day: (5,10) + (20,30) + (40,50) = 25; week: all = 30.
+    assert uptime._tail_measures([(0, 10), (20, 30), (40, 50)], 45, 5) == (5, 25, 30)
+    assert uptime._tail_measures([(0, 10)], 15, 10) == (0, 0, 10)
+    assert uptime._tail_measures([], 0, 0) == (0, 0, 0)
 
 
 # --------------------------------------------------------------------------
