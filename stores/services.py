@@ -65,7 +65,7 @@ def device_key_matches(key: str, stored_hash: str) -> bool:
     return hmac.compare_digest(device_key_hash(key), stored_hash)
 
 
-def _new_device_key() -> tuple[str, str]:
+def new_device_key() -> tuple[str, str]:
     key = secrets.token_urlsafe(32)
     return key, device_key_hash(key)
 
@@ -101,7 +101,7 @@ def week_problems(*, week: Sequence[HoursInput]) -> list[str]:
 
 
 def _store_insert(*, owner: AbstractBaseUser, store_id: str, timezone: str | None) -> StoreCreated:
-    key, key_hash = _new_device_key()
+    key, key_hash = new_device_key()
     store = Store.objects.create(
         store_id=store_id, owner=owner, timezone=timezone or DEFAULT_TIMEZONE, device_key_hash=key_hash
     )
@@ -172,7 +172,7 @@ def _store_register(
 
 def store_rotate_device_key(*, store: Store) -> str:
     """Give the store a new device key; the old one stops working at once."""
-    key, key_hash = _new_device_key()
+    key, key_hash = new_device_key()
     Store.objects.filter(pk=store.pk).update(device_key_hash=key_hash)
     store.device_key_hash = key_hash
     return key

@@ -1,0 +1,69 @@
+import sys
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from stores.loop_import import ImportSummary, import_hours, import_status, import_timezones
+
+
+class Command(BaseCommand):
+    help = (
+        "Import the Loop files (any of them): timezones, business hours, and polls (store_status). "
+        "Stores missing from the timezone file get America/Chicago; stores only in the status file "
+        "are open all week. Polls not newer than a store's latest are skipped, so a second run "
+        "changes nothing. Bad rows are reported with their line numbers."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--status", type=Path, help="store_status.csv: store_id,status,timestamp_utc")
+        parser.add_argument("--hours", type=Path, help="menu_hours.csv: store_id,day|dayOfWeek,start_time_local,end_time_local")
+        parser.add_argument("--timezones", type=Path, help="timezones.csv: store_id,timezone_str")
+        parser.add_argument("--owner", help="username owning the stores the import creates (default: the first superuser)")
+
+    def handle(self, *args, status: Path | None, hours: Path | None, timezones: Path | None, owner: str | None, **options):
+        if not (status or hours or timezones):
+            raise CommandError("Give at least one of --status, --hours, --timezones.")
+        for path in (timezones, hours, status):
+            if path is not None and not path.is_file():
+                raise CommandError(f"No such file: {path}")
+        user = self._owner(owner)
+        # Timezones first, then hours, then polls: a store is created once, with
+        # its zone, and its polls are placed after its schedule is known.
+        if timezones:
+            self._report(import_timezones(owner=user, path=timezones))
+        if hours:
+            self._report(import_hours(owner=user, path=hours))
+        if status:
+            total = self._count_rows(status)
+            self._report(import_status(owner=user, path=status, progress=lambda done: self._progress(done, total)))
+
+    def _owner(self, username: str | None):
+        users = get_user_model().objects
+        user = users.filter(username=username).first() if username else users.filter(is_superuser=True).order_by("pk").first()
+        if user is None:
+            raise CommandError(f"No user {username!r}." if username else "No superuser to own the stores: give --owner.")
+        return user
+
+    @staticmethod
+    def _count_rows(path: Path) -> int:
+        with open(path, "rb") as handle:
+            return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1)
+
+    def _progress(self, done: int, total: int) -> None:
+        # Only on a terminal, and only for long input: a bar in a log file is noise.
+        if total < 100_000 or not sys.stderr.isatty():
+            return
+        share = min(1.0, done / total) if total else 1.0
+        bar = "#" * int(share * 40)
+        sys.stderr.write(f"\r  polls [{bar:<40}] {share:6.1%} {done:,} rows")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def _report(self, summary: ImportSummary) -> None:
+        self.stdout.write(str(summary))
+        for line, reason in summary.errors:
+            self.stdout.write(f"  line {line}: {reason}")
+        if summary.refused > len(summary.errors):
+            self.stdout.write(f"  … and {summary.refused - len(summary.errors):,} more refused rows")
