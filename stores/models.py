@@ -31,6 +31,10 @@ class PollStatus(models.TextChoices):
     INACTIVE = "inactive", "inactive"
 
 
+# TextChoices.values builds a new list on every access: hot paths test against this.
+POLL_STATUSES = frozenset(PollStatus.values)
+
+
 class StoreState(models.TextChoices):
     """A store's state now, from its latest poll (docs/semantics.md, rule 3)."""
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone as django_timezone
 from rest_framework import serializers
 
-from .models import PollStatus, Store, validate_timezone
+from .models import POLL_STATUSES, Store, validate_timezone
 from .parsing import parse_local_time, parse_utc_timestamp
 from .services import HoursInput, PollInput
 
@@ -234,7 +234,7 @@ def poll_from_json(item: Any, *, now: dt.datetime | None = None) -> PollInput:
                 errors["utc_timestamp"] = ["Before 1970."]
     if "status" in item:
         status = item["status"]
-        if status not in PollStatus.values:
+        if status not in POLL_STATUSES:
             errors["status"] = ['Must be "active" or "inactive".']
     if errors:
         raise PollInvalid(errors)
