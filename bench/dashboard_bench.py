@@ -86,15 +86,14 @@ from report_bench import (  # noqa: E402  (report_bench also puts the project on
     bench_database,
     compress,
     database_config,
-    generate_polls,
     load_database,
     positive_int,
     select_stores,
     step,
-    store_rng,
     verify_compression,
 )
 from reports.uptime import to_micros  # noqa: E402
+from stores.poll_generator import generate_polls, store_rng  # noqa: E402
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser

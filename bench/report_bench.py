@@ -70,6 +70,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 # The uptime engine is pure Python, without Django: importable before setup.
 from reports.uptime import from_micros, to_micros
+# The poll generator of `manage.py generate_polls` (hourly, ±5 min, 2 % missed, outages).
+from stores.poll_generator import Poll, generate_polls, store_rng
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/store_monitor_bench"
 # The public Loop 2023 files sit beside the project, in ../shared/data/ (never committed).
@@ -94,14 +96,9 @@ US_TIMEZONES = (
     "Pacific/Honolulu",
 )
 
-# Poll generator: the shape of the Loop data (a device polls about hourly).
 MICROS_PER_SECOND = 1_000_000
 MICROS_PER_MINUTE = 60 * MICROS_PER_SECOND
 MICROS_PER_HOUR = 60 * MICROS_PER_MINUTE
-POLL_JITTER = 5 * MICROS_PER_MINUTE
-MISSED_POLL_CHANCE = 0.02
-OUTAGE_CHANCE_PER_HOUR = 0.01
-OUTAGE_POLLS = (1, 4)
 # Stores whose polls are also fed through polls_record, to prove the bulk
 # loader writes exactly the spans the service would have written.
 VERIFY_SAMPLE = 5
@@ -140,9 +137,6 @@ class SpanRow(NamedTuple):
     first_poll: int
     last_poll: int
     poll_count: int
-
-
-Poll = tuple[int, bool]  # (instant in microseconds since the epoch, active)
 
 
 class RunResult(NamedTuple):
@@ -330,38 +324,6 @@ def select_stores(data_dir: Path, count: int | None, seed: int) -> list[StoreSpe
 # --------------------------------------------------------------------------
 # Polls and spans
 # --------------------------------------------------------------------------
-
-
-def store_rng(seed: int, store_id: str) -> random.Random:
-    # One generator per store (string seeds are hashed with SHA-512, so stable
-    # across processes): a store gets the same polls whatever --stores is, and
-    # its polls can be generated again to verify its spans.
-    return random.Random(f"{seed}/{store_id}")
-
-
-def generate_polls(rng: random.Random, start: int, hours: int) -> list[Poll]:
-    """Hourly polls from `start`, one per hour, each within its own hour:
-    a per-store minute of the hour, ±5 minutes of jitter; about 2% of polls
-    missed, and about a 1% chance each hour of an outage of 1 to 4 polls."""
-    offset = POLL_JITTER + int(rng.random() * (MICROS_PER_HOUR - 2 * POLL_JITTER))
-    random_ = rng.random
-    polls: list[Poll] = []
-    outage_left = 0
-    for hour in range(hours):
-        # The outage goes on whether or not the device manages to poll.
-        if outage_left:
-            outage_left -= 1
-            active = False
-        elif random_() < OUTAGE_CHANCE_PER_HOUR:
-            outage_left = rng.randint(*OUTAGE_POLLS) - 1
-            active = False
-        else:
-            active = True
-        if random_() < MISSED_POLL_CHANCE:
-            continue
-        jitter = int((random_() * 2 - 1) * POLL_JITTER)
-        polls.append((start + hour * MICROS_PER_HOUR + offset + jitter, active))
-    return polls
 
 
 def compress(polls: Sequence[Poll], stale_after: int) -> list[SpanRow]:

@@ -1,0 +1,56 @@
+"""Synthetic polls: the Loop format, the pattern asked for, the same output from the same seed."""
+import csv
+import io
+
+import pytest
+from django.core.management import call_command
+
+from reports import uptime
+from stores.models import Store, StatusSpan
+from stores.parsing import parse_utc_timestamp
+from stores.poll_generator import PollPattern, generate_polls, store_rng, write_loop_csv
+
+
+def test_one_poll_per_interval_inside_it_when_nothing_is_missed():
+    start = 1_700_000_000 * uptime.SECOND
+    pattern = PollPattern(interval_minutes=30, jitter_minutes=5, missed_rate=0, outage_rate=0)
+    polls = generate_polls(store_rng(1, "s"), start, 96, pattern)
+    assert len(polls) == 96 and all(active for _, active in polls)
+    for slot, (at, _) in enumerate(polls):
+        assert start + slot * 30 * uptime.MINUTE <= at < start + (slot + 1) * 30 * uptime.MINUTE
+
+
+def test_missed_polls_and_outages_at_about_their_rates():
+    pattern = PollPattern(missed_rate=0.1, outage_rate=0.05, outage_polls=(2, 2))
+    polls = generate_polls(store_rng(7, "s"), 0, 20_000, pattern)
+    assert 0.88 < len(polls) / 20_000 < 0.92
+    inactive = sum(not active for _, active in polls) / len(polls)
+    assert 0.06 < inactive < 0.13  # about 5 % of slots start 2-poll outages
+
+
+def test_same_seed_same_csv_and_loop_format():
+    def csv_text(seed: int) -> str:
+        out = io.StringIO()
+        write_loop_csv(out, ["1", "2"], start=0, count=48, pattern=PollPattern(), seed=seed)
+        return out.getvalue()
+
+    assert csv_text(3) == csv_text(3) != csv_text(4)
+    rows = list(csv.DictReader(io.StringIO(csv_text(3))))
+    assert {row["store_id"] for row in rows} == {"1", "2"}
+    assert all(row["status"] in ("active", "inactive") for row in rows)
+    assert all(parse_utc_timestamp(row["timestamp_utc"]) for row in rows)
+    assert rows[0]["timestamp_utc"].endswith(" UTC")
+
+
+@pytest.mark.django_db
+def test_command_writes_a_file_for_a_schedule_and_loads_directly(tmp_path, superuser):
+    schedule = tmp_path / "timezones.csv"
+    schedule.write_text("store_id,timezone_str\n11,UTC\n12,UTC\n11,UTC\n")
+    output = tmp_path / "polls.csv"
+    call_command("generate_polls", "--schedule", str(schedule), "--days", "2", "--missed-rate", "0", "--output", str(output))
+    rows = list(csv.DictReader(output.open()))
+    assert len(rows) == 2 * 48
+
+    call_command("generate_polls", "--stores", "3", "--days", "1", "--load", "--end", "2024-01-08T00:00:00Z")
+    assert Store.objects.count() == 3
+    assert 0 < sum(StatusSpan.objects.values_list("poll_count", flat=True)) <= 3 * 24
