@@ -19,8 +19,7 @@ from django.db import transaction
 from reports import uptime
 
 from .models import DEFAULT_TIMEZONE, POLL_STATUSES, BusinessHours, PollStatus, Store, known_timezones
-from .parsing import parse_local_time, parse_utc_timestamp
-from .serializers import clean_store_id
+from .parsing import clean_store_id, parse_local_time, parse_utc_timestamp
 from .services import PollInput, new_device_key, polls_record
 
 # Polls handed to polls_record at once: large enough that its fixed queries

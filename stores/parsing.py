@@ -1,8 +1,9 @@
-"""Parsing of the text forms devices and the Loop files use for times."""
+"""Parsing of the text forms devices and the Loop files use for store ids and times."""
 from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 # The Loop form: "2023-01-22 12:09:39.388884 UTC", with 0 to 6 fraction digits.
 # re.ASCII: \d must not match other scripts' digits.
@@ -57,3 +58,19 @@ def parse_local_time(text: str) -> tuple[dt.time, bool]:
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError("hours run 00-23 (or 24:00), minutes and seconds 00-59")
     return dt.time(hour, minute, second), False
+
+
+# Store.store_id's max_length.
+STORE_ID_MAX_LENGTH = 64
+
+
+def clean_store_id(value: Any) -> str:
+    """A store id is a string of 1 to 64 characters; a JSON integer is taken as its decimal text."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("must be a string or an integer")
+    text = str(value)
+    if not text.strip():
+        raise ValueError("must not be empty")
+    if len(text) > STORE_ID_MAX_LENGTH:
+        raise ValueError(f"must be at most {STORE_ID_MAX_LENGTH} characters")
+    return text

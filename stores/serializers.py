@@ -10,23 +10,8 @@ from django.utils import timezone as django_timezone
 from rest_framework import serializers
 
 from .models import POLL_STATUSES, Store, validate_timezone
-from .parsing import parse_local_time, parse_utc_timestamp
+from .parsing import clean_store_id, parse_local_time, parse_utc_timestamp
 from .services import HoursInput, PollInput
-
-STORE_ID_MAX_LENGTH = 64
-
-
-def clean_store_id(value: Any) -> str:
-    """A store id is a string of 1 to 64 characters; a JSON integer is taken as its decimal text."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError("must be a string or an integer")
-    text = str(value)
-    if not text.strip():
-        raise ValueError("must not be empty")
-    if len(text) > STORE_ID_MAX_LENGTH:
-        raise ValueError(f"must be at most {STORE_ID_MAX_LENGTH} characters")
-    return text
-
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo is an error, not a silent default."""
