@@ -17,6 +17,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 from rest_framework.authtoken.models import Token
 
 from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, validate_timezone
+from .row_update import update_rows
 
 # Created, with its permissions, by migration 0002_owners_group.
 OWNERS_GROUP = "owners"
@@ -343,11 +344,11 @@ def polls_record(
             outcomes.append(RECORDED)
 
         if changed_spans:
-            StatusSpan.objects.bulk_update(changed_spans.values(), ["last_poll_at", "poll_count"], batch_size=1000)
+            update_rows(StatusSpan, list(changed_spans.values()), ["last_poll_at", "poll_count"])
         if new_spans:
             StatusSpan.objects.bulk_create(new_spans, batch_size=1000)
         if changed_stores:
-            Store.objects.bulk_update(changed_stores.values(), ["last_poll_at", "last_status"], batch_size=1000)
+            update_rows(Store, list(changed_stores.values()), ["last_poll_at", "last_status"])
     return outcomes
 
 
