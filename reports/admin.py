@@ -28,18 +28,7 @@ class ReportAdmin(admin.ModelAdmin):
     list_select_related = ["requested_by"]
     # The file is served by /get_report/<id> (which checks who may see it),
     # not from MEDIA_URL: show that link instead of the file field.
-    fields = [
-        "id",
-        "status",
-        "as_of",
-        "requested_by",
-        "progress",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "error",
-        "download",
-    ]
+    fields = [*list_display[:-1], "error", "download"]
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Report]:

@@ -37,6 +37,7 @@ from .selectors import (
     report_rows_sorted,
 )
 from .services import AsOfInFuture, report_trigger
+from .views import report_csv_response
 
 LIST_PAGE_SIZE = 25
 DETAIL_PAGE_SIZE = 100
@@ -310,7 +311,6 @@ def report_download(request: HttpRequest, report_id: uuid.UUID) -> FileResponse:
     if report.status != ReportStatus.COMPLETE or not report.file:
         raise Http404("The report is not complete.")
     try:
-        handle = report.file.open("rb")
-    except FileNotFoundError:
+        return report_csv_response(report)
+    except ReportFileMissing:
         raise Http404("The report's file is missing.") from None
-    return FileResponse(handle, as_attachment=True, filename=f"report-{report.id}.csv", content_type="text/csv")

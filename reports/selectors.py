@@ -6,7 +6,7 @@ import io
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from django.db.models import QuerySet
 
@@ -52,6 +52,14 @@ def report_progress(*, user, report_ids: Iterable[uuid.UUID]) -> list[Report]:
     )
 
 
+def report_csv_file(*, report: Report) -> IO[bytes]:
+    """The open CSV file of a complete report; ReportFileMissing when it is not in storage."""
+    try:
+        return report.file.open("rb")
+    except FileNotFoundError:
+        raise ReportFileMissing(report.file.name) from None
+
+
 def report_rows(*, report: Report) -> list[ReportRow]:
     """The rows of a complete report's CSV, in file order (by store id).
 
@@ -60,11 +68,8 @@ def report_rows(*, report: Report) -> list[ReportRow]:
     """
     if report.status != ReportStatus.COMPLETE or not report.file:
         raise ValueError("only a complete report has rows")
-    try:
-        with report.file.open("rb") as handle:
-            text = handle.read().decode("utf-8")
-    except FileNotFoundError:
-        raise ReportFileMissing(report.file.name) from None
+    with report_csv_file(report=report) as handle:
+        text = handle.read().decode("utf-8")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if tuple(header or ()) != uptime.REPORT_COLUMNS:

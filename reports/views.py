@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from monitor_project.errors import ApiError, validation_error
 
 from .models import Report, ReportStatus
+from .selectors import ReportFileMissing, report_csv_file
 from .serializers import ReportSerializer, TriggerReportSerializer
 from .services import AsOfInFuture, report_trigger
 
@@ -28,13 +29,25 @@ def trigger(request: Request) -> Response:
     return Response({"report_id": str(report.id), "status": ReportStatus.RUNNING}, status=status.HTTP_202_ACCEPTED)
 
 
+def report_csv_response(report: Report) -> FileResponse:
+    """A complete report's CSV as an attachment (the API and the report pages
+    both serve it); raises ReportFileMissing when the file is gone."""
+    return FileResponse(
+        report_csv_file(report=report), as_attachment=True, filename=f"report-{report.id}.csv", content_type="text/csv"
+    )
+
+
 def report_answer(report: Report):
     """Running: 202 with progress; complete: the CSV; failed: 409 with the reason."""
     if report.status == ReportStatus.COMPLETE:
-        response = FileResponse(
-            report.file.open("rb"), as_attachment=True, filename=f"report-{report.id}.csv", content_type="text/csv"
-        )
-        return response
+        try:
+            return report_csv_response(report)
+        except ReportFileMissing:
+            raise ApiError(
+                status_code=status.HTTP_404_NOT_FOUND,
+                code="report_file_missing",
+                message="The report is complete but its file is no longer in storage; trigger it again.",
+            ) from None
     if report.status == ReportStatus.FAILED:
         return Response(
             {"code": "report_failed", "status": "Failed", "message": report.error or "The report failed."},

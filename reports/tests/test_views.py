@@ -321,3 +321,14 @@ def test_report_csv_action_while_running(api, owner):
     response = api.get(f"/api/reports/{report.id}/csv/")
     assert response.status_code == 202
     assert response.json() == {"status": "Running", "stores_done": 1, "stores_total": 2}
+
+
+def test_complete_report_whose_file_is_gone_is_a_json_404(api, stores, django_capture_on_commit_callbacks):
+    report_id = trigger(api, django_capture_on_commit_callbacks, data={"as_of": "2024-01-10T12:00:00Z"}).json()[
+        "report_id"
+    ]
+    report = Report.objects.get(pk=report_id)
+    report.file.storage.delete(report.file.name)
+    response = api.get(f"/get_report/{report_id}")
+    assert response.status_code == 404
+    assert response.json()["code"] == "report_file_missing"
