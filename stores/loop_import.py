@@ -1,30 +1,38 @@
 """Bulk import of the public Loop files: timezones.csv, menu_hours.csv, store_status.csv.
 
-Polls go through polls_record, the service devices use, in large batches
-ordered by store and time: the spans are exactly those that posting the
-same polls one by one would give, and a poll not newer than a store's latest
-is skipped, so importing a file twice changes nothing.
+Polls are ordered per store and applied with the span rule of polls_record,
+the service devices post through (stores/span_compression.py), with the new
+spans written by COPY: the spans are exactly those that posting the same
+polls one by one would give, and a poll not newer than a store's latest is
+skipped, so importing a file twice changes nothing.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections import Counter, defaultdict
+from array import array
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from reports import uptime
 
-from .models import DEFAULT_TIMEZONE, POLL_STATUSES, BusinessHours, PollStatus, Store, known_timezones
-from .parsing import clean_store_id, parse_local_time, parse_utc_timestamp
-from .services import PollInput, new_device_key, polls_record
+from .models import DEFAULT_TIMEZONE, POLL_STATUSES, BusinessHours, PollStatus, StatusSpan, Store, known_timezones
+from .parsing import clean_store_id, parse_local_time, parse_utc_micros
+from .row_insert import insert_rows
+from .row_update import update_rows
+from .services import new_device_key
+from .span_compression import SpanRun, encode_poll, spans_apply
 
-# Polls handed to polls_record at once: large enough that its fixed queries
-# are amortised, small enough that a batch's spans fit comfortably in memory.
-POLL_BATCH = 20_000
+# Polls applied in one transaction (whole stores at a time): large enough that
+# the fixed queries are amortised, small enough that the stores stay locked
+# for well under a second.
+POLL_BATCH = 100_000
 # Errors kept for the summary; the rest are only counted.
 MAX_ERRORS_KEPT = 50
 
@@ -150,47 +158,132 @@ def import_hours(*, owner, path: Path) -> ImportSummary:
     return summary
 
 
-def import_status(*, owner, path: Path, progress: Progress | None = None) -> ImportSummary:
-    """Polls of any order: kept per store as compact integers (microseconds
-    times two, plus one when active), then applied store by store in time order."""
-    summary = ImportSummary("status")
-    polls: dict[str, list[int]] = defaultdict(list)
-    active, inactive = PollStatus.ACTIVE.value, PollStatus.INACTIVE.value  # plain strings: enum lookups are slow
-    for line, row in csv_rows(path):
-        summary.read += 1
-        if progress is not None and summary.read % 50_000 == 0:
-            progress(summary.read)
-        status = row.get("status")
-        if status not in POLL_STATUSES:
-            summary.refuse(line, f"status must be active or inactive, not {status!r}")
-            continue
+def _read_polls(path: Path, summary: ImportSummary, progress: Progress | None) -> dict[str, array]:
+    """Each store's polls, encoded as integers (span_compression.encode_poll),
+    in file order: 8 bytes a poll, so millions fit in tens of megabytes."""
+    polls: dict[str, array] = {}
+    active = PollStatus.ACTIVE.value  # a plain string: enum comparisons are slow
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
         try:
-            store_id = clean_store_id(row.get("store_id") or "")
-            at = parse_utc_timestamp(row.get("timestamp_utc") or "")
-        except ValueError as exc:
-            summary.refuse(line, str(exc))
-            continue
-        polls[store_id].append(uptime.to_micros(at) * 2 + (status == active))
+            id_at, status_at, time_at = (header.index(name) for name in ("store_id", "status", "timestamp_utc"))
+        except ValueError:
+            summary.refuse(1, "the header must name store_id, status and timestamp_utc")
+            return polls
+        width = max(id_at, status_at, time_at) + 1
+        for row in reader:
+            summary.read += 1
+            if progress is not None and summary.read % 100_000 == 0:
+                progress(summary.read)
+            if len(row) < width:
+                summary.refuse(reader.line_num, f"expected {len(header)} columns, found {len(row)}")
+                continue
+            status = row[status_at]
+            if status not in POLL_STATUSES:
+                summary.refuse(reader.line_num, f"status must be active or inactive, not {status!r}")
+                continue
+            try:
+                store_id = clean_store_id(row[id_at])
+                at = parse_utc_micros(row[time_at])
+            except ValueError as exc:
+                summary.refuse(reader.line_num, str(exc))
+                continue
+            store_polls = polls.get(store_id)
+            if store_polls is None:
+                store_polls = polls[store_id] = array("q")
+            store_polls.append(encode_poll(at, status == active))
     if progress is not None:
         progress(summary.read)
+    return polls
 
+
+def import_status(*, owner, path: Path, progress: Progress | None = None) -> ImportSummary:
+    """Polls in any order: read whole, ordered per store, then applied to the
+    stores' spans by the rule polls_record applies, store group by store group,
+    each in one transaction with the stores' rows locked like polls_record
+    locks them, so devices posting meanwhile are applied before or after."""
+    summary = ImportSummary("status")
+    polls = _read_polls(path, summary, progress)
     existing = _stores_by_id(polls)
     summary.created = len(_create_stores(owner=owner, zones={k: DEFAULT_TIMEZONE for k in polls if k not in existing}))
-    outcomes: Counter[str] = Counter()
-    batch: list[PollInput] = []
-    every_store = Store.objects.all()
+    group: list[str] = []
+    in_group = 0
     for store_id in sorted(polls):
-        # An exact duplicate line is the same poll: posting it twice would be a repeat.
-        for value in sorted(polls.pop(store_id)):
-            at = uptime.from_micros(value >> 1)
-            batch.append(PollInput(store_id, at, active if value & 1 else inactive))
-        if len(batch) >= POLL_BATCH:
-            outcomes.update(outcome.code for outcome in polls_record(polls=batch, stores=every_store))
-            batch = []
-    if batch:
-        outcomes.update(outcome.code for outcome in polls_record(polls=batch, stores=every_store))
-    summary.recorded = outcomes.pop("recorded", 0)
-    # Repeats, older polls and a second status at a poll's instant are all
-    # polls not newer than the store's latest.
-    summary.skipped = sum(outcomes.values())
+        group.append(store_id)
+        in_group += len(polls[store_id])
+        if in_group >= POLL_BATCH:
+            _apply_polls({store_id: polls.pop(store_id) for store_id in group}, summary)
+            group, in_group = [], 0
+    if group:
+        _apply_polls({store_id: polls.pop(store_id) for store_id in group}, summary)
     return summary
+
+
+def _apply_polls(polls: dict[str, array], summary: ImportSummary) -> None:
+    stale = settings.MONITOR_STALE_AFTER_MINUTES * uptime.MINUTE
+    active, inactive = PollStatus.ACTIVE.value, PollStatus.INACTIVE.value
+    new_spans: list[tuple[int, SpanRun]] = []
+    extended: list[StatusSpan] = []
+    changed_stores: list[Store] = []
+    with transaction.atomic():
+        stores = list(
+            Store.objects.filter(store_id__in=polls)
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", "store_id", "last_poll_at")
+        )
+        open_spans = _open_spans([pk for pk, _, last_poll_at in stores if last_poll_at is not None])
+        for pk, store_id, last_poll_at in stores:
+            latest = None if last_poll_at is None else uptime.to_micros(last_poll_at)
+            # sorted(): an exact duplicate line is the same poll, skipped as a repeat.
+            result = spans_apply(
+                polls=sorted(polls[store_id]), open_span=open_spans.get(pk), latest=latest, stale_after=stale
+            )
+            summary.recorded += result.recorded
+            summary.skipped += result.skipped
+            if not result.recorded:
+                continue
+            new_spans.extend((pk, span) for span in result.new)
+            if result.extended is not None:
+                span = result.extended
+                extended.append(
+                    StatusSpan(pk=span.pk, last_poll_at=uptime.from_micros(span.last), poll_count=span.count)
+                )
+            changed_stores.append(
+                Store(
+                    pk=pk,
+                    last_poll_at=uptime.from_micros(result.latest),
+                    last_status=active if result.latest_active else inactive,
+                )
+            )
+        update_rows(StatusSpan, extended, ["last_poll_at", "poll_count"])
+        insert_rows(
+            StatusSpan,
+            ("store", "status", "first_poll_at", "last_poll_at", "poll_count"),
+            (
+                (pk, active if span.active else inactive, uptime.from_micros(span.first), uptime.from_micros(span.last), span.count)
+                for pk, span in new_spans
+            ),
+        )
+        update_rows(Store, changed_stores, ["last_poll_at", "last_status"])
+
+
+def _open_spans(store_pks: list[int]) -> dict[int, SpanRun]:
+    """Each store's latest span (the one a newer poll may extend), as polls_record finds it."""
+    latest_span = StatusSpan.objects.filter(store=OuterRef("pk")).order_by("-first_poll_at").values("pk")[:1]
+    found: dict[int, SpanRun] = {}
+    for offset in range(0, len(store_pks), 5000):
+        span_ids = (
+            Store.objects.filter(pk__in=store_pks[offset : offset + 5000])
+            .annotate(span_id=Subquery(latest_span))
+            .values("span_id")
+        )
+        rows = StatusSpan.objects.filter(pk__in=Subquery(span_ids)).values_list(
+            "pk", "store_id", "status", "first_poll_at", "last_poll_at", "poll_count"
+        )
+        for pk, store_pk, status, first, last, count in rows:
+            found[store_pk] = SpanRun(
+                status == PollStatus.ACTIVE, uptime.to_micros(first), uptime.to_micros(last), count, pk
+            )
+    return found

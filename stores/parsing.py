@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Any
+
+from reports import uptime
 
 # The Loop form: "2023-01-22 12:09:39.388884 UTC", with 0 to 6 fraction digits.
 # re.ASCII: \d must not match other scripts' digits.
@@ -41,6 +44,33 @@ def parse_utc_timestamp(text: str) -> dt.datetime:
         return parsed.astimezone(dt.timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
         raise ValueError("the instant is outside the years 1 to 9999 in UTC") from None
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=4096)
+def _day_micros(year: int, month: int, day: int) -> int:
+    # A poll file has few distinct days and millions of rows: build each date once.
+    return (dt.date(year, month, day).toordinal() - _EPOCH_ORDINAL) * uptime.DAY
+
+
+def parse_utc_micros(text: str) -> int:
+    """parse_utc_timestamp's instant as microseconds since the epoch, about
+    ten times faster on the Loop form (the bulk import parses millions)."""
+    match = _LOOP_TIMESTAMP.match(text) if isinstance(text, str) else None
+    if match is None:
+        return uptime.to_micros(parse_utc_timestamp(text))
+    year, month, day, hour, minute, second, fraction = match.groups()
+    hour, minute, second = int(hour), int(minute), int(second)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError("not a valid date and time: hours run 00-23, minutes and seconds 00-59")
+    try:
+        day_start = _day_micros(int(year), int(month), int(day))
+    except ValueError as exc:
+        raise ValueError(f"not a valid date and time: {exc}") from None
+    micro = int(fraction.ljust(6, "0")) if fraction else 0
+    return day_start + (hour * 3600 + minute * 60 + second) * uptime.SECOND + micro
 
 
 def parse_local_time(text: str) -> tuple[dt.time, bool]:

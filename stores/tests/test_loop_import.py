@@ -114,6 +114,42 @@ def test_import_gives_exactly_the_spans_of_posting_polls_one_by_one(tmp_path, ow
     assert sum(count for spans in imported.values() for *_, count in spans) == len(polls)
 
 
+def test_import_after_posted_polls_extends_their_spans_as_posting_would(tmp_path, owner, api):
+    """Stores that have spans already: the import skips what is not newer than
+    each store's latest poll and extends the open span, as /poll would."""
+    polls = sorted(random_polls(seed=4))
+    for store_id in ("101", "202"):
+        assert api.post("/register_store", {"store_id": store_id}, format="json").status_code == 201
+
+    def post(selected) -> None:
+        for store_id, at, status in selected:
+            response = api.post("/poll", {"id": store_id, "utc_timestamp": at.isoformat(), "status": status}, format="json")
+            assert response.status_code == 201, response.json()
+
+    post(polls[:50] + polls[80:130])  # the first 50 polls of each store
+    # The file holds every poll, in full microseconds: the posted ones again, then the rest.
+    text = "store_id,status,timestamp_utc\n" + "".join(
+        f"{store_id},{status},{at:%Y-%m-%d %H:%M:%S.%f} UTC\n" for store_id, at, status in reversed(polls)
+    )
+    summary = import_status(owner=owner, path=write(tmp_path / "store_status.csv", text))
+    assert (summary.created, summary.recorded, summary.skipped) == (0, 60, 100)
+    imported = {store_id: spans_of(store_id) for store_id in ("101", "202")}
+
+    StatusSpan.objects.all().delete()
+    Store.objects.update(last_poll_at=None, last_status="")
+    post(polls)
+    assert {store_id: spans_of(store_id) for store_id in ("101", "202")} == imported
+    assert Store.objects.get(store_id="101").last_poll_at == polls[79][1]
+
+
+def test_a_status_file_without_the_needed_columns_is_refused_whole(tmp_path, owner):
+    path = write(tmp_path / "store_status.csv", "store_id,state,when\n1,active,2023-01-22 12:00:00 UTC\n")
+    summary = import_status(owner=owner, path=path)
+    assert (summary.read, summary.refused, summary.recorded) == (0, 1, 0)
+    assert "store_id, status and timestamp_utc" in summary.errors[0][1]
+    assert not Store.objects.exists()
+
+
 def test_importing_twice_changes_nothing(tmp_path, owner):
     path = write(tmp_path / "store_status.csv", loop_text(random_polls(seed=5)))
     first = import_status(owner=owner, path=path)

@@ -3,7 +3,8 @@ import datetime as dt
 
 import pytest
 
-from stores.parsing import parse_local_time, parse_utc_timestamp
+from reports import uptime
+from stores.parsing import parse_local_time, parse_utc_micros, parse_utc_timestamp
 
 UTC = dt.timezone.utc
 
@@ -169,3 +170,29 @@ def test_timestamps_take_ascii_digits_only(text):
 def test_local_times_take_ascii_digits_only(text):
     with pytest.raises(ValueError):
         parse_local_time(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2023-01-22 12:09:39.388884 UTC",
+        "2023-01-22 12:09:39.38 UTC",
+        "2023-01-22 12:09:39 UTC",
+        "1969-12-31 23:59:59.5 UTC",
+        "2024-02-29 23:59:59.999999 UTC",
+        "2023-01-22T12:09:39+05:30",
+        " 2023-01-22 12:09:39 UTC ",
+    ],
+)
+def test_parse_utc_micros_is_parse_utc_timestamp_in_microseconds(text):
+    assert parse_utc_micros(text) == uptime.to_micros(parse_utc_timestamp(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["2023-02-29 12:00:00 UTC", "2023-01-22 24:00:00 UTC", "2023-01-22 12:60:00 UTC", "2023-01-22 12:00:60 UTC", "", "x"]
+)
+def test_parse_utc_micros_refuses_what_parse_utc_timestamp_refuses(text):
+    with pytest.raises(ValueError):
+        parse_utc_timestamp(text)
+    with pytest.raises(ValueError):
+        parse_utc_micros(text)
