@@ -57,6 +57,7 @@ import argparse
 import cProfile
 import datetime as dt
 import io
+import json
 import os
 import platform
 import pstats
@@ -450,6 +451,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the Loop CSV files")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help=f"Markdown file (default {DEFAULT_RESULTS})")
     parser.add_argument("--no-results", dest="write_results", action="store_false", help="only print the table")
+    parser.add_argument("--json", type=Path, help="write the section and its target here instead (for bench/run.py)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args(argv)
 
@@ -469,15 +471,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     hosts = [host for host in os.environ.get("ALLOWED_HOSTS", "").split(",") if host]
     os.environ["ALLOWED_HOSTS"] = ",".join([*hosts, "testserver"])
     with bench_database(config, args.database_url, keep=args.keep, media_prefix="dashboard-bench-media-"):
-        section = benchmark(args, stores)
+        section, results = benchmark(args, stores)
     print()
     print(section)
-    if args.write_results:
+    if args.json:
+        slowest = max(results, key=lambda result: result.median_ms)
+        target = {
+            "target": f"Dashboard pages, {len(stores):,} stores",
+            "goal": f"< {args.target_ms:.0f} ms median per page",
+            "measured": f"slowest median {slowest.median_ms:.0f} ms ({slowest.label}, {slowest.user})",
+            "met": slowest.median_ms < args.target_ms,
+        }
+        args.json.write_text(
+            json.dumps({"title": "Dashboard", "markdown": section, "targets": [target]}, indent=2), encoding="utf-8"
+        )
+    elif args.write_results:
         write_results(args.results, section)
         print(f"written to {args.results}")
 
 
-def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> str:
+def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> tuple[str, list[PageResult]]:
     from django.conf import settings
     from django.db import connection
     from django.test import Client, override_settings
@@ -580,7 +593,7 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> str:
         ),
     }
     connection.close()
-    return markdown(
+    section = markdown(
         stores=len(stores),
         results=results,
         machine_=machine_,
@@ -589,6 +602,7 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> str:
         repeat=args.repeat,
         warmup=args.warmup,
     )
+    return section, results
 
 
 if __name__ == "__main__":

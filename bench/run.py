@@ -1,0 +1,161 @@
+"""The benchmark suite in one command: every benchmark, a table of the targets, bench/RESULTS.md.
+
+Usage (from the project folder, with PostgreSQL at 127.0.0.1:5432):
+
+    .venv/bin/python bench/run.py [--only import,report,ingest,dashboard] [--results FILE]
+
+Each benchmark runs in its own process (so one's memory and caches do not
+colour the next) and in its own throwaway `*_bench` database; it hands back
+its section and its targets as JSON (--json). This script prints the targets
+table and writes RESULTS.md: the machine, the targets, then each section.
+A benchmark that fails is listed as failed, and the others still run.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+BENCH_DIR = Path(__file__).resolve().parent
+BASE_DIR = BENCH_DIR.parent
+DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
+
+
+class Benchmark(NamedTuple):
+    name: str
+    script: str
+    args: tuple[str, ...] = ()
+
+
+BENCHMARKS = (
+    Benchmark("import", "import_bench.py"),
+    Benchmark("report", "report_bench.py"),
+    Benchmark("ingest", "ingest_bench.py"),
+    Benchmark("dashboard", "dashboard_bench.py"),
+)
+
+
+def machine() -> list[str]:
+    """What the figures were measured on."""
+    import django
+    import psycopg
+
+    cpu_model = ""
+    memory_kib = 0
+    with open("/proc/cpuinfo") as file:
+        cpu_model = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), "")
+    with open("/proc/meminfo") as file:
+        memory_kib = next(int(line.split()[1]) for line in file if line.startswith("MemTotal:"))
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres") as conn:
+        postgres = conn.execute("SHOW server_version").fetchone()[0]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BASE_DIR
+    ).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=BASE_DIR).stdout
+    return [
+        f"- CPUs: {len(os.sched_getaffinity(0))} ({cpu_model or 'unknown model'}); memory {memory_kib / 1024 / 1024:.1f} GiB",
+        f"- PostgreSQL {postgres}, Python {platform.python_version()}, Django {django.get_version()}, {platform.platform()}",
+        f"- commit {commit}{' with uncommitted changes' if dirty.strip() else ''}; "
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+    ]
+
+
+def run_benchmark(benchmark: Benchmark, folder: Path) -> tuple[dict[str, Any] | None, float, str]:
+    """(its JSON or None when it failed, seconds, the tail of its output)."""
+    out = folder / f"{benchmark.name}.json"
+    started = time.perf_counter()
+    process = subprocess.run(
+        [sys.executable, str(BENCH_DIR / benchmark.script), *benchmark.args, "--json", str(out)],
+        cwd=BASE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    tail = "\n".join(process.stdout.splitlines()[-15:])
+    if process.returncode != 0 or not out.exists():
+        return None, seconds, tail
+    return json.loads(out.read_text(encoding="utf-8")), seconds, tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", help=f"comma-separated benchmarks to run (default all: {','.join(b.name for b in BENCHMARKS)})"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help=f"Markdown file to write (default {DEFAULT_RESULTS}; with --only, none unless given: "
+        "a partial run must not replace the whole suite's figures)",
+    )
+    args = parser.parse_args(argv)
+    if args.results is None and not args.only:
+        args.results = DEFAULT_RESULTS
+    chosen = BENCHMARKS
+    if args.only:
+        names = {name.strip() for name in args.only.split(",")}
+        unknown = names - {b.name for b in BENCHMARKS}
+        if unknown:
+            parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+        chosen = tuple(b for b in BENCHMARKS if b.name in names)
+
+    header = machine()
+    targets: list[dict[str, Any]] = []
+    sections: list[str] = []
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as folder:
+        for benchmark in chosen:
+            print(f"== {benchmark.name}: bench/{benchmark.script} {' '.join(benchmark.args)}", flush=True)
+            result, seconds, tail = run_benchmark(benchmark, Path(folder))
+            if result is None:
+                print(f"   FAILED after {seconds:.0f} s:\n{tail}", flush=True)
+                failures.append(f"- `{benchmark.name}` failed after {seconds:.0f} s:\n\n```\n{tail}\n```\n")
+                continue
+            print(f"   done in {seconds:.0f} s", flush=True)
+            targets.extend(result["targets"])
+            sections.append(result["markdown"].rstrip("\n"))
+
+    table = [
+        "| target | goal | measured | |",
+        "|---|---|---|:---:|",
+        *(
+            f"| {t['target']} | {t['goal']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |"
+            for t in targets
+        ),
+    ]
+    print()
+    print("\n".join(table))
+    text = "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            "Written by `.venv/bin/python bench/run.py` (the whole suite; `--only` for some). Machine:",
+            "",
+            *header,
+            "",
+            "## Targets",
+            "",
+            *table,
+            "",
+            *(["## Failed benchmarks", "", *failures, ""] if failures else []),
+            "\n\n".join(sections),
+            "",
+        ]
+    )
+    if args.results is not None:
+        args.results.write_text(text, encoding="utf-8")
+        print(f"\nwritten to {args.results}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
