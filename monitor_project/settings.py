@@ -65,6 +65,10 @@ WSGI_APPLICATION = "monitor_project.wsgi.application"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Seconds a database connection is kept for the next requests. 0 (Django's
+# default) connects per request, which on PostgreSQL forks a server process
+# each time: a web server under load should keep them (e.g. 60).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=DATABASES["default"].get("CONN_MAX_AGE", 0))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the task worker write at the same time: WAL lets readers
     # go on during a write, IMMEDIATE takes the write lock at BEGIN (so a
@@ -138,6 +142,18 @@ MONITOR_DASHBOARD_REFRESH_MINUTES = env.int("MONITOR_DASHBOARD_REFRESH_MINUTES",
 # A poll stamped further ahead than this is refused: device clocks drift, but not by hours.
 MONITOR_MAX_CLOCK_SKEW_SECONDS = 300
 MONITOR_MAX_POLL_BATCH = 10_000
+# A report is computed in chunks of this many stores, one task each, so
+# several `db_worker` processes (on one or more machines) share it.
+MONITOR_REPORT_CHUNK_SIZE = env.int("MONITOR_REPORT_CHUNK_SIZE", default=2000)
+# A worker holds a chunk for this long; a chunk still unfinished after it is
+# taken for lost (its worker died) and queued again, at most
+# MONITOR_REPORT_CHUNK_MAX_ATTEMPTS times in all. A chunk of 2,000 stores
+# takes well under a second.
+MONITOR_REPORT_CHUNK_LEASE_SECONDS = env.int("MONITOR_REPORT_CHUNK_LEASE_SECONDS", default=60)
+MONITOR_REPORT_CHUNK_MAX_ATTEMPTS = env.int("MONITOR_REPORT_CHUNK_MAX_ATTEMPTS", default=3)
+for _name in ("MONITOR_REPORT_CHUNK_SIZE", "MONITOR_REPORT_CHUNK_LEASE_SECONDS", "MONITOR_REPORT_CHUNK_MAX_ATTEMPTS"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number.")
 
 LOGGING = {
     "version": 1,

@@ -5,15 +5,15 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, QuerySet
 from rest_framework.authtoken.models import Token
 
 from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, validate_timezone
@@ -272,41 +272,89 @@ def stale_after() -> dt.timedelta:
     return dt.timedelta(minutes=settings.MONITOR_STALE_AFTER_MINUTES)
 
 
+# The store fields polls_record reads and writes.
+_LOCKED_FIELDS = ("store_id", "last_poll_at", "last_status")
+
+
+def _locked_store(store_id: str) -> list[Store]:
+    """The store with this id ([] if none), its row locked until the
+    transaction ends, with _LOCKED_FIELDS (the others deferred).
+
+    Written in SQL: a device's poll runs this, and building and compiling
+    the ORM's statement (polls_record's for a scope of stores) cost it
+    0.3 ms of CPU, a tenth of the poll's time in the web server.
+    """
+    quote = connection.ops.quote_name
+    meta = Store._meta
+    columns = ", ".join(quote(field.column) for field in [meta.pk, *map(meta.get_field, _LOCKED_FIELDS)])
+    statement = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('store_id').column)} = %s"
+    if connection.features.has_select_for_update:  # as select_for_update(), which SQLite ignores
+        statement += " FOR UPDATE"
+    return list(Store.objects.raw(statement, [store_id]))
+
+
+def _latest_spans(store_pks: Sequence[int]) -> dict[int, StatusSpan]:
+    """Each store's latest span (the one a newer poll may extend), by store pk.
+
+    Written in SQL: building and compiling the ORM's form of the same
+    statement (a Subquery over an OuterRef annotation) cost about 1 ms of
+    CPU on every poll, a quarter of a single poll's time in the web server.
+    """
+    if not store_pks:
+        return {}
+    quote = connection.ops.quote_name
+    spans, stores = quote(StatusSpan._meta.db_table), quote(Store._meta.db_table)
+    span_pk, span_store, span_first = (
+        quote(StatusSpan._meta.get_field(name).column) for name in ("id", "store", "first_poll_at")
+    )
+    store_pk = quote(Store._meta.pk.column)
+    columns = ", ".join(f"{spans}.{quote(field.column)}" for field in StatusSpan._meta.concrete_fields)
+    if len(store_pks) == 1:
+        # A device's poll: this simpler statement costs PostgreSQL less than half the CPU.
+        statement = f"SELECT {columns} FROM {spans} WHERE {span_store} = %s ORDER BY {span_first} DESC LIMIT 1"
+    else:
+        # The ORM's statement: for each store, its span with the latest start.
+        statement = (
+            f"SELECT {columns} FROM {spans} WHERE {spans}.{span_pk} IN ("
+            f"SELECT (SELECT latest.{span_pk} FROM {spans} latest WHERE latest.{span_store} = {stores}.{store_pk}"
+            f" ORDER BY latest.{span_first} DESC LIMIT 1)"
+            f" FROM {stores} WHERE {stores}.{store_pk} IN ({', '.join(['%s'] * len(store_pks))}))"
+        )
+    # raw(), not a bare cursor: it applies the fields' converters (SQLite returns naive datetimes).
+    return {span.store_id: span for span in StatusSpan.objects.raw(statement, list(store_pks))}
+
+
 def polls_record(
-    *, polls: Sequence[PollInput], stores: QuerySet[Store], device_store: Store | None = None
+    *, polls: Sequence[PollInput], stores: QuerySet[Store] | None, device_store: Store | None = None
 ) -> list[PollOutcome]:
     """Apply polls in order and answer one outcome per poll.
 
     `stores` are the stores the caller may post for; `device_store` is set when
-    a device key posts. One transaction for the batch, with the stores' rows
-    locked (in primary key order, so two batches cannot deadlock), so
-    concurrent polls for a store are applied one after the other. Each poll
-    extends the store's open span or opens a new one; the writes are batched,
-    so the number of queries does not grow with the number of polls.
+    a device key posts, and then `stores` may be None: a device may post for
+    its own store only, whoever owns it. One transaction for the batch, with
+    the stores' rows locked (in primary key order, so two batches cannot
+    deadlock), so concurrent polls for a store are applied one after the
+    other. Each poll extends the store's open span or opens a new one; the
+    writes are batched, so the number of queries does not grow with the
+    number of polls.
     """
+    if stores is None and device_store is None:
+        raise ValueError("give the stores the caller may post for, or the device's store")
     stale = stale_after()
     wanted = {poll.store_id for poll in polls}
     if device_store is not None:
         wanted &= {device_store.store_id}
     outcomes: list[PollOutcome] = []
     with transaction.atomic():
-        by_id: dict[str, Store] = {}
-        if wanted:
-            by_id = {
-                store.store_id: store
-                for store in stores.filter(store_id__in=wanted).select_for_update().order_by("pk")
-            }
-        latest_span = (
-            StatusSpan.objects.filter(store=OuterRef("pk")).order_by("-first_poll_at").values("pk")[:1]
-        )
-        open_span_ids = (
-            Store.objects.filter(pk__in=[s.pk for s in by_id.values() if s.last_poll_at is not None])
-            .annotate(span_id=Subquery(latest_span))
-            .values("span_id")
-        )
-        open_spans: dict[int, StatusSpan] = {
-            span.store_id: span for span in StatusSpan.objects.filter(pk__in=Subquery(open_span_ids))
-        }
+        locked: Iterable[Store] = ()
+        if wanted and stores is None:
+            assert device_store is not None  # as checked above; wanted is {its store_id}
+            locked = _locked_store(device_store.store_id)
+        elif wanted and stores is not None:
+            # Only the fields polls are checked against and written to: less to read and build.
+            locked = stores.filter(store_id__in=wanted).select_for_update().order_by("pk").only(*_LOCKED_FIELDS)
+        by_id = {store.store_id: store for store in locked}
+        open_spans = _latest_spans([store.pk for store in by_id.values() if store.last_poll_at is not None])
         new_spans: list[StatusSpan] = []
         changed_spans: dict[int, StatusSpan] = {}
         changed_stores: dict[int, Store] = {}

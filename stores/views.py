@@ -73,8 +73,10 @@ def record_polls(request: Request) -> Response:
             outcomes[index] = {"status": 400, "code": "invalid", "message": exc.message, "errors": exc.errors}
     device = request.user if isinstance(request.user, Device) else None
     if valid:
-        scope = Store.objects.visible_to(request.user) if device is None else Store.objects.all()
-        recorded = polls_record(polls=valid, stores=scope, device_store=device.store if device else None)
+        if device is None:
+            recorded = polls_record(polls=valid, stores=Store.objects.visible_to(request.user))
+        else:
+            recorded = polls_record(polls=valid, stores=None, device_store=device.store)
         for index, outcome in zip(positions, recorded):
             outcomes[index] = {"status": outcome.http_status, "code": outcome.code, "message": outcome.message}
     if single:

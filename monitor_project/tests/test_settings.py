@@ -11,7 +11,11 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def load_settings(env: dict[str, str], expression: str) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "TASK_BACKEND"}}
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "TASK_BACKEND", "CONN_MAX_AGE"}
+    }
     code = (
         "import json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'monitor_project.settings'\n"
         "from django.conf import settings\n"
@@ -58,6 +62,22 @@ def test_postgres_url_gets_no_sqlite_options():
     database = json.loads(result.stdout)
     assert database["ENGINE"] == "django.db.backends.postgresql"
     assert "transaction_mode" not in database.get("OPTIONS", {})
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, 0),
+        ({"CONN_MAX_AGE": "60"}, 60),
+        ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x?conn_max_age=30"}, 30),
+        ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x?conn_max_age=30", "CONN_MAX_AGE": "0"}, 0),
+    ],
+    ids=["default: a connection per request", "from CONN_MAX_AGE", "from the URL", "CONN_MAX_AGE wins"],
+)
+def test_conn_max_age(env, expected):
+    result = load_settings({"SECRET_KEY": "x", **env}, "settings.DATABASES['default']['CONN_MAX_AGE']")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
 
 
 @pytest.mark.parametrize(

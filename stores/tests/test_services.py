@@ -307,7 +307,8 @@ def test_store_outside_the_callers_scope_is_unknown(store, other_owner):
     assert not StatusSpan.objects.exists()
 
 
-def test_device_may_post_only_for_its_store(store, owner):
+@pytest.mark.parametrize("scope", ["all stores", None])
+def test_device_may_post_only_for_its_store(store, owner, scope):
     other = StoreFactory(owner=owner, store_id="s-2")
     outcomes = polls_record(
         polls=[
@@ -315,13 +316,35 @@ def test_device_may_post_only_for_its_store(store, owner):
             PollInput("s-1", T0, ACTIVE),
             PollInput("missing", T0, ACTIVE),
         ],
-        stores=Store.objects.all(),
+        stores=Store.objects.all() if scope else None,
         device_store=store,
     )
     assert outcomes == [OTHER_STORE, RECORDED, OTHER_STORE]
     assert OTHER_STORE.http_status == 403
     assert spans_of(store) == [(ACTIVE, T0, T0, 1)]
     assert spans_of(other) == []
+
+
+def test_device_polls_without_a_scope_follow_the_same_rules(store):
+    """stores=None (a device's own store, locked by its id) records like a scope does."""
+    polls = [PollInput("s-1", T0, ACTIVE), PollInput("s-1", T0 + minutes(1), ACTIVE), PollInput("s-1", T0, ACTIVE)]
+    assert polls_record(polls=polls, stores=None, device_store=store) == [RECORDED, RECORDED, OLDER_THAN_LATEST]
+    assert spans_of(store) == [(ACTIVE, T0, T0 + minutes(1), 2)]
+    store.refresh_from_db()
+    assert (store.last_poll_at, store.last_status) == (T0 + minutes(1), ACTIVE)
+
+
+def test_device_store_deleted_after_authentication_is_unknown(store):
+    device_store = Store.objects.get(pk=store.pk)
+    store.delete()
+    assert polls_record(polls=[PollInput("s-1", T0, ACTIVE)], stores=None, device_store=device_store) == [
+        UNKNOWN_STORE
+    ]
+
+
+def test_no_scope_needs_a_device_store():
+    with pytest.raises(ValueError):
+        polls_record(polls=[PollInput("s-1", T0, ACTIVE)], stores=None)
 
 
 def test_batch_is_applied_in_order(store):
@@ -392,6 +415,25 @@ def test_batch_for_several_stores(owner, store):
     assert spans_of(store) == [(ACTIVE, T0, T0, 1), (INACTIVE, T0 + minutes(1), T0 + minutes(1), 1)]
     assert spans_of(second) == [(INACTIVE, T0, T0 + minutes(1), 2)]
     assert spans_of(foreign) == []
+
+
+@pytest.mark.parametrize("several", [False, True], ids=["one store", "several stores"])
+def test_the_open_span_is_the_one_with_the_latest_start_whatever_the_row_order(owner, store, several):
+    """The open span is read with one statement for a single store (a device's
+    poll) and another for several: both pick the latest start, not the latest row."""
+    second = StoreFactory(owner=owner, store_id="s-2")
+    for each in (store, second):
+        # The later span is written first, so it has the lower primary key.
+        StatusSpanFactory(store=each, status=ACTIVE, first_poll_at=T0 + minutes(10))
+        StatusSpanFactory(store=each, status=INACTIVE, first_poll_at=T0)
+        Store.objects.filter(pk=each.pk).update(last_poll_at=T0 + minutes(10), last_status=ACTIVE)
+    polls = [PollInput("s-1", T0 + minutes(20), ACTIVE)]
+    if several:
+        polls.append(PollInput("s-2", T0 + minutes(20), ACTIVE))
+    assert polls_record(polls=polls, stores=Store.objects.visible_to(owner)) == [RECORDED] * len(polls)
+    assert spans_of(store) == [(INACTIVE, T0, T0, 1), (ACTIVE, T0 + minutes(10), T0 + minutes(20), 2)]
+    last_poll, count = (T0 + minutes(20), 2) if several else (T0 + minutes(10), 1)
+    assert spans_of(second)[-1] == (ACTIVE, T0 + minutes(10), last_poll, count)
 
 
 def test_empty_batch(store):

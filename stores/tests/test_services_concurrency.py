@@ -44,7 +44,11 @@ def expected_spans(recorded: list[tuple[dt.datetime, str]]) -> list[tuple]:
     return [tuple(span) for span in spans]
 
 
-def run_threads(batches_per_thread: list[list[list[PollInput]]]) -> list[tuple[PollInput, object]]:
+def run_threads(
+    batches_per_thread: list[list[list[PollInput]]], device_store: Store | None = None
+) -> list[tuple[PollInput, object]]:
+    """Each thread records its batches in turn: with the scope of every store,
+    or as the device of `device_store` (stores=None: the device's own path)."""
     barrier = threading.Barrier(len(batches_per_thread))
     results: list[tuple[PollInput, object]] = []
     errors: list[BaseException] = []
@@ -54,7 +58,10 @@ def run_threads(batches_per_thread: list[list[list[PollInput]]]) -> list[tuple[P
         try:
             barrier.wait(timeout=30)
             for batch in batches:
-                outcomes = polls_record(polls=batch, stores=Store.objects.all())
+                if device_store is None:
+                    outcomes = polls_record(polls=batch, stores=Store.objects.all())
+                else:
+                    outcomes = polls_record(polls=batch, stores=None, device_store=device_store)
                 with lock:
                     results.extend(zip(batch, outcomes))
         except BaseException as exc:  # reported below, not lost in the thread
@@ -109,7 +116,8 @@ def assert_consistent(store: Store, results: list[tuple[PollInput, object]]) -> 
     assert spans == expected_spans(recorded)
 
 
-def test_concurrent_polls_for_one_store_keep_spans_consistent():
+@pytest.mark.parametrize("as_device", [False, True], ids=["owner", "device"])
+def test_concurrent_polls_for_one_store_keep_spans_consistent(as_device):
     store = StoreFactory(store_id="busy")
     rng = random.Random(20240110)
     batches_per_thread = []
@@ -120,7 +128,7 @@ def test_concurrent_polls_for_one_store_keep_spans_consistent():
         ]
         batches_per_thread.append(in_batches(polls, rng))
 
-    results = run_threads(batches_per_thread)
+    results = run_threads(batches_per_thread, device_store=store if as_device else None)
 
     assert len(results) == THREADS * POLLS_PER_THREAD_AND_STORE
     assert_consistent(store, results)

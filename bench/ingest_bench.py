@@ -1,0 +1,895 @@
+"""Benchmark of poll ingestion over HTTP: gunicorn in front of PostgreSQL.
+
+Usage (from the project folder, with PostgreSQL at 127.0.0.1:5432):
+
+    .venv/bin/python bench/ingest_bench.py [--clients 16] [--stores-per-client 4]
+        [--seconds 20] [--warmup 3] [--worker-class gthread|sync] [--workers 2]
+        [--threads 2] [--conn-max-age 60] [--batch-size 10000] [--batch-stores 1000]
+        [--batch-runs 3] [--database-url URL] [--seed 1] [--profile] [--keep] [--json PATH]
+
+Targets: single polls from 16 concurrent clients at 400 polls/s or more, p99
+latency under 100 ms, no error; one 10,000-poll batch in under a second.
+
+What it does, and why each step is there:
+
+1. It drops and creates its own database, `store_monitor_ingest_bench` by
+   default (its name must contain "bench"), and migrates it, with
+   bench/report_bench.py's helpers (imported, not copied): figures never
+   depend on, and never touch, a developer's data.
+2. Through stores.services, as the API would, it creates an owner with an
+   API token, each client's own stores (so clients never wait for each
+   other's row locks) with their device keys, and the batch's stores.
+3. In this process, with django.test.Client (the whole middleware and DRF
+   stack, no network), it counts the SQL statements of a single poll, the
+   first of a store and one extending its span, and the CPU time of a poll;
+   --profile also prints a cProfile of 500 polls. This is where the server's
+   cost per poll can be read and profiled; the HTTP figures only show it.
+4. It starts gunicorn (`python -m gunicorn monitor_project.wsgi`) on a free
+   port of 127.0.0.1, in production mode: DEBUG off, its own SECRET_KEY,
+   ALLOWED_HOSTS, CONN_MAX_AGE; it waits until the server answers.
+5. Single polls: --clients threads, each with one keep-alive http.client
+   connection (it reconnects by itself if the server closes it), post one
+   poll a request, round-robin over their stores, with the stores' device
+   keys. Bodies and headers are built beforehand, so the clients cost little
+   CPU (a tenth of a core): server, database and clients share the
+   machine's cores, and a costly client would measure itself. Each store's
+   polls are an hour apart from a fixed instant, so every one is recorded
+   (201), never a repeat. The first --warmup seconds are not timed (workers
+   import code and connect); then --seconds are. Any answer but 2xx is an
+   error. The CPU time of the clients, of gunicorn's processes, of
+   PostgreSQL's and of the whole machine is read from /proc over the timed
+   window: "other" (the rest) shows when something else ran meanwhile.
+6. Batches: --batch-runs times, one POST /poll of --batch-size polls (a JSON
+   list, with the owner's token), each with later timestamps than the last,
+   so every poll is recorded; the wall time of the request, on a connection
+   already open, is timed, and the median reported.
+7. It stops gunicorn and checks, store by store, that the poll counts of the
+   status spans add up to the polls answered 201.
+8. It prints a Markdown section (the setup and a table of figures) and the
+   targets, or with --json PATH writes them for bench/run.py:
+   {"title", "markdown", "targets": [{"target", "goal", "measured", "met"}]}.
+
+The server's configuration: gthread, 2 workers of 2 threads, CONN_MAX_AGE 60,
+chosen with this script on 2 cores (15 s runs on a quiet machine; --workers,
+--threads, --worker-class and --conn-max-age try others):
+
+- A single poll costs about 2.6 ms of CPU in the web server and 0.9 ms in
+  PostgreSQL: the two cores are the limit, not waiting. One worker process
+  per core (each has its own GIL) does best: 2 workers of 2 threads gave
+  494-501 polls/s, p99 47-53 ms; 3 workers (1 to 4 threads) 474-492, p99
+  76-94 ms; 4 workers 450-471, p99 87-97 ms: more processes than cores
+  contend with each other and with PostgreSQL, and the tail grows.
+- Threads: with 2, one request's Python runs while the other's waits on
+  the database. With 1 the worker's core idles meanwhile (479-522 polls/s,
+  but p99 47-72 ms, and one slow request, a 10,000-poll batch or a report
+  page, stalls half the server); with 4 they contend for the GIL
+  (472-495 polls/s, p99 71-81 ms).
+- gthread keeps the clients' connections alive; sync closes each one after
+  its answer, so every poll also pays a TCP connect (sync, 2 to 4 workers:
+  463-507 polls/s, p99 74-88 ms, max up to 244 ms).
+- CONN_MAX_AGE > 0 keeps each thread's database connection: with 0, every
+  request connects, and PostgreSQL forks a server process for each: 188
+  polls/s instead of 495 (the short-lived processes' CPU time then shows as
+  "other").
+
+This is not a test: it needs a database server and measures rather than
+asserts (apart from the correctness check, which makes a wrong figure
+impossible to miss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import datetime as dt
+import http.client
+import io
+import json
+import math
+import os
+import pstats
+import random
+import resource
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+# Run as `python bench/ingest_bench.py`, sys.path[0] is bench/ already; not
+# when imported from elsewhere.
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from report_bench import bench_database, database_config, positive_int, step  # noqa: E402
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/store_monitor_ingest_bench"
+# A fixed first instant, long enough ago that an hour per poll stays in the
+# past (a poll more than 5 minutes ahead of the server's clock is refused)
+# for hundreds of thousands of polls per store.
+FIRST_POLL = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+POLL_STEP = dt.timedelta(hours=1)  # under the 120-minute stale period: equal statuses extend a span
+STATUS_CHANGE = 0.05  # chance a poll's status differs from the store's previous one (a new span)
+
+TARGET_POLLS_PER_SECOND = 400
+TARGET_P99_MS = 100.0
+TARGET_BATCH_SECONDS = 1.0
+
+# The server's configuration: the module docstring says why.
+DEFAULT_WORKER_CLASS = "gthread"
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 2
+DEFAULT_CONN_MAX_AGE = 60
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------
+# Stores and polls
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class BenchStore:
+    """A store, its device key, and the state of its poll sequence."""
+
+    store_id: str
+    device_key: str
+    rng: random.Random
+    next_at: dt.datetime = FIRST_POLL
+    status: str = "active"
+    sent: int = 0
+
+    def next_poll(self) -> dict[str, str]:
+        """The store's next poll: an hour after the previous one; mostly the same status."""
+        if self.sent and self.rng.random() < STATUS_CHANGE:
+            self.status = "inactive" if self.status == "active" else "active"
+        at = self.next_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        poll = {"id": self.store_id, "utc_timestamp": at, "status": self.status}
+        self.next_at += POLL_STEP
+        self.sent += 1
+        return poll
+
+
+def create_owner() -> tuple[AbstractBaseUser, str]:
+    from stores.services import owner_create
+
+    return owner_create(username="ingest-bench", password=secrets.token_urlsafe(24))
+
+
+def create_stores(owner: AbstractBaseUser, prefix: str, count: int, seed: int) -> list[BenchStore]:
+    """Stores through the service that registers them, so each has a real device key."""
+    from django.db import transaction
+
+    from stores.services import store_create
+
+    stores = []
+    with transaction.atomic():
+        for index in range(count):
+            store_id = f"{prefix}-{index:05d}"
+            created = store_create(owner=owner, store_id=store_id, timezone="America/New_York")
+            stores.append(BenchStore(store_id, created.device_key, random.Random(f"{seed}/{store_id}")))
+    return stores
+
+
+# --------------------------------------------------------------------------
+# In-process measurements: queries per poll, profile
+# --------------------------------------------------------------------------
+
+
+TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
+
+
+class QueryCount(NamedTuple):
+    first_poll: int  # SQL statements of a store's first poll (it opens a span)
+    extend: int  # of the next one, same status (it extends the span)
+    statements: list[str]  # the SQL of the extending poll, transaction control included
+    cpu_ms: float  # mean CPU time of the whole Django stack per poll, without network
+    recorded: Counter[str]  # store_id -> polls answered 201
+
+
+def count_queries(store: BenchStore, *, repeat: int = 300) -> QueryCount:
+    """SQL statements of one poll, as a device posts it, through the whole
+    middleware and DRF stack (django.test.Client), and the CPU time of
+    `repeat` more. BEGIN and COMMIT are not counted: every transaction has them."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", headers={"X-Store-Key": store.device_key})
+    recorded: Counter[str] = Counter()
+
+    def post() -> None:
+        response = client.post("/poll", json.dumps(store.next_poll()), content_type="application/json")
+        if response.status_code != 201:
+            raise SystemExit(f"in-process poll answered {response.status_code}: {response.content[:200]!r}")
+        recorded[store.store_id] += 1
+
+    counts = []
+    statements: list[str] = []
+    for _ in range(2):
+        store.status = "active"  # the second poll extends the first one's span
+        with CaptureQueriesContext(connection) as queries:
+            post()
+        statements = [query["sql"] for query in queries.captured_queries]
+        counts.append(sum(statement not in TRANSACTION_CONTROL for statement in statements))
+    started = time.process_time()
+    for _ in range(repeat):
+        post()
+    cpu_ms = (time.process_time() - started) / repeat * 1000
+    return QueryCount(counts[0], counts[1], statements, cpu_ms, recorded)
+
+
+def profile_polls(store: BenchStore, count: int, top: int) -> tuple[str, Counter[str]]:
+    """cProfile of `count` single polls through the Django stack (no network)."""
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1", headers={"X-Store-Key": store.device_key})
+    bodies = [json.dumps(store.next_poll()) for _ in range(count)]
+    profiler = cProfile.Profile()
+    statuses: Counter[int] = Counter()
+
+    def run() -> None:
+        for body in bodies:
+            statuses[client.post("/poll", body, content_type="application/json").status_code] += 1
+
+    profiler.runcall(run)
+    if set(statuses) != {201}:
+        raise SystemExit(f"profiled polls answered {dict(statuses)}")
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return stream.getvalue(), Counter({store.store_id: count})
+
+
+# --------------------------------------------------------------------------
+# gunicorn
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    worker_class: str
+    workers: int
+    threads: int
+    conn_max_age: int
+
+    def describe(self) -> str:
+        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
+        return f"{self.worker_class}, {self.workers} workers{threads}, CONN_MAX_AGE {self.conn_max_age}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def gunicorn(config: ServerConfig, log_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """A gunicorn master on a free local port, stopped (TERM, then KILL) on exit."""
+    port = free_port()
+    # The benchmark's own settings (database, SECRET_KEY, DEBUG=false, ENV_FILE
+    # set to /dev/null) are in os.environ since setup_django.
+    env = {key: value for key, value in os.environ.items() if key not in {"GUNICORN_CMD_ARGS", "WEB_CONCURRENCY"}}
+    env.update(
+        {
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CONN_MAX_AGE": str(config.conn_max_age),
+            # Production's: a poll never queues a task, but a report request would.
+            "TASK_BACKEND": "database",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "monitor_project.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        config.worker_class,
+        "--workers",
+        str(config.workers),
+        "--threads",
+        str(config.threads),
+        "--log-level",
+        "warning",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answering(port, process, log_path)
+        yield port, process
+    finally:
+        stop(process)
+
+
+def wait_until_answering(port: int, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            # The admin's login page: an answer from Django that logs no warning.
+            connection.request("GET", "/admin/login/")
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"gunicorn did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)  # graceful: workers finish their request
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def worker_pids(master: int) -> list[int]:
+    try:
+        return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    busy = user + nice + system + irq + softirq  # guest time is inside user already
+    return busy / CLOCK_TICKS, (busy + idle + iowait + steal) / CLOCK_TICKS
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process of the machine (its backends are named "postgres" too)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                pass  # exited meanwhile
+    return pids
+
+
+class CpuSample(NamedTuple):
+    at: float
+    client: float
+    server: dict[int, float]
+    database: dict[int, float]
+    machine_busy: float
+    machine_total: float
+
+    @classmethod
+    def take(cls, master: int) -> CpuSample:
+        busy, total = machine_cpu_seconds()
+        return cls(
+            time.perf_counter(),
+            self_cpu_seconds(),
+            {pid: process_cpu_seconds(pid) for pid in [master, *worker_pids(master)]},
+            {pid: process_cpu_seconds(pid) for pid in postgres_pids()},
+            busy,
+            total,
+        )
+
+
+class CpuUse(NamedTuple):
+    """Cores used on average over a window (1.0 = one core busy all the time).
+    `other` is the rest of the machine's busy time: other programs, the
+    kernel's work outside these processes, and processes that ended inside
+    the window (PostgreSQL backends, with CONN_MAX_AGE 0)."""
+
+    client: float
+    server: float
+    database: float
+    other: float
+    machine: float
+    cpus: int
+
+
+def cpu_use(before: CpuSample, after: CpuSample) -> CpuUse:
+    seconds = after.at - before.at
+
+    def grown(start: dict[int, float], end: dict[int, float]) -> float:
+        return sum(end[pid] - start.get(pid, 0.0) for pid in end) / seconds
+
+    client = (after.client - before.client) / seconds
+    server, database = grown(before.server, after.server), grown(before.database, after.database)
+    cpus = cpu_count()
+    machine = (after.machine_busy - before.machine_busy) / (after.machine_total - before.machine_total) * cpus
+    return CpuUse(client, server, database, max(0.0, machine - client - server - database), machine, cpus)
+
+
+# --------------------------------------------------------------------------
+# Load
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class ClientResult:
+    latencies: list[float] = field(default_factory=list)  # seconds, timed window only
+    statuses: Counter[int] = field(default_factory=Counter)  # timed window only; 0 = no answer
+    recorded: Counter[str] = field(default_factory=Counter)  # store_id -> 201s, whole run
+    failures: list[str] = field(default_factory=list)  # first few unexpected answers
+    crash: BaseException | None = None  # what stopped the client, if not the end of the window
+
+
+class Request(NamedTuple):
+    store_id: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def build_requests(stores: Sequence[BenchStore], count: int) -> list[Request]:
+    """`count` requests round-robin over the stores, bodies encoded beforehand."""
+    requests = []
+    headers = {
+        store.store_id: {"Content-Type": "application/json", "X-Store-Key": store.device_key} for store in stores
+    }
+    for index in range(count):
+        store = stores[index % len(stores)]
+        requests.append(Request(store.store_id, json.dumps(store.next_poll()).encode(), headers[store.store_id]))
+    return requests
+
+
+def run_client(
+    port: int,
+    stores: Sequence[BenchStore],
+    requests: list[Request],
+    start: threading.Barrier,
+    window: list[float],
+    result: ClientResult,
+) -> None:
+    """Post one poll per request until the end of the window; time those
+    started inside it. `window` is [timed start, end], set before the barrier
+    lets the clients go."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        start.wait(timeout=60)
+        post_until(connection, stores, requests, window, result)
+    except BaseException as exc:  # reported by run_load, not lost with the thread
+        result.crash = exc
+    finally:
+        connection.close()
+
+
+def post_until(
+    connection: http.client.HTTPConnection,
+    stores: Sequence[BenchStore],
+    requests: list[Request],
+    window: list[float],
+    result: ClientResult,
+) -> None:
+    """The client's loop: a request, its answer, the next request."""
+    timed_start, end = window
+    position = 0
+    while True:
+        started = time.perf_counter()
+        if started >= end:
+            break
+        if position == len(requests):  # more polls than planned: build more, in order
+            requests.extend(build_requests(stores, len(requests)))
+        request = requests[position]
+        position += 1
+        try:
+            connection.request("POST", "/poll", request.body, request.headers)
+            response = connection.getresponse()
+            body = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()  # the next request opens a new connection
+            status, body = 0, repr(exc).encode()
+        finished = time.perf_counter()
+        if status == 201:
+            result.recorded[request.store_id] += 1
+        if started >= timed_start:
+            result.latencies.append(finished - started)
+            result.statuses[status] += 1
+        if not 200 <= status < 300 and len(result.failures) < 5:
+            result.failures.append(f"{status}: {body[:200]!r}")
+
+
+class LoadResult(NamedTuple):
+    seconds: float
+    latencies: list[float]
+    statuses: Counter[int]
+    recorded: Counter[str]
+    failures: list[str]
+    cpu: CpuUse
+
+    @property
+    def polls_per_second(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
+    def errors(self) -> int:
+        return sum(count for status, count in self.statuses.items() if not 200 <= status < 300)
+
+
+def run_load(
+    port: int, master: int, client_stores: Sequence[Sequence[BenchStore]], *, warmup: float, seconds: float
+) -> LoadResult:
+    # Enough bodies for about 200 polls/s per client; more are built if needed.
+    planned = int((warmup + seconds) * 200)
+    plans = [build_requests(stores, planned) for stores in client_stores]
+    results = [ClientResult() for _ in client_stores]
+    window = [0.0, 0.0]
+
+    def set_window() -> None:  # the barrier's action: runs once, when all clients are ready
+        now = time.perf_counter()
+        window[0], window[1] = now + warmup, now + warmup + seconds
+
+    barrier = threading.Barrier(len(client_stores), action=set_window)
+    threads = [
+        threading.Thread(target=run_client, args=(port, stores, plan, barrier, window, result), daemon=True)
+        for stores, plan, result in zip(client_stores, plans, results)
+    ]
+    for thread in threads:
+        thread.start()
+    while not window[0] and all(thread.is_alive() for thread in threads):
+        time.sleep(0.01)
+    before = after = None
+    if window[0]:
+        time.sleep(max(0.0, window[0] - time.perf_counter()))
+        before = CpuSample.take(master)
+        time.sleep(max(0.0, window[1] - time.perf_counter()))
+        after = CpuSample.take(master)
+    for thread in threads:
+        thread.join()
+    crashed = [result.crash for result in results if result.crash is not None]
+    if crashed:
+        raise RuntimeError(f"{len(crashed)} of {len(results)} clients stopped early") from crashed[0]
+    assert before is not None and after is not None
+    latencies = [latency for result in results for latency in result.latencies]
+    statuses: Counter[int] = sum((result.statuses for result in results), Counter())
+    recorded: Counter[str] = sum((result.recorded for result in results), Counter())
+    failures = [failure for result in results for failure in result.failures]
+    return LoadResult(seconds, latencies, statuses, recorded, failures, cpu_use(before, after))
+
+
+class BatchResult(NamedTuple):
+    seconds: list[float]
+    recorded: Counter[str]
+
+
+def run_batches(port: int, token: str, stores: Sequence[BenchStore], size: int, runs: int) -> BatchResult:
+    """`runs` batches of `size` polls: each store's next polls, in time order
+    (as a hub forwarding its stores' polls would send them)."""
+    times = []
+    recorded: Counter[str] = Counter()
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
+    for _ in range(runs):
+        polls = [stores[index % len(stores)].next_poll() for index in range(size)]
+        body = json.dumps(polls).encode()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection.connect()  # not part of the request's time
+        started = time.perf_counter()
+        connection.request("POST", "/poll", body, headers)
+        response = connection.getresponse()
+        answer = response.read()
+        times.append(time.perf_counter() - started)
+        connection.close()
+        if response.status != 200:
+            raise SystemExit(f"batch answered {response.status}: {answer[:300]!r}")
+        data = json.loads(answer)
+        if data["counts"] != {"recorded": size}:
+            raise SystemExit(f"batch counts {data['counts']}, expected {size} recorded")
+        for poll, outcome in zip(polls, data["results"]):
+            if outcome["status"] == 201:
+                recorded[poll["id"]] += 1
+    return BatchResult(times, recorded)
+
+
+def verify(owner: AbstractBaseUser, recorded: Counter[str]) -> int:
+    """Each store's span poll counts add up to its polls answered 201; returns the total."""
+    from django.db.models import Sum
+
+    from stores.models import StatusSpan
+
+    in_spans = dict(
+        StatusSpan.objects.filter(store__owner=owner)
+        .values_list("store__store_id")
+        .annotate(polls=Sum("poll_count"))
+        .values_list("store__store_id", "polls")
+    )
+    wrong = {
+        store_id: (in_spans.get(store_id, 0), recorded.get(store_id, 0))
+        for store_id in set(in_spans) | set(recorded)
+        if in_spans.get(store_id, 0) != recorded.get(store_id, 0)
+    }
+    if wrong:
+        sample = dict(list(wrong.items())[:5])
+        raise SystemExit(f"span poll counts differ from the polls answered 201 for {len(wrong)} stores: {sample}")
+    return sum(in_spans.values())
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+class Results(NamedTuple):
+    args: argparse.Namespace
+    config: ServerConfig
+    queries: QueryCount
+    load: LoadResult
+    batch: BatchResult
+    verified: int
+    database: str
+    load_average: tuple[float, float, float]
+
+
+def single_target(results: Results) -> dict[str, Any]:
+    load = results.load
+    latencies = sorted(load.latencies)
+    p99 = percentile(latencies, 0.99) * 1000
+    met = load.polls_per_second >= TARGET_POLLS_PER_SECOND and p99 < TARGET_P99_MS and load.errors == 0
+    return {
+        "target": f"HTTP single polls, {results.args.clients} clients",
+        "goal": f"≥ {TARGET_POLLS_PER_SECOND} polls/s, p99 < {TARGET_P99_MS:.0f} ms",
+        "measured": f"{load.polls_per_second:.0f} polls/s, p99 {p99:.1f} ms, {load.errors} errors",
+        "met": met,
+    }
+
+
+def batch_target(results: Results) -> dict[str, Any]:
+    median = statistics.median(results.batch.seconds)
+    return {
+        "target": f"{results.args.batch_size:,}-poll batch",
+        "goal": f"< {TARGET_BATCH_SECONDS:g} s",
+        "measured": f"{median:.2f} s",
+        "met": median < TARGET_BATCH_SECONDS,
+    }
+
+
+def markdown(results: Results) -> str:
+    """The section for bench/RESULTS.md: the setup, then a table of the figures."""
+    args, load, batch, queries, cpu = results.args, results.load, results.batch, results.queries, results.load.cpu
+    latencies = sorted(load.latencies)
+    p50, p95, p99 = (f"{percentile(latencies, fraction) * 1000:.1f}" for fraction in (0.50, 0.95, 0.99))
+    per_poll = 1000 / load.polls_per_second  # ms of one core per poll, for each core in use
+    batch_times = ", ".join(f"{seconds:.2f}" for seconds in batch.seconds)
+    rows = [
+        ("single polls per second", f"{load.polls_per_second:.0f}"),
+        ("latency p50 / p95 / p99 / max, ms", f"{p50} / {p95} / {p99} / {latencies[-1] * 1000:.1f}"),
+        ("errors (not 2xx, or no answer)", f"{load.errors}"),
+        ("polls timed", f"{len(latencies):,} in {load.seconds:g} s"),
+        (
+            "CPU in use, cores: clients / gunicorn / PostgreSQL / other / machine",
+            f"{cpu.client:.2f} / {cpu.server:.2f} / {cpu.database:.2f} / {cpu.other:.2f} / {cpu.machine:.2f} "
+            f"of {cpu.cpus}",
+        ),
+        (
+            "CPU per poll, ms: gunicorn / PostgreSQL",
+            f"{cpu.server * per_poll:.2f} / {cpu.database * per_poll:.2f}",
+        ),
+        (
+            "SQL statements per single poll, extending / opening a span (+ BEGIN, COMMIT)",
+            f"{queries.extend} / {queries.first_poll}",
+        ),
+        ("Django stack per single poll without network (CPU ms, in process)", f"{queries.cpu_ms:.2f}"),
+        (
+            f"{args.batch_size:,}-poll batch, s (median of {len(batch.seconds)})",
+            f"{statistics.median(batch.seconds):.2f} ({batch_times})",
+        ),
+        ("polls answered 201 = polls in the spans", f"{results.verified:,}"),
+    ]
+    lines = [
+        f"## HTTP ingestion, {args.clients} clients and a {args.batch_size:,}-poll batch",
+        "",
+        "`bench/ingest_bench.py`: polls posted over HTTP to gunicorn "
+        f"({results.config.describe()}; DEBUG off) on {results.database}; server, database and clients share "
+        f"this machine's {cpu.cpus} CPUs. Single polls: {args.clients} client threads (http.client, keep-alive), "
+        f"each posting for its own {args.stores_per_client} stores with their device keys, one poll a request; "
+        f"{args.warmup:g} s of warm-up, then {args.seconds:g} s timed. Batch: {args.batch_size:,} polls for "
+        f"{args.batch_stores:,} stores in one request with the owner's token; the request's wall time. Every poll "
+        "is later than its store's previous one, so each is recorded (201); afterwards, store by store, the "
+        "spans' poll counts are checked against the polls answered 201. CPU \"other\": other programs and the "
+        "kernel's own work; load average before the run "
+        f"{' / '.join(f'{value:.2f}' for value in results.load_average)} (1, 5, 15 min).",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def targets_table(targets: Sequence[dict[str, Any]]) -> str:
+    lines = ["| target | goal | measured | met |", "|---|---|---|:---:|"]
+    lines.extend(f"| {t['target']} | {t['goal']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in targets)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=positive_int, default=16, help="concurrent single-poll clients (default 16)")
+    parser.add_argument(
+        "--stores-per-client", type=positive_int, default=4, help="stores each client posts for (default 4)"
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds of single polls (default 20)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds before them (default 3)")
+    parser.add_argument(
+        "--worker-class",
+        choices=("gthread", "sync"),
+        default=DEFAULT_WORKER_CLASS,
+        help=f"gunicorn's worker class (default {DEFAULT_WORKER_CLASS})",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=DEFAULT_WORKERS, help=f"gunicorn's workers (default {DEFAULT_WORKERS})"
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=DEFAULT_THREADS,
+        help=f"threads per gthread worker (default {DEFAULT_THREADS})",
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=DEFAULT_CONN_MAX_AGE,
+        help=f"the server's CONN_MAX_AGE, seconds; 0 connects per request (default {DEFAULT_CONN_MAX_AGE})",
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=10_000, help="polls per batch (default 10,000)")
+    parser.add_argument(
+        "--batch-stores", type=positive_int, default=1000, help="stores the batch polls are for (default 1,000)"
+    )
+    parser.add_argument("--batch-runs", type=positive_int, default=3, help="timed batches (default 3)")
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help=f"database to drop, create and use; its name must contain 'bench' (default {DEFAULT_DATABASE_URL})",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the poll statuses (default 1)")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of single polls in this process")
+    parser.add_argument("--profile-top", type=positive_int, default=20, help="functions in the profile (default 20)")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the section and the targets as JSON here")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.warmup < 0:
+        parser.error("--seconds must be positive and --warmup not negative")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    config = database_config(args.database_url)
+    server = ServerConfig(args.worker_class, args.workers, args.threads, args.conn_max_age)
+    # Django in this process keeps its connection like the server's workers,
+    # so the in-process CPU time per poll is comparable.
+    os.environ["CONN_MAX_AGE"] = str(args.conn_max_age)
+    with bench_database(config, args.database_url, keep=args.keep, media_prefix="ingest-bench-media-"):
+        results = benchmark(args, server)
+    section = markdown(results)
+    targets = [single_target(results), batch_target(results)]
+    if args.json:
+        payload = {"title": "HTTP ingestion", "markdown": section, "targets": targets}
+        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    else:
+        print()
+        print(section)
+        print(targets_table(targets))
+
+
+def benchmark(args: argparse.Namespace, server: ServerConfig) -> Results:
+    from django.db import connection
+
+    database = f"{connection.vendor} {'.'.join(map(str, connection.get_database_version()))}"
+    print(f"  database: {database}")
+    with step("create the owner and stores"):
+        owner, token = create_owner()
+        stores = create_stores(owner, "client", args.clients * args.stores_per_client, args.seed)
+        batch_stores = create_stores(owner, "batch", args.batch_stores, args.seed)
+        probe = create_stores(owner, "probe", 1, args.seed)[0]
+    client_stores = [
+        stores[index * args.stores_per_client : (index + 1) * args.stores_per_client] for index in range(args.clients)
+    ]
+    recorded: Counter[str] = Counter()
+
+    with step("count the queries of a single poll (in process)"):
+        queries = count_queries(probe)
+    recorded += queries.recorded
+    print(
+        f"  SQL statements: {queries.first_poll} opening a span, {queries.extend} extending it "
+        f"(+ BEGIN, COMMIT); Django stack {queries.cpu_ms:.2f} ms of CPU per poll"
+    )
+    for statement in queries.statements:
+        print(f"    {statement[:160]}")
+    if args.profile:
+        listing, profiled = profile_polls(probe, 500, args.profile_top)
+        recorded += profiled
+        print(listing)
+    connection.close()  # gunicorn's workers are the database's clients from here
+
+    load_average = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as folder:
+        log_path = Path(folder) / "gunicorn.log"
+        print(f"start gunicorn ({server.describe()})", flush=True)
+        with gunicorn(server, log_path) as (port, process):
+            with step(f"single polls: {args.clients} clients, {args.warmup:g} s warm-up, {args.seconds:g} s timed"):
+                load = run_load(port, process.pid, client_stores, warmup=args.warmup, seconds=args.seconds)
+            recorded += load.recorded
+            latencies = sorted(load.latencies)
+            print(
+                f"  {load.polls_per_second:.0f} polls/s; p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; "
+                f"answers {dict(sorted(load.statuses.items()))}; "
+                f"CPU cores: clients {load.cpu.client:.2f}, gunicorn {load.cpu.server:.2f}, "
+                f"PostgreSQL {load.cpu.database:.2f}, other {load.cpu.other:.2f}, machine {load.cpu.machine:.2f}"
+            )
+            for failure in load.failures:
+                print(f"  unexpected answer {failure}")
+            with step(f"{args.batch_runs} batches of {args.batch_size:,} polls"):
+                batch = run_batches(port, token, batch_stores, args.batch_size, args.batch_runs)
+            recorded += batch.recorded
+            print(f"  {', '.join(f'{seconds:.2f} s' for seconds in batch.seconds)}")
+        log = log_path.read_text()
+        if log.strip():
+            print(f"gunicorn's log:\n{log[-3000:]}")
+
+    with step("verify: span poll counts = polls answered 201"):
+        verified = verify(owner, recorded)
+    return Results(args, server, queries, load, batch, verified, database, load_average)
+
+
+if __name__ == "__main__":
+    main()
