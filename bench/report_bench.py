@@ -1,12 +1,20 @@
-"""Benchmark of report generation at the scale of the Loop data set.
+"""Benchmark of report generation: the Loop stores, and 100,000 stores, across worker processes.
 
 Usage (from the project folder):
 
-    .venv/bin/python bench/report_bench.py [--stores N] [--days 8] [--seed 1]
-        [--database-url URL] [--runs 3] [--no-trace] [--profile] [--keep]
+    .venv/bin/python bench/report_bench.py [--case loop] [--case 100k] [--stores N]
+        [--workers 2] [--chunk-size N] [--worker-interval 0.1] [--runs 3]
+        [--single-process] [--trace] [--profile] [--json PATH]
+        [--days 8] [--seed 1] [--database-url URL] [--keep]
         [--data-dir ../shared/data/loop-2023]
 
-What it does, and why each step is there:
+Without --case or --stores it runs both standard cases, each in its own
+process and database: every store of the Loop data (target: < 3 s from
+trigger to CSV), and 100,000 stores (< 20 s, each worker's peak RSS
+< 300 MB). --json writes the Markdown section and the targets for
+bench/run.py.
+
+What it does for a case, and why each step is there:
 
 1. It drops and creates its own database (PostgreSQL by default), so figures
    never depend on, and never touch, a developer's data.
@@ -15,12 +23,17 @@ What it does, and why each step is there:
 3. It generates hourly polls for --days days ending at a fixed instant,
    compresses them into status spans with the rule of stores.services
    (cross-checked against polls_record on a few stores), and bulk loads them.
-4. It times reports.services.report_generate over all stores, --runs times,
-   each in a new process (as a task worker would run it), with the growth of
-   peak RSS; a separate run measures the tracemalloc peak (tracing slows the
-   code too much to time it), and --profile prints a cProfile of another.
-   Each report's CSV is checked: one row per store.
-5. It prints a Markdown table of the figures.
+4. --runs times: it starts --workers `manage.py db_worker` processes (real
+   ones, TASK_BACKEND=database), waits until they are idle, triggers a report
+   with reports.services.report_trigger (as the API does) and times it until
+   the report is Complete, its CSV written; then reads each worker's peak
+   RSS and stops them. Fresh workers for each run: no run finds caches an
+   earlier one warmed on the same data.
+5. --single-process also times report_generate with every chunk inline, in
+   a new process per run, with its peak RSS growth (--trace: tracemalloc
+   peak; --profile: a cProfile). Each report's CSV is checked: one row per
+   store, in order.
+6. It prints a Markdown section with a table of the figures, and the targets.
 
 This is not a test: it is slow, needs a database server, and measures rather
 than asserts (apart from sanity checks that make a wrong figure impossible to
@@ -37,6 +50,7 @@ import datetime as dt
 import gc
 import hashlib
 import io
+import json
 import multiprocessing
 import os
 import pstats
@@ -44,10 +58,12 @@ import random
 import resource
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -211,6 +227,8 @@ def setup_django(database_url: str, media_root: str) -> None:
     # A developer's .env (DEBUG, stale period...) must not change the figures;
     # an explicit ENV_FILE, or MONITOR_* variables in the environment, still apply.
     os.environ.setdefault("ENV_FILE", os.devnull)
+    # Not a line per task from django_tasks; warnings and errors still show.
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
     django.setup()
@@ -617,6 +635,152 @@ def run_report(user: AbstractBaseUser, expected_ids: Sequence[str], measure: Mea
 # --------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------
+# Reports across worker processes
+# --------------------------------------------------------------------------
+
+
+DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# How long a run may take before the benchmark gives up on it.
+RUN_TIMEOUT_SECONDS = 600
+# How often the benchmark looks at the report row while it runs.
+POLL_SECONDS = 0.01
+WORKER_APPLICATION_NAME = "report-bench-worker"
+
+
+def process_peak_rss(pid: int) -> int | None:
+    """Peak resident set size (VmHWM) of another process, in bytes; None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/status") as file:
+            for line in file:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def worker_database_url(url: str) -> str:
+    """The benchmark's database URL with the workers' application_name, by
+    which wait_until_connected finds them in pg_stat_activity."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        return url
+    query = [*urllib.parse.parse_qsl(parts.query), ("application_name", WORKER_APPLICATION_NAME)]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def wait_until_connected(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 60) -> None:
+    """Until every worker has set Django up and polls the queue: its database
+    connection shows in pg_stat_activity. (SQLite: a fixed pause.)"""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        time.sleep(3)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise SystemExit(f"worker {process.pid} exited with {process.returncode} while starting")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+                [WORKER_APPLICATION_NAME],
+            )
+            if cursor.fetchone()[0] >= len(processes):
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"workers not connected after {timeout} s")
+
+
+@contextlib.contextmanager
+def worker_processes(args: argparse.Namespace, log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`manage.py db_worker` processes on the benchmark's database (the
+    environment setup_django left), started and idle; stopped afterwards."""
+    env = {
+        **os.environ,
+        "TASK_BACKEND": "database",
+        "DATABASE_URL": worker_database_url(os.environ["DATABASE_URL"]),
+        # Keep the connection: with 0 (Django's default) a worker reconnects
+        # (a new PostgreSQL server process) at every look at the queue and after every task.
+        "CONN_MAX_AGE": "600",
+    }
+    command = [
+        sys.executable,
+        str(BASE_DIR / "manage.py"),
+        "db_worker",
+        "--interval",
+        str(args.worker_interval),
+        "--no-startup-delay",
+        "--verbosity",
+        "0",
+    ]
+    logs = [open(log_dir / f"worker-{index}.log", "wb") for index in range(args.workers)]
+    processes = [
+        subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs
+    ]
+    try:
+        wait_until_connected(processes)
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()  # graceful: an idle worker exits at once
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in logs:
+            log.close()
+
+
+class WorkersRun(NamedTuple):
+    seconds: float  # from report_trigger to the report Complete, its CSV written
+    worker_peak_rss: list[int | None]  # bytes, per worker process (from its start)
+    load: float  # the machine's 1-minute load average just before the run
+
+
+def run_with_workers(user: AbstractBaseUser, expected_ids: Sequence[str], args: argparse.Namespace) -> WorkersRun:
+    """Trigger a report as the API does and wait for the workers to finish it.
+
+    Fresh workers for each run, as for each single-process run: no run finds
+    caches an earlier one warmed on the same data.
+    """
+    from django.test.utils import override_settings
+
+    from reports.models import Report, ReportStatus
+    from reports.services import report_trigger
+
+    with tempfile.TemporaryDirectory(prefix="report-bench-workers-") as log_dir:
+        with worker_processes(args, Path(log_dir)) as workers, override_settings(TASKS=DATABASE_TASKS):
+            load = os.getloadavg()[0]
+            started = time.perf_counter()
+            # Autocommit: on_commit queues the planning task at once.
+            report = report_trigger(user=user, as_of=AS_OF)
+            status = Report.objects.filter(pk=report.pk).values_list("status", flat=True)
+            while status.get() == ReportStatus.RUNNING:
+                if time.perf_counter() - started > RUN_TIMEOUT_SECONDS:
+                    raise SystemExit(f"report {report.pk} still running after {RUN_TIMEOUT_SECONDS} s")
+                if all(worker.poll() is not None for worker in workers):
+                    logs = "\n".join(path.read_text(errors="replace")[-2000:] for path in Path(log_dir).iterdir())
+                    raise SystemExit(f"every worker exited:\n{logs}")
+                time.sleep(POLL_SECONDS)
+            seconds = time.perf_counter() - started
+            peaks = [process_peak_rss(worker.pid) for worker in workers]
+    report.refresh_from_db()
+    check_report(report, expected_ids)
+    report.file.delete(save=False)
+    return WorkersRun(seconds, peaks, load)
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
 @contextlib.contextmanager
 def step(label: str) -> Iterator[None]:
     print(f"{label}...", end=" ", flush=True)
@@ -632,12 +796,36 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+# The standard cases and their targets (issue 4): the Loop stores, and 100,000.
+CASES = {"loop": None, "100k": 100_000}
+LOOP_TARGET_SECONDS = 3
+LARGE_STORES = 100_000
+LARGE_TARGET_SECONDS = 20
+LARGE_TARGET_RSS_MB = 300
+MB = 1_000_000
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--case",
+        dest="cases",
+        action="append",
+        choices=sorted(CASES),
+        help="a standard case, repeatable (default both): loop = every store of the Loop data; "
+        "100k = 100,000 stores (the Loop stores and synthetic ones)",
+    )
+    parser.add_argument(
         "--stores",
         type=positive_int,
-        help="number of stores (default: every store of the Loop data); past the Loop set, synthetic stores are added",
+        help="instead of the standard cases, one of this many stores (the Loop stores first, then synthetic ones)",
     )
     parser.add_argument("--days", type=positive_int, default=8, help="days of polls ending at as_of (default 8)")
     parser.add_argument(
@@ -646,41 +834,122 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"database to drop, create and use; its name must contain 'bench' (default {DEFAULT_DATABASE_URL})",
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
-    parser.add_argument("--runs", type=positive_int, default=3, help="timed report runs (default 3)")
+    parser.add_argument("--runs", type=positive_int, default=3, help="timed report runs per case (default 3)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="db_worker processes (default 2)")
     parser.add_argument(
-        "--no-trace",
-        dest="trace",
-        action="store_false",
-        help="skip the tracemalloc run (it takes about six times as long as a timed run)",
+        "--chunk-size", type=positive_int, help="stores per chunk (default: MONITOR_REPORT_CHUNK_SIZE, 2,000)"
     )
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one report run")
+    parser.add_argument(
+        "--worker-interval",
+        type=positive_float,
+        default=0.1,
+        help="seconds an idle worker waits before it looks at the queue again (db_worker --interval; default 0.1)",
+    )
+    parser.add_argument(
+        "--single-process",
+        action="store_true",
+        help="also time report_generate in one process, every chunk inline (the immediate task backend)",
+    )
+    parser.add_argument(
+        "--trace",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also measure the tracemalloc peak of a single-process run (about six times as slow)",
+    )
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of a single-process run")
     parser.add_argument("--profile-top", type=positive_int, default=15, help="functions in the profile (default 15)")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the Loop CSV files")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--json", type=Path, help="write the section and the targets here (for bench/run.py)")
+    parser.add_argument("--keep", action="store_true", help="keep the (last case's) database afterwards")
+    parser.add_argument("--case-json", type=Path, help=argparse.SUPPRESS)  # one case's figures, for the parent run
     return parser.parse_args(argv)
 
 
 class Results(NamedTuple):
+    label: str
+    days: int
     stores: int
+    synthetic: int
     hours_rows: int
     polls: int
     span_rows: int
-    runs: list[RunResult]
+    workers: int
+    chunk_size: int
+    worker_interval: float
+    runs: list[float]  # seconds, trigger to CSV
+    worker_peak_rss: list[int]  # bytes, the largest worker's peak in each run
+    loads: list[float]  # 1-minute load average before each run
+    single_runs: list[RunResult]  # report_generate in one process; [] unless asked
     traced_peak: int | None  # bytes; None when not traced
+
+
+def case_label(name: str | None, stores: int) -> str:
+    return "Loop 2023 stores" if name == "loop" else f"{stores:,} stores"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    config = database_config(args.database_url)
+    if args.stores is not None and args.cases:
+        raise SystemExit("give --case or --stores, not both")
+    if args.stores is not None:
+        cases: list[tuple[str | None, int | None]] = [(None, args.stores)]
+    else:
+        cases = [(name, CASES[name]) for name in (args.cases or list(CASES))]
 
+    if len(cases) == 1 or args.case_json:
+        name, count = cases[0]
+        results = [run_case(args, name, count)]
+    else:
+        # One process per case: each sets Django up on its own fresh database.
+        results = []
+        with tempfile.TemporaryDirectory(prefix="report-bench-") as folder:
+            for name, _ in cases:
+                out = Path(folder) / f"{name}.json"
+                print(f"== case {name}", flush=True)
+                subprocess.run(
+                    [sys.executable, __file__, *child_args(args), "--case", str(name), "--case-json", str(out)],
+                    check=True,
+                )
+                results.append(Results(**json.loads(out.read_text())))
+    if args.case_json:
+        args.case_json.write_text(json.dumps(results[0]._asdict()))
+        return
+    result = render(results, cases)
+    print()
+    print(result["markdown"])
+    for target in result["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        print(f"{target['target']}: {target['measured']} (goal {target['goal']}): {verdict}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+def child_args(args: argparse.Namespace) -> list[str]:
+    """The options a case's own process needs, from the parent's."""
+    argv = ["--days", str(args.days), "--database-url", args.database_url, "--seed", str(args.seed)]
+    argv += ["--runs", str(args.runs), "--workers", str(args.workers), "--worker-interval", str(args.worker_interval)]
+    argv += ["--data-dir", str(args.data_dir), "--profile-top", str(args.profile_top)]
+    if args.chunk_size:
+        argv += ["--chunk-size", str(args.chunk_size)]
+    for flag in ("single_process", "profile", "keep"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    argv.append("--trace" if args.trace else "--no-trace")
+    return argv
+
+
+def run_case(args: argparse.Namespace, name: str | None, count: int | None) -> Results:
+    config = database_config(args.database_url)
+    if args.chunk_size:
+        # Before Django reads its settings: this process, its workers and its
+        # single-process runs all plan chunks of this size.
+        os.environ["MONITOR_REPORT_CHUNK_SIZE"] = str(args.chunk_size)
     with step("select stores"):
-        stores = select_stores(args.data_dir, args.stores, args.seed)
+        stores = select_stores(args.data_dir, count, args.seed)
     synthetic = sum(spec.synthetic for spec in stores)
     print(f"  {len(stores):,} stores ({len(stores) - synthetic:,} from {args.data_dir}, {synthetic:,} synthetic)")
-
     with bench_database(config, args.database_url, keep=args.keep, media_prefix="report-bench-media-"):
-        results = benchmark(args, stores)
-    print_table(results)
+        return benchmark(args, stores, case_label(name, len(stores)))
 
 
 @contextlib.contextmanager
@@ -704,7 +973,7 @@ def bench_database(config: dict[str, Any], database_url: str, *, keep: bool, med
         media.cleanup()
 
 
-def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
+def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str) -> Results:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -738,21 +1007,35 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
         )
     with step("bulk load stores, hours and spans"):
         hours_rows, span_rows = load_database(user, stores, spans)
+    del spans  # the workers, not this process, are measured; still, no need to hold it
     print(f"  rows: {len(stores):,} stores, {hours_rows:,} business hours, {span_rows:,} spans")
     expected_ids = [spec.store_id for spec in stores]
+    chunk_size = args.chunk_size or settings.MONITOR_REPORT_CHUNK_SIZE
 
     print(
-        f"report_generate as of {AS_OF:%Y-%m-%d %H:%M} UTC over {len(expected_ids):,} stores, each run in a new process:"
+        f"report as of {AS_OF:%Y-%m-%d %H:%M} UTC over {len(expected_ids):,} stores, chunks of {chunk_size:,} "
+        f"stores, {args.workers} db_worker processes (--interval {args.worker_interval}), fresh for each run:"
     )
-    runs: list[RunResult] = []
+    runs: list[WorkersRun] = []
     for index in range(args.runs):
-        run = run_report(user, expected_ids, Measure())
+        run = run_with_workers(user, expected_ids, args)
         runs.append(run)
-        rss = f"{run.rss_growth / MIB:.1f} MiB" if run.rss_growth is not None else "n/a"
-        print(f"  run {index + 1}: {run.seconds:.2f} s, peak RSS growth {rss}", flush=True)
-    times = [run.seconds for run in runs]
-    print(f"  wall time: min {min(times):.2f} s, median {statistics.median(times):.2f} s")
+        peaks = ", ".join(f"{peak / MB:.0f}" if peak is not None else "n/a" for peak in run.worker_peak_rss)
+        print(
+            f"  run {index + 1}: {run.seconds:.2f} s trigger to CSV; peak RSS per worker MB: {peaks}; "
+            f"load average before: {run.load:.2f}",
+            flush=True,
+        )
+
+    single_runs: list[RunResult] = []
     traced_peak = None
+    if args.single_process:
+        print("report_generate in one new process, every chunk inline:")
+        for index in range(args.runs):
+            run = run_report(user, expected_ids, Measure())
+            single_runs.append(run)
+            rss = f"{run.rss_growth / MIB:.1f} MiB" if run.rss_growth is not None else "n/a"
+            print(f"  run {index + 1}: {run.seconds:.2f} s, peak RSS growth {rss}", flush=True)
     if args.trace:
         traced = run_report(user, expected_ids, Measure(trace=True))
         traced_peak = traced.traced_peak
@@ -760,27 +1043,106 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
         print(f"  traced run: tracemalloc peak {traced_peak / MIB:.1f} MiB ({traced.seconds:.2f} s under tracing)")
     if args.profile:
         profiled = run_report(user, expected_ids, Measure(profile_top=args.profile_top))
-        print(f"\ncProfile of one report_generate run, top {args.profile_top} by cumulative time:")
+        print(f"\ncProfile of one single-process report_generate run, top {args.profile_top} by cumulative time:")
         print(profiled.profile)
-    return Results(len(expected_ids), hours_rows, polls_total, span_rows, runs, traced_peak)
+    return Results(
+        label=label,
+        days=args.days,
+        stores=len(expected_ids),
+        synthetic=sum(spec.synthetic for spec in stores),
+        hours_rows=hours_rows,
+        polls=polls_total,
+        span_rows=span_rows,
+        workers=args.workers,
+        chunk_size=chunk_size,
+        worker_interval=args.worker_interval,
+        runs=[run.seconds for run in runs],
+        worker_peak_rss=[max((peak or 0) for peak in run.worker_peak_rss) for run in runs],
+        loads=[run.load for run in runs],
+        single_runs=single_runs,
+        traced_peak=traced_peak,
+    )
 
 
-def print_table(results: Results) -> None:
-    times = [run.seconds for run in results.runs]
-    rss = [run.rss_growth for run in results.runs if run.rss_growth is not None]
-    rss_text = f"{statistics.median(rss) / MIB:.1f}" if rss else "n/a"
-    traced_text = f"{results.traced_peak / MIB:.1f}" if results.traced_peak is not None else "n/a"
-    print()
-    print(
-        "| stores | hours rows | polls | span rows | polls/span | report s (min) | report s (median) "
-        "| tracemalloc peak MiB | peak RSS growth MiB (median) |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(
-        f"| {results.stores:,} | {results.hours_rows:,} | {results.polls:,} | {results.span_rows:,} "
-        f"| {results.polls / results.span_rows:.1f} | {min(times):.2f} | {statistics.median(times):.2f} "
-        f"| {traced_text} | {rss_text} |"
-    )
+def render(results: Sequence[Results], cases: Sequence[tuple[str | None, int | None]]) -> dict[str, Any]:
+    """The Markdown section and the targets, for bench/run.py (and the terminal)."""
+    first = results[0]
+    lines = [
+        "## Report generation across workers",
+        "",
+        f"`bench/report_bench.py`: a report over every store, as of {AS_OF:%Y-%m-%d %H:%M} UTC, with "
+        f"{first.workers} `manage.py db_worker` processes (`--interval {first.worker_interval}`: how long an idle "
+        "worker waits before looking at the queue again; `CONN_MAX_AGE=600`) sharing its chunks; timed from "
+        "`report_trigger` (as the API calls it) to the report Complete with its CSV written, each run with "
+        "freshly started workers. "
+        "Peak RSS: each worker process's whole peak (VmHWM), Django included; the largest worker's. "
+        f"The machine has {os.cpu_count()} CPUs, shared by the workers, PostgreSQL and the benchmark; the "
+        "1-minute load average before each run counts the benchmark's own earlier steps too, so only one well "
+        "above 2 says that other work competed. "
+        f"Data: {first.days} days of generated polls per store ending at as_of (hourly ±5 min, 2 % missed, "
+        "outages), compressed into spans; the Loop stores keep their real timezones and business hours, the "
+        "synthetic ones get US zones and Loop-like weeks.",
+        "",
+        "| stores | business hours rows | span rows | workers × chunk | chunks | runs, s | median s "
+        "| peak RSS per worker MB | load average before the runs |",
+        "|---|---:|---:|---|---:|---|---:|---:|---|",
+    ]
+    for result in results:
+        synthetic = ""
+        if result.synthetic:
+            synthetic = f" ({result.stores - result.synthetic:,} Loop + {result.synthetic:,} synthetic)"
+        chunks = -(-result.stores // result.chunk_size)
+        lines.append(
+            f"| {result.label}: {result.stores:,}{synthetic} | {result.hours_rows:,} | {result.span_rows:,} "
+            f"| {result.workers} × {result.chunk_size:,} | {chunks} | {', '.join(f'{s:.2f}' for s in result.runs)} "
+            f"| {statistics.median(result.runs):.2f} | {max(result.worker_peak_rss) / MB:.0f} "
+            f"| {', '.join(f'{load:.1f}' for load in result.loads)} |"
+        )
+    singles = [result for result in results if result.single_runs]
+    if singles:
+        lines += [
+            "",
+            "The same reports in one process, every chunk inline (`report_generate` with the immediate task "
+            "backend, a new process per run):",
+            "",
+            "| stores | runs, s | median s | peak RSS growth MiB | tracemalloc peak MiB |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for result in singles:
+            single = [RunResult(*run) for run in result.single_runs]  # tuples again after JSON
+            times = [run.seconds for run in single]
+            growth = [run.rss_growth for run in single if run.rss_growth is not None]
+            traced = f"{result.traced_peak / MIB:.1f}" if result.traced_peak is not None else "n/a"
+            growth_text = f"{statistics.median(growth) / MIB:.1f}" if growth else "n/a"
+            lines.append(
+                f"| {result.stores:,} | {', '.join(f'{s:.2f}' for s in times)} | {statistics.median(times):.2f} "
+                f"| {growth_text} | {traced} |"
+            )
+    lines.append("")
+    targets = []
+    for (name, _), result in zip(cases, results):
+        median = statistics.median(result.runs)
+        peak = max(result.worker_peak_rss)
+        measured = f"{median:.2f} s (median of {len(result.runs)}; {result.workers} workers)"
+        if name == "loop":
+            targets.append(
+                {
+                    "target": f"Report, {result.stores:,} Loop stores",
+                    "goal": f"< {LOOP_TARGET_SECONDS} s trigger to CSV",
+                    "measured": measured,
+                    "met": median < LOOP_TARGET_SECONDS,
+                }
+            )
+        elif name == "100k":
+            targets.append(
+                {
+                    "target": f"Report, {result.stores:,} stores",
+                    "goal": f"< {LARGE_TARGET_SECONDS} s, worker RSS < {LARGE_TARGET_RSS_MB} MB",
+                    "measured": f"{measured}, worker RSS {peak / MB:.0f} MB",
+                    "met": median < LARGE_TARGET_SECONDS and peak < LARGE_TARGET_RSS_MB * MB,
+                }
+            )
+    return {"title": "Report generation", "markdown": "\n".join(lines), "targets": targets}
 
 
 if __name__ == "__main__":

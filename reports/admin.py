@@ -8,7 +8,21 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Report, ReportStatus
+from .models import Report, ReportChunk, ReportStatus
+
+
+class ReportChunkInline(admin.TabularInline):
+    """A running report's chunks: which worker holds which, and why one was retried."""
+
+    model = ReportChunk
+    fields = ["index", "state", "attempts", "worker", "lease_until", "finished_at", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Report | None = None) -> bool:
+        return False
 
 
 @admin.register(Report)
@@ -25,6 +39,7 @@ class ReportAdmin(admin.ModelAdmin):
         "download",
     ]
     list_filter = ["status"]
+    inlines = [ReportChunkInline]
     list_select_related = ["requested_by"]
     # The file is served by /get_report/<id> (which checks who may see it),
     # not from MEDIA_URL: show that link instead of the file field.

@@ -68,3 +68,45 @@ class StoreFigures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} as of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class ChunkState(models.TextChoices):
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+
+
+class ReportChunk(models.Model):
+    """A slice of a report's stores, computed by one task; the report's CSV is
+    its chunks' rows in index order. Exists only while its report runs.
+
+    A worker claims a chunk for a lease; a worker that dies (SIGKILL, OOM)
+    leaves it running with an expired lease, and the sweep queues it again
+    (reports.services.reports_sweep): django-tasks-db never retries a task
+    whose worker died, it leaves the task "running" for ever.
+    """
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    # The chunk's stores in CSV order, fixed when the report is planned, so
+    # every attempt computes the same rows whichever worker runs it.
+    store_pks = models.JSONField()
+    state = models.CharField(max_length=8, choices=ChunkState.choices, default=ChunkState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=128, blank=True, help_text="host:pid of the last worker to claim it")
+    # The chunk's CSV lines, saved in the transaction that marks it done.
+    rows = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="why the last attempt did not finish")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Not by report: that would join (and lock, with select_for_update) the report's row.
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["report", "index"], name="report_chunk_index")]
+        # The sweep's question: which running chunks have an expired lease?
+        indexes = [models.Index(fields=["state", "lease_until"], name="report_chunk_lease")]
+
+    def __str__(self) -> str:
+        return f"{self.report_id} chunk {self.index} ({self.state})"

@@ -36,7 +36,7 @@ from .selectors import (
     report_rows,
     report_rows_sorted,
 )
-from .services import AsOfInFuture, report_trigger
+from .services import AsOfInFuture, report_trigger, reports_sweep_watched
 from .views import report_csv_response
 
 LIST_PAGE_SIZE = 25
@@ -190,6 +190,8 @@ def report_status(request: HttpRequest) -> JsonResponse:
         except ValueError:
             return JsonResponse({"error": "Every id must be a report id (a UUID)."}, status=400)
         reports = report_progress(user=request.user, report_ids=ids)
+        if reports_sweep_watched(reports=reports):
+            reports = report_progress(user=request.user, report_ids=ids)
     else:
         reports = list(report_list(user=request.user)[:LIST_PAGE_SIZE])
     # Reports the user may not see are left out, exactly like reports that do not exist.

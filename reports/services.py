@@ -1,10 +1,36 @@
-"""Report generation: the engine over every visible store, streamed into a CSV file."""
+"""Report generation: the engine over every visible store, in chunks that
+several task workers compute in parallel, assembled into one CSV file.
+
+A report's life (each step a task, run by `manage.py db_worker`):
+
+1. `report_trigger` records the report and queues its planning, and a
+   watchdog that comes back while the report runs (`report_watch`).
+2. `report_generate` plans it: the requester's stores in CSV order, cut into
+   chunks of MONITOR_REPORT_CHUNK_SIZE stores, and one task per chunk, queued
+   in the same transaction (the task queue is a table of the same database).
+3. `report_chunk_run` claims a chunk for a lease, computes its CSV lines, and
+   saves them in the transaction that marks the chunk done. Whoever finishes
+   the last chunk writes the file: the header and the chunks' lines in
+   order, byte for byte what one pass over the stores would write. Then the
+   report is Complete and its chunks are deleted.
+4. A chunk that raises is queued again at once; one whose worker died keeps
+   an expired lease until `reports_sweep` queues it again. After
+   MONITOR_REPORT_CHUNK_MAX_ATTEMPTS attempts the report is Failed with the
+   reason, and no file: a report is complete or it is not.
+
+Every transaction that changes a report's chunks first locks the report's
+row, then the chunks' rows: one order, so no deadlock, and the transaction
+that marks the last chunk done sees every other chunk done (exactly one
+assembles).
+"""
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
 import logging
+import os
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -14,29 +40,35 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
+from stores.expressions import InIntegers
 from stores.models import Store
 from stores.selectors import store_uptime_inputs
 
 from . import uptime
-from .models import Report, ReportStatus, StoreFigures
+from .models import ChunkState, Report, ReportChunk, ReportStatus, StoreFigures
 
 logger = logging.getLogger(__name__)
 
-# Stores per bulk read: bounds worker memory, and progress is saved per chunk.
-REPORT_CHUNK_SIZE = 2000
+# Stores per bulk read in store_figures: bounds memory whatever the number of stores.
+READ_BATCH_SIZE = 2000
+# Who claimed a chunk, for the admin and the logs.
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+PLAN_REQUEUED = "store-monitor:report-plan-requeued:{}"
 
 
 class AsOfInFuture(ValueError):
     pass
 
 
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.MONITOR_REPORT_CHUNK_LEASE_SECONDS)
+
+
 def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
     """Record a report request and queue its generation."""
-    from .tasks import generate_report  # tasks import this module
-
     now = timezone.now()
     if as_of is None:
         as_of = now
@@ -44,27 +76,74 @@ def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
         raise AsOfInFuture("as_of must not be in the future")
     report = Report.objects.create(requested_by=user, as_of=as_of)
     # Queue after the report row is committed, so a worker always finds it.
-    transaction.on_commit(lambda: generate_report.enqueue(str(report.id)))
+    transaction.on_commit(lambda: _queue_generation(str(report.id)))
     return report
+
+
+def _queue_generation(report_id: str) -> None:
+    from .tasks import generate_report  # tasks import this module
+
+    generate_report.enqueue(report_id)
+    _watch_later(report_id)
 
 
 def report_generate(*, report_id: uuid.UUID | str) -> Report:
-    """Compute the report's CSV. On any error the report is marked failed with
-    the reason, and no file is attached: a report is complete or it is not."""
-    report = Report.objects.select_related("requested_by").get(pk=report_id)
-    if report.status != ReportStatus.RUNNING:
-        return report  # already finished: a retried task must not redo it
-    Report.objects.filter(pk=report.pk).update(started_at=timezone.now())
+    """Plan the report's chunks and queue one task per chunk (with the
+    immediate task backend they run here and now).
+
+    Idempotent: a report already planned or finished is left alone. On an
+    error while planning the report is marked failed with the reason.
+    """
     try:
-        _write_report(report)
+        with transaction.atomic():
+            report = _locked_report(report_id, with_requester=True)
+            if report.status == ReportStatus.RUNNING and not report.chunks.exists():
+                _plan(report)
     except Exception as exc:
-        logger.exception("report %s failed", report.pk)
-        Report.objects.filter(pk=report.pk).update(
-            status=ReportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+        logger.exception("report %s failed", report_id)
+        Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(
+            status=ReportStatus.FAILED, error=_reason(exc), finished_at=timezone.now()
         )
         raise
-    report.refresh_from_db()
-    return report
+    return Report.objects.select_related("requested_by").get(pk=report_id)
+
+
+def _locked_report(report_id: uuid.UUID | str, *, with_requester: bool = False) -> Report:
+    reports = Report.objects.select_for_update(of=("self",))  # the report's row, not its requester's
+    return (reports.select_related("requested_by") if with_requester else reports).get(pk=report_id)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _plan(report: Report) -> None:
+    from .tasks import run_report_chunk  # tasks import this module
+
+    # Sorted here, not in SQL: database collations differ, code point order does not.
+    stores = sorted(
+        Store.objects.visible_to(report.requested_by).order_by().values_list("store_id", "pk"),
+    )
+    size = settings.MONITOR_REPORT_CHUNK_SIZE
+    chunks = ReportChunk.objects.bulk_create(
+        ReportChunk(report=report, index=index, store_pks=[pk for _, pk in stores[offset : offset + size]])
+        for index, offset in enumerate(range(0, len(stores), size))
+    )
+    report.stores_total, report.stores_done, report.started_at = len(stores), 0, timezone.now()
+    report.save(update_fields=["stores_total", "stores_done", "started_at"])
+    if not chunks:
+        _assemble(report)
+        return
+    # Queued inside this transaction: a worker sees the tasks and the chunks
+    # together, or neither. Queued after every chunk exists, so that a chunk
+    # run inline (immediate backend) cannot take itself for the last one.
+    for chunk in chunks:
+        run_report_chunk.enqueue(chunk.pk)
+
+
+# --------------------------------------------------------------------------
+# Chunks
+# --------------------------------------------------------------------------
 
 
 class StoreRow(NamedTuple):
@@ -78,17 +157,17 @@ def store_figures(
 ) -> Iterator[tuple[StoreRow, uptime.UptimeFigures]]:
     """The engine's figures for each store, in the given order, as of `as_of`.
 
-    Reads in chunks (four queries each), so memory stays bounded whatever the
-    number of stores; `on_chunk` gets the number of stores done after each.
-    The CSV reports and the dashboard both come from here.
+    Reads in batches (three queries each), so memory stays bounded whatever
+    the number of stores; `on_chunk` gets the number of stores done after
+    each. The CSV reports and the dashboard both come from here.
     """
     as_of_micros = uptime.to_micros(as_of)
     stale_after = settings.MONITOR_STALE_AFTER_MINUTES * uptime.MINUTE
     week_start = as_of - dt.timedelta(days=7)
-    for offset in range(0, len(stores), REPORT_CHUNK_SIZE):
-        chunk = stores[offset : offset + REPORT_CHUNK_SIZE]
-        inputs = store_uptime_inputs(store_pks=[row.pk for row in chunk], start=week_start, end=as_of)
-        for row in chunk:
+    for offset in range(0, len(stores), READ_BATCH_SIZE):
+        batch = stores[offset : offset + READ_BATCH_SIZE]
+        inputs = store_uptime_inputs(store_pks=[row.pk for row in batch], start=week_start, end=as_of)
+        for row in batch:
             yield row, uptime.store_uptime(
                 spans=inputs[row.pk].spans,
                 hours=inputs[row.pk].hours,
@@ -97,36 +176,269 @@ def store_figures(
                 stale_after=stale_after,
             )
         if on_chunk is not None:
-            on_chunk(offset + len(chunk))
+            on_chunk(offset + len(batch))
 
 
-def _write_report(report: Report) -> None:
-    # Sorted here, not in SQL: database collations differ, code point order does not.
-    stores = sorted(
-        (
-            StoreRow(*values)
-            for values in Store.objects.visible_to(report.requested_by).values_list("pk", "store_id", "timezone")
-        ),
-        key=lambda row: row.store_id,
+class ClaimedChunk(NamedTuple):
+    pk: int
+    report_id: uuid.UUID
+    attempt: int
+    store_pks: list[int]
+    as_of: dt.datetime
+
+
+def report_chunk_run(*, chunk_id: int) -> str:
+    """Compute one chunk of a report; the last chunk done writes the report.
+
+    Safe to run twice (a task delivered again, or queued again by the sweep
+    while the first worker was only slow): a chunk that is done, or held by
+    another worker whose lease runs, is skipped. Returns what it did.
+    """
+    claimed = _chunk_claim(chunk_id)
+    if claimed is None:
+        return "skipped"
+    try:
+        rows = _chunk_rows(claimed)
+    except Exception as exc:
+        logger.exception("report chunk %s failed (attempt %s)", chunk_id, claimed.attempt)
+        _chunk_failed(claimed, exc)
+        raise  # the task's result records the traceback too
+    outcome = _chunk_done(claimed, rows)
+    # A live worker looks after the dead: cheap (one indexed query) when none is.
+    reports_sweep()
+    return outcome
+
+
+def _chunk_claim(chunk_id: int) -> ClaimedChunk | None:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _locked_chunk(chunk_id, with_stores=True)
+        if locked is None:
+            return None
+        report, chunk = locked
+        if chunk.state == ChunkState.DONE:
+            return None
+        if chunk.state == ChunkState.RUNNING:
+            if chunk.lease_until is not None and chunk.lease_until > now:
+                return None  # another worker is on it
+            if chunk.attempts >= settings.MONITOR_REPORT_CHUNK_MAX_ATTEMPTS:
+                _fail(report, _lost_reason(report, chunk))
+                return None
+        chunk.state = ChunkState.RUNNING
+        chunk.attempts += 1
+        chunk.lease_until = now + _lease()
+        chunk.worker = WORKER_NAME
+        chunk.save(update_fields=["state", "attempts", "lease_until", "worker"])
+        return ClaimedChunk(chunk.pk, report.pk, chunk.attempts, chunk.store_pks, report.as_of)
+
+
+def _locked_chunk(
+    chunk_id: int, *, report_id: uuid.UUID | None = None, with_stores: bool = False
+) -> tuple[Report, ReportChunk] | None:
+    """A chunk of a running report and its report, both locked, the report
+    first; None when the report is over (its chunks are deleted then). The
+    chunk's stores are read only when asked for, its rows never."""
+    if report_id is None:
+        report_id = ReportChunk.objects.filter(pk=chunk_id).values_list("report_id", flat=True).first()
+        if report_id is None:
+            return None
+    report = _locked_report(report_id)
+    chunks = ReportChunk.objects.select_for_update().defer("rows", *(() if with_stores else ("store_pks",)))
+    chunk = chunks.filter(pk=chunk_id).first()
+    if chunk is None or report.status != ReportStatus.RUNNING:
+        return None
+    return report, chunk
+
+
+def _chunk_rows(chunk: ClaimedChunk) -> str:
+    """The chunk's CSV lines, as the file has them."""
+    names = {
+        pk: (store_id, zone)
+        for pk, store_id, zone in Store.objects.filter(InIntegers("pk", chunk.store_pks))
+        .order_by()
+        .values_list("pk", "store_id", "timezone")
+    }
+    # A store deleted since the report was planned is left out.
+    stores = [StoreRow(pk, *names[pk]) for pk in chunk.store_pks if pk in names]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    for row, figures in store_figures(stores=stores, as_of=chunk.as_of):
+        writer.writerow((row.store_id, *uptime.report_texts(figures)))
+    return text.getvalue()
+
+
+def _chunk_done(claimed: ClaimedChunk, rows: str) -> str:
+    with transaction.atomic():
+        locked = _locked_chunk(claimed.pk, report_id=claimed.report_id)
+        if locked is None:
+            return "discarded: the report is finished"
+        report, chunk = locked
+        if chunk.state == ChunkState.DONE:
+            # Our lease expired and another attempt finished first: same rows.
+            return "discarded: done by another attempt"
+        chunk.state, chunk.rows, chunk.lease_until = ChunkState.DONE, rows, None
+        chunk.finished_at = timezone.now()
+        chunk.save(update_fields=["state", "rows", "lease_until", "finished_at"])
+        Report.objects.filter(pk=report.pk).update(stores_done=F("stores_done") + len(claimed.store_pks))
+        if report.chunks.exclude(state=ChunkState.DONE).exists():
+            return "done"
+        _assemble(report)
+        return "done, report written"
+
+
+def _chunk_failed(claimed: ClaimedChunk, exc: Exception) -> None:
+    """Queue the chunk again, or fail the report after the last attempt."""
+    from .tasks import run_report_chunk  # tasks import this module
+
+    with transaction.atomic():
+        locked = _locked_chunk(claimed.pk, report_id=claimed.report_id)
+        if locked is None:
+            return
+        report, chunk = locked
+        # Only the attempt that holds the chunk decides what happens to it.
+        if chunk.state != ChunkState.RUNNING or chunk.attempts != claimed.attempt:
+            return
+        chunk.error = _reason(exc)
+        if chunk.attempts >= settings.MONITOR_REPORT_CHUNK_MAX_ATTEMPTS:
+            _fail(report, f"{chunk.error} ({_chunk_label(report, chunk)}, {chunk.attempts} attempts)")
+            return
+        chunk.state, chunk.lease_until = ChunkState.PENDING, None
+        chunk.save(update_fields=["state", "lease_until", "error"])
+        run_report_chunk.enqueue(chunk.pk)
+
+
+def _chunk_label(report: Report, chunk: ReportChunk) -> str:
+    count = report.chunks.count()
+    return f"chunk {chunk.index + 1} of {count}"
+
+
+def _lost_reason(report: Report, chunk: ReportChunk) -> str:
+    reason = (
+        f"Worker lost: {_chunk_label(report, chunk)} was started {chunk.attempts} times and its worker "
+        f"stopped each time without finishing (lease of {settings.MONITOR_REPORT_CHUNK_LEASE_SECONDS} s "
+        f"expired; last worker {chunk.worker or 'unknown'})"
     )
-    Report.objects.filter(pk=report.pk).update(stores_total=len(stores), stores_done=0)
+    return f"{reason}; earlier error: {chunk.error}" if chunk.error else reason
 
-    def progress(done: int) -> None:
-        Report.objects.filter(pk=report.pk).update(stores_done=done)
 
+def _fail(report: Report, reason: str) -> None:
+    """Mark a locked running report failed; its chunks go."""
+    logger.error("report %s failed: %s", report.pk, reason)
+    Report.objects.filter(pk=report.pk).update(
+        status=ReportStatus.FAILED, error=reason[:2000], finished_at=timezone.now()
+    )
+    report.chunks.all().delete()
+
+
+def _assemble(report: Report) -> None:
+    """Write the file of a locked report whose chunks are all done: the header,
+    then each chunk's lines in order. Then the report is complete."""
     with tempfile.TemporaryFile(mode="w+b") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(uptime.REPORT_COLUMNS)
-        for row, figures in store_figures(stores=stores, as_of=report.as_of, on_chunk=progress):
-            writer.writerow((row.store_id, *uptime.report_values(figures)))
+        csv.writer(text, lineterminator="\n").writerow(uptime.REPORT_COLUMNS)
+        # One chunk's lines in memory at a time.
+        for rows in report.chunks.order_by("index").values_list("rows", flat=True).iterator(chunk_size=4):
+            text.write(rows)
         text.flush()
         raw.seek(0)
         report.file.save(f"report-{report.pk}.csv", File(raw), save=False)
         text.detach()
     Report.objects.filter(pk=report.pk).update(
-        file=report.file.name, status=ReportStatus.COMPLETE, finished_at=timezone.now()
+        file=report.file.name,
+        status=ReportStatus.COMPLETE,
+        stores_done=F("stores_total"),
+        finished_at=timezone.now(),
     )
+    report.chunks.all().delete()
+
+
+# --------------------------------------------------------------------------
+# Lost workers
+# --------------------------------------------------------------------------
+
+
+class SweepOutcome(NamedTuple):
+    requeued: int  # chunks queued again
+    failed: int  # reports failed after their last attempt
+    replanned: int  # reports whose planning was queued again
+
+
+def reports_sweep(
+    *, now: dt.datetime | None = None, report_ids: Sequence[uuid.UUID | str] | None = None
+) -> SweepOutcome:
+    """Queue again the chunks whose worker died (lease expired), or fail their
+    report after the last attempt; queue again the planning of reports not
+    planned one lease after they were asked for. Only `report_ids` if given.
+
+    django-tasks-db does not retry a task whose worker died (SIGKILL, OOM,
+    a lost machine): the task stays "running" for ever. This is what notices.
+    Cheap when there is nothing to do: two indexed queries.
+    """
+    from .tasks import generate_report, run_report_chunk  # tasks import this module
+
+    now = now or timezone.now()
+    expired = ReportChunk.objects.filter(state=ChunkState.RUNNING, lease_until__lt=now)
+    unplanned = Report.objects.filter(status=ReportStatus.RUNNING, created_at__lt=now - _lease()).filter(
+        ~Exists(ReportChunk.objects.filter(report=OuterRef("pk")))
+    )
+    if report_ids is not None:
+        expired = expired.filter(report_id__in=report_ids)
+        unplanned = unplanned.filter(pk__in=report_ids)
+    requeued = failed = replanned = 0
+    for report_id in set(expired.values_list("report_id", flat=True)):
+        with transaction.atomic():
+            report = _locked_report(report_id)
+            if report.status != ReportStatus.RUNNING:
+                continue
+            lost = list(report.chunks.select_for_update().filter(state=ChunkState.RUNNING, lease_until__lt=now))
+            given_up = next((c for c in lost if c.attempts >= settings.MONITOR_REPORT_CHUNK_MAX_ATTEMPTS), None)
+            if given_up is not None:
+                _fail(report, _lost_reason(report, given_up))
+                failed += 1
+                continue
+            for chunk in lost:
+                logger.warning("report %s chunk %s: worker %s lost, queued again", report.pk, chunk.index, chunk.worker)
+                chunk.state, chunk.lease_until = ChunkState.PENDING, None
+                chunk.error = chunk.error or f"worker {chunk.worker} lost (lease expired)"
+                chunk.save(update_fields=["state", "lease_until", "error"])
+            # Queued once every lost chunk is pending: a chunk run inline
+            # (immediate backend) must not find the others still lost.
+            for chunk in lost:
+                run_report_chunk.enqueue(chunk.pk)
+            requeued += len(lost)
+    for report_id in unplanned.values_list("pk", flat=True):
+        # Planning is idempotent; the flag keeps one process from queueing it
+        # on every sweep while it waits in the queue.
+        if cache.add(PLAN_REQUEUED.format(report_id), True, timeout=_lease().total_seconds()):
+            logger.warning("report %s not planned yet: planning queued again", report_id)
+            generate_report.enqueue(str(report_id))
+            replanned += 1
+    return SweepOutcome(requeued, failed, replanned)
+
+
+def reports_sweep_watched(*, reports: Sequence[Report]) -> bool:
+    """Sweep those of the reports that are running, as their progress is
+    polled: whoever watches a report also gets it going again when a worker
+    died. True when the sweep changed anything (read them again)."""
+    running = [report.pk for report in reports if report.status == ReportStatus.RUNNING]
+    return bool(running) and any(reports_sweep(report_ids=running))
+
+
+def report_watch(*, report_id: uuid.UUID | str) -> None:
+    """Sweep one report; while it runs, come back one lease later. Lets the
+    workers themselves recover a chunk whose worker died, with no other
+    process running."""
+    reports_sweep(report_ids=[report_id])
+    if Report.objects.filter(pk=report_id, status=ReportStatus.RUNNING).exists():
+        _watch_later(str(report_id))
+
+
+def _watch_later(report_id: str) -> None:
+    from .tasks import watch_report  # tasks import this module
+
+    # The immediate backend (tests, scripts) cannot defer a task, nor lose a worker.
+    if watch_report.get_backend().supports_defer:
+        watch_report.using(run_after=timezone.now() + _lease()).enqueue(report_id)
 
 
 FIGURES_FIELDS = uptime.UptimeFigures._fields
@@ -186,7 +498,7 @@ def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = F
 
     for row, figures in store_figures(stores=stores, as_of=as_of):
         batch.append(StoreFigures(store_id=row.pk, as_of=as_of, **figures._asdict()))
-        if len(batch) >= REPORT_CHUNK_SIZE:
+        if len(batch) >= READ_BATCH_SIZE:
             flush()
     if batch:
         flush()

@@ -15,7 +15,7 @@ from monitor_project.errors import ApiError, validation_error
 from .models import Report, ReportStatus
 from .selectors import ReportFileMissing, report_csv_file
 from .serializers import ReportSerializer, TriggerReportSerializer
-from .services import AsOfInFuture, report_trigger
+from .services import AsOfInFuture, report_trigger, reports_sweep_watched
 
 
 def trigger(request: Request) -> Response:
@@ -67,6 +67,8 @@ def _visible_report(request: Request, report_id) -> Report:
     report = Report.objects.visible_to(request.user).filter(pk=report_uuid).first()
     if report is None:
         raise ApiError(status_code=status.HTTP_404_NOT_FOUND, code="not_found", message="No such report.")
+    if reports_sweep_watched(reports=[report]):
+        report.refresh_from_db()
     return report
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from reports import services as report_services
 from reports import uptime
-from reports.models import Report, ReportStatus
+from reports.models import Report, ReportChunk, ReportStatus
 from reports.services import AsOfInFuture, report_generate, report_trigger
 from stores.models import PollStatus, Store
 from stores.services import HoursInput, PollInput, polls_record, store_register
@@ -222,8 +222,8 @@ def test_rows_are_sorted_by_store_id_as_text(owner):
     assert [row[0] for row in csv_rows(report)] == ["10", "9", "A", "B", "a", "a-2", "a_1", "b", "é"]
 
 
-def test_report_is_written_in_chunks(owner, monkeypatch):
-    monkeypatch.setattr(report_services, "REPORT_CHUNK_SIZE", 2)
+def test_report_is_written_in_chunks(owner, settings):
+    settings.MONITOR_REPORT_CHUNK_SIZE = 2
     as_of = utc(2024, 1, 10, 12)
     for n in range(5):
         store = StoreFactory(owner=owner, store_id=f"s-{n}")
@@ -232,6 +232,7 @@ def test_report_is_written_in_chunks(owner, monkeypatch):
     report = generate(owner, as_of)
     assert report.stores_total == report.stores_done == 5
     assert csv_rows(report) == [[f"s-{n}", "30.00", "0.50", "0.50", "0.00", "0.00", "0.00"] for n in range(5)]
+    assert not ReportChunk.objects.exists()  # a finished report keeps its file only
 
 
 def test_generating_a_finished_report_again_does_nothing(owner):
@@ -254,13 +255,33 @@ def test_generating_a_failed_report_again_does_nothing(owner):
     assert report.error == "x" and not report.file
 
 
-def test_failure_marks_the_report_failed_with_the_reason(owner, monkeypatch):
+def test_failure_marks_the_report_failed_with_the_reason(owner, monkeypatch, settings):
+    settings.MONITOR_REPORT_CHUNK_MAX_ATTEMPTS = 3
     StoreFactory(owner=owner, store_id="s-1")
+    calls = []
 
     def broken(**kwargs):
+        calls.append(kwargs)
         raise RuntimeError("engine exploded")
 
     monkeypatch.setattr(uptime, "store_uptime", broken)
+    report = Report.objects.create(requested_by=owner, as_of=utc(2024, 1, 10))
+
+    report = report_generate(report_id=report.id)
+
+    assert report.status == ReportStatus.FAILED
+    assert report.error == "RuntimeError: engine exploded (chunk 1 of 1, 3 attempts)"
+    assert len(calls) == 3  # tried again at once, up to the last attempt
+    assert report.finished_at is not None
+    assert not report.file  # a report is complete or it is not
+    assert not ReportChunk.objects.exists()
+
+
+def test_failure_while_planning_marks_the_report_failed(owner, monkeypatch):
+    def broken(report):
+        raise RuntimeError("no stores for you")
+
+    monkeypatch.setattr(report_services, "_plan", broken)
     report = Report.objects.create(requested_by=owner, as_of=utc(2024, 1, 10))
 
     with pytest.raises(RuntimeError):
@@ -268,9 +289,8 @@ def test_failure_marks_the_report_failed_with_the_reason(owner, monkeypatch):
 
     report.refresh_from_db()
     assert report.status == ReportStatus.FAILED
-    assert report.error == "RuntimeError: engine exploded"
-    assert report.finished_at is not None
-    assert not report.file  # a report is complete or it is not
+    assert report.error == "RuntimeError: no stores for you"
+    assert not report.file
 
 
 def test_failure_through_the_task_is_recorded(owner, monkeypatch, django_capture_on_commit_callbacks):

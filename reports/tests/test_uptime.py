@@ -836,3 +836,13 @@ def test_report_values_units_minutes_for_the_hour_hours_otherwise():
     assert [str(v) for v in got] == ["60.00", "24.00", "168.00", "60.00", "24.00", "168.00"]
     # Zero is 0.00, two decimals.
     assert [str(v) for v in uptime.report_values(UptimeFigures(0, 0, 0, 0, 0, 0))] == ["0.00"] * 6
+
+
+@pytest.mark.parametrize(
+    "micros",
+    [0, 1, 299_999, 300_000, 1_500_000, 18 * SECOND - 1, 18 * SECOND, 450 * SECOND, WEEK, 10**15 + 7, -1, -300_000],
+)
+def test_report_texts_are_the_report_values_as_text(micros):
+    figures = UptimeFigures(*(micros,) * 6)
+    assert uptime.report_texts(figures) == tuple(str(value) for value in uptime.report_values(figures))
+

@@ -295,3 +295,9 @@ def test_business_intervals_match_per_second_marks(entries, zone, base, offset, 
     assert uptime.weekly_hours(in_seconds(entries)) == hours
     got = uptime.business_intervals(hours, zone, start * SECOND, end * SECOND)
     assert got == [(s * SECOND, e * SECOND) for s, e in want]
+
+
+@given(st.lists(st.integers(min_value=-(10**9), max_value=2 * uptime.WEEK), min_size=6, max_size=6))
+def test_report_texts_equal_report_values_for_any_figures(values):
+    figures = UptimeFigures(*values)
+    assert uptime.report_texts(figures) == tuple(str(value) for value in uptime.report_values(figures))

@@ -4,8 +4,8 @@ import datetime as dt
 import pytest
 
 from reports import uptime
-from stores.expressions import EpochMicroseconds, SecondsOfDay
-from stores.models import BusinessHours, StatusSpan
+from stores.expressions import EpochMicroseconds, InIntegers, SecondsOfDay
+from stores.models import BusinessHours, StatusSpan, Store
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,3 +49,12 @@ def test_seconds_of_day(start, end):
 def test_seconds_of_day_is_null_for_a_closed_day():
     BusinessHoursFactory(store=StoreFactory(), start_time_local=None, end_time_local=None, closed=True)
     assert BusinessHours.objects.values_list(SecondsOfDay("start_time_local"), flat=True).get() is None
+
+
+def test_in_integers_filters_by_many_keys_in_one_parameter():
+    stores = [StoreFactory() for _ in range(5)]
+    chosen = [stores[0].pk, stores[3].pk, 10**12]  # a key without a row matches nothing
+    assert sorted(Store.objects.filter(InIntegers("pk", chosen)).values_list("pk", flat=True)) == chosen[:2]
+    _, params = Store.objects.filter(InIntegers("pk", chosen)).query.sql_with_params()
+    assert len(params) == 1
+    assert not Store.objects.filter(InIntegers("pk", [])).exists()

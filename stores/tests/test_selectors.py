@@ -1,0 +1,77 @@
+"""The bulk reads behind reports and the dashboard (stores/selectors.py), on every database."""
+import datetime as dt
+
+import pytest
+
+from reports import uptime
+from reports.uptime import DAY_SECONDS, Span
+from stores.models import PollStatus
+from stores.selectors import store_spans, store_uptime_inputs, store_weekly_hours
+from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.timezone.utc
+START = dt.datetime(2024, 1, 3, tzinfo=UTC)
+END = dt.datetime(2024, 1, 10, tzinfo=UTC)
+
+
+def micros(instant: dt.datetime) -> int:
+    return uptime.to_micros(instant)
+
+
+def test_weekly_hours_of_each_store():
+    plain, mixed, silent = StoreFactory(), StoreFactory(), StoreFactory()
+    BusinessHoursFactory(store=plain, day_of_week=0, start_time_local=dt.time(9), end_time_local=dt.time(17))
+    BusinessHoursFactory(store=plain, day_of_week=0, start_time_local=dt.time(6), end_time_local=dt.time(8, 30, 15))
+    BusinessHoursFactory(store=plain, day_of_week=4, start_time_local=dt.time(22), end_time_local=dt.time(2))
+    BusinessHoursFactory(store=plain, day_of_week=6, start_time_local=None, end_time_local=None, closed=True)
+    # A day both marked closed and given hours keeps its hours (uptime.weekly_hours).
+    BusinessHoursFactory(store=mixed, day_of_week=2, start_time_local=None, end_time_local=None, closed=True)
+    BusinessHoursFactory(store=mixed, day_of_week=2, start_time_local=dt.time(10), end_time_local=dt.time(11))
+    BusinessHoursFactory(store=mixed, day_of_week=3, start_time_local=None, end_time_local=None, closed=True)
+
+    weeks = store_weekly_hours(store_pks=[plain.pk, mixed.pk, silent.pk])
+
+    all_day = ((0, DAY_SECONDS),)
+    assert weeks[plain.pk] == (
+        ((6 * 3600, 8 * 3600 + 30 * 60 + 15), (9 * 3600, 17 * 3600)),
+        all_day,
+        all_day,
+        all_day,
+        ((22 * 3600, DAY_SECONDS + 2 * 3600),),
+        all_day,
+        (),
+    )
+    assert weeks[mixed.pk] == (all_day, all_day, ((36000, 39600),), (), all_day, all_day, all_day)
+    assert weeks[silent.pk] == uptime.ALWAYS_OPEN
+
+
+def test_spans_are_the_last_before_the_range_then_those_inside_it_in_order():
+    store, other = StoreFactory(), StoreFactory()
+    at = [START - dt.timedelta(days=2), START - dt.timedelta(hours=1), START, START + dt.timedelta(days=3), END]
+    for n, first in enumerate(at):
+        status = PollStatus.ACTIVE if n % 2 else PollStatus.INACTIVE
+        StatusSpanFactory(store=store, status=status, first_poll_at=first, last_poll_at=first + dt.timedelta(minutes=n))
+    StatusSpanFactory(store=other, first_poll_at=START + dt.timedelta(seconds=1, microseconds=7))
+
+    spans = store_spans(store_pks=[store.pk, other.pk], start=START, end=END)
+
+    assert spans[store.pk] == [
+        Span(True, micros(at[1]), micros(at[1]) + 1 * uptime.MINUTE),  # the latest before START only
+        Span(False, micros(at[2]), micros(at[2]) + 2 * uptime.MINUTE),
+        Span(True, micros(at[3]), micros(at[3]) + 3 * uptime.MINUTE),
+        # at[4] starts at END: outside [START, END)
+    ]
+    only = micros(START) + uptime.SECOND + 7
+    assert spans[other.pk] == [Span(True, only, only)]
+
+
+def test_uptime_inputs_for_no_stores_and_for_many():
+    assert store_uptime_inputs(store_pks=[], start=START, end=END) == {}
+    stores = [StoreFactory() for _ in range(30)]
+    StatusSpanFactory(store=stores[-1], first_poll_at=START)
+    inputs = store_uptime_inputs(store_pks=[store.pk for store in stores], start=START, end=END)
+    assert list(inputs) == [store.pk for store in stores]
+    assert inputs[stores[-1].pk].spans == [Span(True, micros(START), micros(START))]
+    assert all(inputs[store.pk] == (uptime.ALWAYS_OPEN, []) for store in stores[:-1])
