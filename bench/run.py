@@ -59,7 +59,7 @@ def machine() -> list[str]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BASE_DIR
     ).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=BASE_DIR).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=BASE_DIR).stdout
     return [
         f"- CPUs: {len(os.sched_getaffinity(0))} ({cpu_model or 'unknown model'}); memory {memory_kib / 1024 / 1024:.1f} GiB",
         f"- PostgreSQL {postgres}, Python {platform.python_version()}, Django {django.get_version()}, {platform.platform()}",
