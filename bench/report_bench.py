@@ -64,7 +64,7 @@ import tempfile
 import time
 import tracemalloc
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +76,6 @@ from psycopg.conninfo import make_conninfo
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
-    from django.db.models import Model
 
     from reports.models import Report
 
@@ -88,6 +87,7 @@ sys.path.insert(0, str(BASE_DIR))
 from reports.uptime import from_micros, to_micros
 # The poll generator of `manage.py generate_polls` (hourly, ±5 min, 2 % missed, outages).
 from stores.poll_generator import Poll, generate_polls, store_rng
+from stores.span_compression import encode_poll, spans_apply
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/store_monitor_bench"
 # The public Loop 2023 files sit beside the project, in ../shared/data/ (never committed).
@@ -119,9 +119,6 @@ MICROS_PER_HOUR = 60 * MICROS_PER_MINUTE
 # loader writes exactly the spans the service would have written.
 VERIFY_SAMPLE = 5
 
-# Rows per bulk_create batch on databases without COPY (Django lowers it
-# further where the backend limits query parameters, as SQLite does).
-BULK_BATCH = 10_000
 MIB = 1024 * 1024
 
 
@@ -345,23 +342,12 @@ def select_stores(data_dir: Path, count: int | None, seed: int) -> list[StoreSpe
 
 
 def compress(polls: Sequence[Poll], stale_after: int) -> list[SpanRow]:
-    """Spans of time-ordered polls, by the rule of stores.services.polls_record:
-    a poll extends the open span if it has the same status and comes less than
-    `stale_after` after the span's last poll; otherwise it opens a new span."""
-    spans: list[SpanRow] = []
-    if not polls:
-        return spans
-    first, active = polls[0]
-    last, count = first, 1
-    for at, status in polls[1:]:
-        if status == active and at - last < stale_after:
-            last = at
-            count += 1
-        else:
-            spans.append(SpanRow(active, first, last, count))
-            first, last, active, count = at, at, status, 1
-    spans.append(SpanRow(active, first, last, count))
-    return spans
+    """Spans of time-ordered polls, by the rule of stores.services.polls_record
+    (stores.span_compression, which the Loop import uses too)."""
+    result = spans_apply(
+        polls=[encode_poll(at, active) for at, active in polls], open_span=None, latest=None, stale_after=stale_after
+    )
+    return [SpanRow(span.active, span.first, span.last, span.count) for span in result.new]
 
 
 def verify_compression(owner: AbstractBaseUser, samples: Sequence[tuple[list[Poll], list[SpanRow]]]) -> None:
@@ -400,37 +386,6 @@ def verify_compression(owner: AbstractBaseUser, samples: Sequence[tuple[list[Pol
 # --------------------------------------------------------------------------
 
 
-def bulk_insert(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
-    """Insert rows of the given field values: COPY on PostgreSQL (several times
-    faster than INSERTs at millions of rows), bulk_create elsewhere."""
-    from django.db import connection
-
-    meta = model._meta
-    count = 0
-    if connection.vendor == "postgresql":
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(meta.db_table),
-            sql.SQL(", ").join(sql.Identifier(meta.get_field(name).column) for name in fields),
-        )
-        connection.ensure_connection()
-        # COPY is not in the ORM: use the psycopg connection under Django's
-        # (in its transaction, as the rest of the load).
-        with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-        return count
-    attnames = [meta.get_field(name).attname for name in fields]
-    batch: list[Model] = []
-    for row in rows:
-        batch.append(model(**dict(zip(attnames, row))))
-        if len(batch) >= BULK_BATCH:
-            count += len(model._default_manager.bulk_create(batch, batch_size=BULK_BATCH))
-            batch.clear()
-    count += len(model._default_manager.bulk_create(batch, batch_size=BULK_BATCH))
-    return count
-
-
 def load_database(
     owner: AbstractBaseUser, stores: Sequence[StoreSpec], spans: dict[str, list[SpanRow]]
 ) -> tuple[int, int]:
@@ -440,6 +395,7 @@ def load_database(
     from django.utils import timezone
 
     from stores.models import BusinessHours, PollStatus, StatusSpan, Store
+    from stores.row_insert import insert_rows
 
     def status(active: bool) -> str:
         return PollStatus.ACTIVE.value if active else PollStatus.INACTIVE.value
@@ -462,7 +418,7 @@ def load_database(
             )
 
     with transaction.atomic():
-        bulk_insert(
+        insert_rows(
             Store,
             (
                 "store_id",
@@ -477,12 +433,12 @@ def load_database(
             store_rows(),
         )
         pks = dict(Store.objects.values_list("store_id", "pk"))
-        hours_rows = bulk_insert(
+        hours_rows = insert_rows(
             BusinessHours,
             ("store", "day_of_week", "start_time_local", "end_time_local", "closed"),
             ((pks[spec.store_id], row.day_of_week, row.start, row.end, False) for spec in stores for row in spec.hours),
         )
-        span_rows = bulk_insert(
+        span_rows = insert_rows(
             StatusSpan,
             ("store", "status", "first_poll_at", "last_poll_at", "poll_count"),
             (

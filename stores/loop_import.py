@@ -18,7 +18,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 
 from reports import uptime
 
@@ -26,6 +25,7 @@ from .models import DEFAULT_TIMEZONE, POLL_STATUSES, BusinessHours, PollStatus, 
 from .parsing import clean_store_id, parse_local_time, parse_utc_micros
 from .row_insert import insert_rows
 from .row_update import update_rows
+from .selectors import store_latest_spans
 from .services import new_device_key
 from .span_compression import SpanRun, encode_poll, spans_apply
 
@@ -33,6 +33,8 @@ from .span_compression import SpanRun, encode_poll, spans_apply
 # the fixed queries are amortised, small enough that the stores stay locked
 # for well under a second.
 POLL_BATCH = 100_000
+# ...and at most this many stores (a file of one poll per store), each a query parameter.
+STORE_BATCH = 5000
 # Errors kept for the summary; the rest are only counted.
 MAX_ERRORS_KEPT = 50
 
@@ -212,7 +214,7 @@ def import_status(*, owner, path: Path, progress: Progress | None = None) -> Imp
     for store_id in sorted(polls):
         group.append(store_id)
         in_group += len(polls[store_id])
-        if in_group >= POLL_BATCH:
+        if in_group >= POLL_BATCH or len(group) >= STORE_BATCH:
             _apply_polls({store_id: polls.pop(store_id) for store_id in group}, summary)
             group, in_group = [], 0
     if group:
@@ -233,7 +235,17 @@ def _apply_polls(polls: dict[str, array], summary: ImportSummary) -> None:
             .order_by("pk")
             .values_list("pk", "store_id", "last_poll_at")
         )
-        open_spans = _open_spans([pk for pk, _, last_poll_at in stores if last_poll_at is not None])
+        latest_spans = store_latest_spans(store_pks=[pk for pk, _, last_poll_at in stores if last_poll_at is not None])
+        open_spans = {
+            store_pk: SpanRun(
+                span.status == active,
+                uptime.to_micros(span.first_poll_at),
+                uptime.to_micros(span.last_poll_at),
+                span.poll_count,
+                span.pk,
+            )
+            for store_pk, span in latest_spans.items()
+        }
         for pk, store_id, last_poll_at in stores:
             latest = None if last_poll_at is None else uptime.to_micros(last_poll_at)
             # sorted(): an exact duplicate line is the same poll, skipped as a repeat.
@@ -267,23 +279,3 @@ def _apply_polls(polls: dict[str, array], summary: ImportSummary) -> None:
             ),
         )
         update_rows(Store, changed_stores, ["last_poll_at", "last_status"])
-
-
-def _open_spans(store_pks: list[int]) -> dict[int, SpanRun]:
-    """Each store's latest span (the one a newer poll may extend), as polls_record finds it."""
-    latest_span = StatusSpan.objects.filter(store=OuterRef("pk")).order_by("-first_poll_at").values("pk")[:1]
-    found: dict[int, SpanRun] = {}
-    for offset in range(0, len(store_pks), 5000):
-        span_ids = (
-            Store.objects.filter(pk__in=store_pks[offset : offset + 5000])
-            .annotate(span_id=Subquery(latest_span))
-            .values("span_id")
-        )
-        rows = StatusSpan.objects.filter(pk__in=Subquery(span_ids)).values_list(
-            "pk", "store_id", "status", "first_poll_at", "last_poll_at", "poll_count"
-        )
-        for pk, store_pk, status, first, last, count in rows:
-            found[store_pk] = SpanRun(
-                status == PollStatus.ACTIVE, uptime.to_micros(first), uptime.to_micros(last), count, pk
-            )
-    return found

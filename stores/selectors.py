@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from reports import uptime
@@ -115,3 +115,35 @@ def store_uptime_inputs(
     hours = store_weekly_hours(store_pks=store_pks)
     spans = store_spans(store_pks=store_pks, start=start, end=end)
     return {pk: UptimeInputs(hours[pk], spans[pk]) for pk in store_pks}
+
+
+def store_latest_spans(*, store_pks: Sequence[int]) -> dict[int, StatusSpan]:
+    """Each store's latest span (the one a newer poll may extend), by store
+    pk; polls_record and the Loop import read them in their transactions.
+
+    Written in SQL: building and compiling the ORM's form of the same
+    statement (a Subquery over an OuterRef annotation) cost about 1 ms of
+    CPU on every poll, a quarter of a single poll's time in the web server.
+    """
+    if not store_pks:
+        return {}
+    quote = connection.ops.quote_name
+    spans, stores = quote(StatusSpan._meta.db_table), quote(Store._meta.db_table)
+    span_pk, span_store, span_first = (
+        quote(StatusSpan._meta.get_field(name).column) for name in ("id", "store", "first_poll_at")
+    )
+    store_pk = quote(Store._meta.pk.column)
+    columns = ", ".join(f"{spans}.{quote(field.column)}" for field in StatusSpan._meta.concrete_fields)
+    if len(store_pks) == 1:
+        # A device's poll: this simpler statement costs PostgreSQL less than half the CPU.
+        statement = f"SELECT {columns} FROM {spans} WHERE {span_store} = %s ORDER BY {span_first} DESC LIMIT 1"
+    else:
+        # The ORM's statement: for each store, its span with the latest start.
+        statement = (
+            f"SELECT {columns} FROM {spans} WHERE {spans}.{span_pk} IN ("
+            f"SELECT (SELECT latest.{span_pk} FROM {spans} latest WHERE latest.{span_store} = {stores}.{store_pk}"
+            f" ORDER BY latest.{span_first} DESC LIMIT 1)"
+            f" FROM {stores} WHERE {stores}.{store_pk} IN ({', '.join(['%s'] * len(store_pks))}))"
+        )
+    # raw(), not a bare cursor: it applies the fields' converters (SQLite returns naive datetimes).
+    return {span.store_id: span for span in StatusSpan.objects.raw(statement, list(store_pks))}

@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 
 from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, validate_timezone
 from .row_update import update_rows
+from .selectors import store_latest_spans
 
 # Created, with its permissions, by migration 0002_owners_group.
 OWNERS_GROUP = "owners"
@@ -293,37 +294,6 @@ def _locked_store(store_id: str) -> list[Store]:
     return list(Store.objects.raw(statement, [store_id]))
 
 
-def _latest_spans(store_pks: Sequence[int]) -> dict[int, StatusSpan]:
-    """Each store's latest span (the one a newer poll may extend), by store pk.
-
-    Written in SQL: building and compiling the ORM's form of the same
-    statement (a Subquery over an OuterRef annotation) cost about 1 ms of
-    CPU on every poll, a quarter of a single poll's time in the web server.
-    """
-    if not store_pks:
-        return {}
-    quote = connection.ops.quote_name
-    spans, stores = quote(StatusSpan._meta.db_table), quote(Store._meta.db_table)
-    span_pk, span_store, span_first = (
-        quote(StatusSpan._meta.get_field(name).column) for name in ("id", "store", "first_poll_at")
-    )
-    store_pk = quote(Store._meta.pk.column)
-    columns = ", ".join(f"{spans}.{quote(field.column)}" for field in StatusSpan._meta.concrete_fields)
-    if len(store_pks) == 1:
-        # A device's poll: this simpler statement costs PostgreSQL less than half the CPU.
-        statement = f"SELECT {columns} FROM {spans} WHERE {span_store} = %s ORDER BY {span_first} DESC LIMIT 1"
-    else:
-        # The ORM's statement: for each store, its span with the latest start.
-        statement = (
-            f"SELECT {columns} FROM {spans} WHERE {spans}.{span_pk} IN ("
-            f"SELECT (SELECT latest.{span_pk} FROM {spans} latest WHERE latest.{span_store} = {stores}.{store_pk}"
-            f" ORDER BY latest.{span_first} DESC LIMIT 1)"
-            f" FROM {stores} WHERE {stores}.{store_pk} IN ({', '.join(['%s'] * len(store_pks))}))"
-        )
-    # raw(), not a bare cursor: it applies the fields' converters (SQLite returns naive datetimes).
-    return {span.store_id: span for span in StatusSpan.objects.raw(statement, list(store_pks))}
-
-
 def polls_record(
     *, polls: Sequence[PollInput], stores: QuerySet[Store] | None, device_store: Store | None = None
 ) -> list[PollOutcome]:
@@ -354,7 +324,7 @@ def polls_record(
             # Only the fields polls are checked against and written to: less to read and build.
             locked = stores.filter(store_id__in=wanted).select_for_update().order_by("pk").only(*_LOCKED_FIELDS)
         by_id = {store.store_id: store for store in locked}
-        open_spans = _latest_spans([store.pk for store in by_id.values() if store.last_poll_at is not None])
+        open_spans = store_latest_spans(store_pks=[store.pk for store in by_id.values() if store.last_poll_at is not None])
         new_spans: list[StatusSpan] = []
         changed_spans: dict[int, StatusSpan] = {}
         changed_stores: dict[int, Store] = {}

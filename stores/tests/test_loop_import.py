@@ -189,3 +189,16 @@ def test_command_imports_all_three_files_and_summarises(tmp_path, owner, capsys)
     assert Store.objects.get(store_id="7").timezone == "Asia/Kolkata"
     store_9 = Store.objects.get(store_id="9")
     assert store_9.timezone == "America/Chicago" and not store_9.business_hours.exists()
+
+
+def test_import_in_small_store_groups_gives_the_same_spans(tmp_path, owner, monkeypatch):
+    path = write(tmp_path / "store_status.csv", loop_text(random_polls(seed=6)))
+    import_status(owner=owner, path=path)
+    whole = {store_id: spans_of(store_id) for store_id in ("101", "202")}
+    StatusSpan.objects.all().delete()
+    Store.objects.all().delete()
+    # One store per transaction: groups are cut by store count as well as by polls.
+    monkeypatch.setattr("stores.loop_import.STORE_BATCH", 1)
+    summary = import_status(owner=owner, path=path)
+    assert summary.recorded == 160
+    assert {store_id: spans_of(store_id) for store_id in ("101", "202")} == whole
