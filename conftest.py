@@ -1,8 +1,8 @@
 """Fixtures shared by every app's tests."""
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from stores.services import api_token_create
 from stores.tests.factories import UserFactory
 
 
@@ -31,8 +31,7 @@ def superuser(db):
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)}")
     return client
 
 

@@ -226,6 +226,20 @@ def setup_django(database_url: str, media_root: str) -> None:
     os.environ.setdefault("ENV_FILE", os.devnull)
     # Not a line per task from django_tasks; warnings and errors still show.
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The benchmarks speak plain HTTP (the test client, gunicorn on
+    # 127.0.0.1): no redirect to HTTPS, which DEBUG off turns on.
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
+    # No static files are collected: pages name them without the manifest,
+    # and WhiteNoise finds an empty STATIC_ROOT (none would be warned about).
+    os.environ["STATIC_MANIFEST"] = "false"
+    static_root = Path(media_root) / "static"
+    static_root.mkdir(exist_ok=True)
+    os.environ["STATIC_ROOT"] = str(static_root)
+    # The ingestion benchmark posts ~7 polls a second with each device key
+    # (450/s over 64 stores), far over a real device's rate: no API rate
+    # limits, unless the environment sets them.
+    os.environ.setdefault("MONITOR_THROTTLE_DEVICE", "none")
+    os.environ.setdefault("MONITOR_THROTTLE_OWNER", "none")
     import django
 
     django.setup()

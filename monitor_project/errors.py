@@ -1,9 +1,20 @@
-"""Every API error is JSON: {"code": machine-readable, "message": for people, "errors": per field}."""
+"""Every API error is JSON: {"code": machine-readable, "message": for people, "errors": per field}.
+
+docs/errors.md lists every refused input and fault with its answer.
+"""
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+import sys
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import is_valid_path
+from django.utils.http import escape_leading_slashes
+from django.views import defaults
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.views import exception_handler
 
 
@@ -26,7 +37,11 @@ def _first_message(detail) -> str:
 
 
 def json_exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):
+        return body_too_large_response()
+    if _json_too_deep(exc):
+        exc = exceptions.ParseError("JSON parse error - arrays or objects nested too deeply.")
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -50,3 +65,130 @@ def json_exception_handler(exc, context):
 def validation_error(message: str, errors: dict | None = None, code: str = "invalid") -> ApiError:
     return ApiError(status_code=status.HTTP_400_BAD_REQUEST, code=code, message=message, errors=errors)
 
+
+# --------------------------------------------------------------------------
+# Outside DRF's views: unknown paths, bodies too large, faults. API paths
+# answer JSON in the same shape; the pages for people (HTML_PATH_PREFIXES)
+# keep Django's HTML error pages.
+# --------------------------------------------------------------------------
+
+# The pages for people: the admin, the dashboard, the report pages and DRF's
+# login page. Every other path is the API's, known or not.
+HTML_PATH_PREFIXES = ("/admin/", "/dashboard/", "/reports/", "/api-auth/")
+# Seconds a client is asked to wait before retrying when the database is unavailable.
+RETRY_AFTER_SECONDS = 5
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+SERVER_ERROR_MESSAGE = "Something went wrong on the server. It has been logged; try again later."
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable for a moment; try again in a few seconds."
+
+
+def is_api_path(path: str) -> bool:
+    """Every path but the pages' and the static files' (known or not) is the API's."""
+    files = tuple(
+        "/" + url.lstrip("/") for url in (settings.STATIC_URL, settings.MEDIA_URL) if url and "://" not in url
+    )
+    return not path.startswith(HTML_PATH_PREFIXES + files)
+
+
+def error_response(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message}, status=status_code)
+
+
+def body_too_large_response() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_response(
+        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        "body_too_large",
+        f"The request body is larger than the {limit:,} bytes this server takes (MONITOR_MAX_BODY_BYTES).",
+    )
+
+
+def fault_response(exc: BaseException | None) -> JsonResponse:
+    """An unexpected exception as the API answers it: 503 when the database
+    is unavailable (retrying is safe: every write is one transaction), else
+    500. Never any detail of the exception: that goes to the log."""
+    if isinstance(exc, DATABASE_ERRORS):
+        response = error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return error_response(status.HTTP_500_INTERNAL_SERVER_ERROR, "server_error", SERVER_ERROR_MESSAGE)
+
+
+def _json_too_deep(exc: Exception) -> bool:
+    """A RecursionError from the JSON parser: the body nests arrays or objects
+    deeper than Python's recursion limit."""
+    if not isinstance(exc, RecursionError):
+        return False
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code is JSONParser.parse.__code__:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+# Django's error handlers (urls.py: handler400 and the others). They answer
+# what happens outside a DRF view: an unknown path, a refused request.
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api_path(request.path_info):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return body_too_large_response()
+    return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", "The request could not be understood.")
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api_path(request.path_info):
+        return defaults.permission_denied(request, exception)
+    return error_response(
+        status.HTTP_403_FORBIDDEN, "permission_denied", "You do not have permission to perform this action."
+    )
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api_path(request.path_info):
+        return defaults.page_not_found(request, exception)
+    return not_found_response(request)
+
+
+def not_found_response(request: HttpRequest) -> JsonResponse:
+    """404 for an unknown API path, or 308 to the path with its trailing
+    slash: Django's CommonMiddleware would answer a 301 (after which clients
+    send a GET, refused with 405), and with DEBUG on raise for a POST."""
+    target = slash_target(request)
+    if target is not None:
+        response = error_response(
+            status.HTTP_308_PERMANENT_REDIRECT,
+            "trailing_slash",
+            f"This address ends with a slash: {request.method} {target}",
+        )
+        response["Location"] = target
+        return response
+    return error_response(status.HTTP_404_NOT_FOUND, "not_found", f"No such path: {request.path}")
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+def slash_target(request: HttpRequest) -> str | None:
+    """For an unsafe method (POST...) to a path that exists only with a
+    trailing slash, the address with it (as CommonMiddleware computes it)."""
+    path = request.path_info
+    if request.method in SAFE_METHODS or not settings.APPEND_SLASH or path.endswith("/"):
+        return None
+    urlconf = getattr(request, "urlconf", None)
+    if is_valid_path(path, urlconf) or not is_valid_path(f"{path}/", urlconf):
+        return None
+    return escape_leading_slashes(request.get_full_path(force_append_slash=True))
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if not is_api_path(request.path_info):
+        return defaults.server_error(request)
+    # Called while Django handles the exception: it is the one being handled.
+    return fault_response(sys.exception())

@@ -1,4 +1,5 @@
 """Settings for Store Monitor, read from the environment (and an optional .env file)."""
+import re
 from pathlib import Path
 
 import environ
@@ -26,7 +27,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "drf_spectacular",  # the OpenAPI schema (/api/schema/) and its Swagger UI (/api/docs/)
+    "drf_spectacular_sidecar",  # the Swagger UI's files, served as static files instead of from a CDN
     "django_tasks",
     "django_tasks_db",
     "stores",
@@ -35,6 +37,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files, before anything else reads the request (WhiteNoise's documented place).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # API faults as JSON (503 database_unavailable, 500 server_error), before
+    # CommonMiddleware: docs/errors.md.
+    "monitor_project.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,14 +111,70 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "dashboard"
 
+# Failed logins (stores/login_limit.py): after MONITOR_LOGIN_MAX_FAILURES for
+# one username, or MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS from one address,
+# within MONITOR_LOGIN_LOCKOUT_MINUTES, its logins are refused for that long.
+# 0 turns a limit off. The first backend does the refusing.
+MONITOR_LOGIN_MAX_FAILURES = env.int("MONITOR_LOGIN_MAX_FAILURES", default=5)
+MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS", default=20)
+MONITOR_LOGIN_LOCKOUT_MINUTES = env.int("MONITOR_LOGIN_LOCKOUT_MINUTES", default=15)
+if MONITOR_LOGIN_LOCKOUT_MINUTES <= 0 or min(MONITOR_LOGIN_MAX_FAILURES, MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS) < 0:
+    raise ImproperlyConfigured("MONITOR_LOGIN_LOCKOUT_MINUTES must be positive and the MONITOR_LOGIN_MAX_* not negative.")
+AUTHENTICATION_BACKENDS = [
+    "stores.login_limit.LoginLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Static files are served by WhiteNoise (MIDDLEWARE) from STATIC_ROOT, filled
+# by `manage.py collectstatic`. With STATIC_MANIFEST (the default when DEBUG
+# is off) collectstatic gives each file a name with a hash of its content and
+# gzip copies, so browsers may cache them for ever; pages then need the
+# manifest collectstatic writes. Tests and benchmarks, which never collect,
+# turn it off.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# HTTPS, secure by default when DEBUG is off: HTTP redirects to HTTPS, the
+# session and CSRF cookies are sent over HTTPS only, and browsers are told to
+# use HTTPS only for a year, subdomains included (HSTS, with the preload
+# flag). Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the
+# header it sets to "https" (e.g. X-Forwarded-Proto; the proxy must overwrite
+# it on every request), or every request looks like HTTP and is redirected
+# for ever. README, "Production".
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+_PROXY_SSL_HEADER = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+if _PROXY_SSL_HEADER and not _PROXY_SSL_HEADER.replace("-", "").isalnum():
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is a header name, such as X-Forwarded-Proto.")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+# Behind a proxy: the Host it received (X-Forwarded-Host), and the client's
+# address for the login limits (the last X-Forwarded-For entry).
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # `Authorization: Token <key>`, checked against hashed keys (stores.ApiToken).
+        "stores.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "stores.authentication.StoreKeyAuthentication",
     ],
@@ -119,7 +182,52 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "monitor_project.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per user and per device key, at MONITOR_THROTTLE_OWNER / _DEVICE.
+    "DEFAULT_THROTTLE_CLASSES": ["stores.throttling.OwnerRateThrottle", "stores.throttling.DeviceRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# The OpenAPI schema, generated from the views (and their @extend_schema
+# notes in stores/openapi.py and reports/openapi.py); CI fuzzes the API
+# against it with schemathesis (.ci/run).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Store Monitor API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Register stores with their time zone and business hours, post their devices' polls, and get CSV "
+        "reports of uptime and downtime inside business hours over the last hour, day and week.\n\n"
+        "Every request needs credentials: a user's token (`Authorization: Token <key>`), a logged-in "
+        "session, or, for posting polls only, the store's device key (`X-Store-Key: <key>`). "
+        'Every error is JSON: `{"code", "message", "errors"}` (`errors`, per field, for invalid input).'
+    ),
+    # /api/schema/ and /api/docs/ are public (drf-spectacular's default); every
+    # operation they list needs credentials. They are not in the schema themselves.
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Request and response components apart, so read-only fields are not asked for in bodies.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several choice sets have fields named "status": name their enums.
+    "ENUM_NAME_OVERRIDES": {
+        "PollStatusEnum": "stores.models.PollStatus",
+        "ReportStatusEnum": "reports.models.ReportStatus",
+        "ReportRunningEnum": ["Running"],
+        "ReportFailedEnum": ["Failed"],
+    },
+}
+
+# API rate limits (stores/throttling.py), read at each request: requests per
+# user (token or session) and per store device key, as "600/min", "10/s",
+# "5000/hour"; "" or "none" turns one off. Over it: 429 with Retry-After.
+# Counted in the default cache, per process (see stores/throttling.py).
+MONITOR_THROTTLE_OWNER = env.str("MONITOR_THROTTLE_OWNER", default="600/min")
+MONITOR_THROTTLE_DEVICE = env.str("MONITOR_THROTTLE_DEVICE", default="120/min")
+for _name in ("MONITOR_THROTTLE_OWNER", "MONITOR_THROTTLE_DEVICE"):
+    if globals()[_name].strip().lower() not in ("", "none") and not re.fullmatch(
+        r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", globals()[_name].strip()
+    ):
+        raise ImproperlyConfigured(f"{_name} must be a rate such as '600/min' (per s, min, hour or day), or 'none'.")
 
 _TASK_BACKENDS = {
     "database": "django_tasks_db.DatabaseBackend",
@@ -142,6 +250,13 @@ MONITOR_DASHBOARD_REFRESH_MINUTES = env.int("MONITOR_DASHBOARD_REFRESH_MINUTES",
 # A poll stamped further ahead than this is refused: device clocks drift, but not by hours.
 MONITOR_MAX_CLOCK_SKEW_SECONDS = 300
 MONITOR_MAX_POLL_BATCH = 10_000
+# A request body larger than this is refused with 413 body_too_large. A batch
+# of 10,000 polls with 64-character ids takes 1.5 MB (1.9 MB indented, 2.6 MB
+# with ids of 64 non-ASCII characters): 4 MiB admits any of them.
+MONITOR_MAX_BODY_BYTES = env.int("MONITOR_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+if MONITOR_MAX_BODY_BYTES <= 0:
+    raise ImproperlyConfigured("MONITOR_MAX_BODY_BYTES must be a positive number of bytes.")
+DATA_UPLOAD_MAX_MEMORY_SIZE = MONITOR_MAX_BODY_BYTES
 # A report is computed in chunks of this many stores, one task each, so
 # several `db_worker` processes (on one or more machines) share it.
 MONITOR_REPORT_CHUNK_SIZE = env.int("MONITOR_REPORT_CHUNK_SIZE", default=2000)

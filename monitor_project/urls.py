@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from reports.views import GetReportView, ReportViewSet, TriggerReportView
@@ -21,9 +22,19 @@ urlpatterns = [
     path("trigger_report", TriggerReportView.as_view(), name="trigger_report"),
     path("get_report", GetReportView.as_view(), name="get_report"),
     path("get_report/<str:report_id>", GetReportView.as_view(), name="get_report_by_id"),
+    # The OpenAPI schema (generated from the views) and a Swagger UI page reading it.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/", include(router.urls)),
     path("api-auth/", include("rest_framework.urls")),
     path("dashboard/", include("reports.dashboard_urls")),
     path("reports/", include("reports.page_urls")),
     path("admin/", admin.site.urls),
 ]
+
+# Errors outside the views: JSON on API paths, Django's HTML pages on the
+# pages for people (/admin/, /dashboard/, /reports/): docs/errors.md.
+handler400 = "monitor_project.errors.handler400"
+handler403 = "monitor_project.errors.handler403"
+handler404 = "monitor_project.errors.handler404"
+handler500 = "monitor_project.errors.handler500"

@@ -8,6 +8,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from stores.admin import NotFoundOutsideQuerysetMixin
+
 from .models import Report, ReportChunk, ReportStatus
 
 
@@ -26,7 +28,7 @@ class ReportChunkInline(admin.TabularInline):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "status",

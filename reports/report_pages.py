@@ -36,7 +36,7 @@ from .selectors import (
     report_rows,
     report_rows_sorted,
 )
-from .services import AsOfInFuture, report_trigger, reports_sweep_watched
+from .services import AsOfOutOfRange, report_trigger, reports_sweep_watched
 from .views import report_csv_response
 
 LIST_PAGE_SIZE = 25
@@ -154,8 +154,8 @@ def report_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             report = report_trigger(user=request.user, as_of=form.cleaned_data["as_of"])
-        except AsOfInFuture:
-            form.add_error("as_of", "Choose a date and time that is not in the future (in UTC).")
+        except AsOfOutOfRange:
+            form.add_error("as_of", "Choose a date and time from 1970 on, not in the future (in UTC).")
         else:
             messages.success(request, f"Report as of {_utc_text(report.as_of)} UTC requested.")
             # POST/redirect/GET: reloading the list must not ask for another report.

@@ -9,7 +9,13 @@ from .models import Report
 
 
 class TriggerReportSerializer(StrictSerializer):
-    as_of = serializers.CharField(required=False)
+    as_of = serializers.CharField(
+        required=False,
+        help_text=(
+            "The instant the report is as of (default now): ISO 8601 (`Z`, an offset, or none for UTC) or the "
+            "Loop form `2023-01-22 12:09:39.388884 UTC`; from 1970, not in the future."
+        ),
+    )
 
     def validate_as_of(self, value: str):
         try:

@@ -59,8 +59,17 @@ WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 PLAN_REQUEUED = "store-monitor:report-plan-requeued:{}"
 
 
-class AsOfInFuture(ValueError):
-    pass
+class AsOfOutOfRange(ValueError):
+    """A report's instant in the future, or before 1970 (no poll is that old,
+    and the week before an instant of year 1 is not a date at all)."""
+
+
+EARLIEST_AS_OF = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class ReportStorageUnavailable(Exception):
+    """The report's file could not be written (disk full, missing or read-only);
+    the message is the report's failure reason."""
 
 
 def _lease() -> dt.timedelta:
@@ -73,7 +82,9 @@ def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
     if as_of is None:
         as_of = now
     elif as_of > now:
-        raise AsOfInFuture("as_of must not be in the future")
+        raise AsOfOutOfRange("as_of must not be in the future")
+    elif as_of < EARLIEST_AS_OF:
+        raise AsOfOutOfRange("as_of must not be before 1970: no poll is that old")
     report = Report.objects.create(requested_by=user, as_of=as_of)
     # Queue after the report row is committed, so a worker always finds it.
     transaction.on_commit(lambda: _queue_generation(str(report.id)))
@@ -132,7 +143,7 @@ def _plan(report: Report) -> None:
     report.stores_total, report.stores_done, report.started_at = len(stores), 0, timezone.now()
     report.save(update_fields=["stores_total", "stores_done", "started_at"])
     if not chunks:
-        _assemble(report)
+        _assemble_or_fail(report)
         return
     # Queued inside this transaction: a worker sees the tasks and the chunks
     # together, or neither. Queued after every chunk exists, so that a chunk
@@ -282,7 +293,8 @@ def _chunk_done(claimed: ClaimedChunk, rows: str) -> str:
         Report.objects.filter(pk=report.pk).update(stores_done=F("stores_done") + len(claimed.store_pks))
         if report.chunks.exclude(state=ChunkState.DONE).exists():
             return "done"
-        _assemble(report)
+        if not _assemble_or_fail(report):
+            return "done, report failed: no storage for its file"
         return "done, report written"
 
 
@@ -330,26 +342,58 @@ def _fail(report: Report, reason: str) -> None:
     report.chunks.all().delete()
 
 
+def _assemble_or_fail(report: Report) -> bool:
+    """Write the report's file, or fail the report when storage cannot take
+    it: retrying would compute every chunk again for the same full disk."""
+    try:
+        _assemble(report)
+    except ReportStorageUnavailable as exc:
+        _fail(report, str(exc))
+        return False
+    return True
+
+
 def _assemble(report: Report) -> None:
     """Write the file of a locked report whose chunks are all done: the header,
-    then each chunk's lines in order. Then the report is complete."""
-    with tempfile.TemporaryFile(mode="w+b") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        csv.writer(text, lineterminator="\n").writerow(uptime.REPORT_COLUMNS)
-        # One chunk's lines in memory at a time.
-        for rows in report.chunks.order_by("index").values_list("rows", flat=True).iterator(chunk_size=4):
-            text.write(rows)
-        text.flush()
-        raw.seek(0)
-        report.file.save(f"report-{report.pk}.csv", File(raw), save=False)
-        text.detach()
+    then each chunk's lines in order. Then the report is complete.
+
+    ReportStorageUnavailable when the file cannot be written, and then no
+    part of it is left in storage."""
+    storage = report.file.storage
+    name = report.file.field.generate_filename(report, f"report-{report.pk}.csv")
+    try:
+        with tempfile.TemporaryFile(mode="w+b") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            csv.writer(text, lineterminator="\n").writerow(uptime.REPORT_COLUMNS)
+            # One chunk's lines in memory at a time.
+            for rows in report.chunks.order_by("index").values_list("rows", flat=True).iterator(chunk_size=4):
+                text.write(rows)
+            text.flush()
+            raw.seek(0)
+            # What an attempt that died while writing left: the name is this report's.
+            _delete_quietly(storage, name)
+            saved = storage.save(name, File(raw))
+            text.detach()
+    except OSError as exc:
+        logger.error("report %s: its file could not be written to %s", report.pk, name, exc_info=True)
+        _delete_quietly(storage, name)  # a storage that fails mid-file leaves the part written
+        raise ReportStorageUnavailable(f"report storage unavailable: {exc.strerror or exc}") from exc
+    report.file.name = saved
     Report.objects.filter(pk=report.pk).update(
-        file=report.file.name,
+        file=saved,
         status=ReportStatus.COMPLETE,
         stores_done=F("stores_total"),
         finished_at=timezone.now(),
     )
     report.chunks.all().delete()
+
+
+def _delete_quietly(storage, name: str) -> None:
+    try:
+        if storage.exists(name):
+            storage.delete(name)
+    except OSError:
+        logger.warning("could not delete %s from report storage", name, exc_info=True)
 
 
 # --------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from rest_framework.views import APIView
 from monitor_project.errors import ApiError, validation_error
 
 from .models import Report, ReportStatus
+from .openapi import GetReportSchema, get_report_schema, report_viewset_schema, trigger_schema
 from .selectors import ReportFileMissing, report_csv_file
 from .serializers import ReportSerializer, TriggerReportSerializer
-from .services import AsOfInFuture, report_trigger, reports_sweep_watched
+from .services import AsOfOutOfRange, report_trigger, reports_sweep_watched
 
 
 def trigger(request: Request) -> Response:
@@ -24,7 +25,7 @@ def trigger(request: Request) -> Response:
     serializer.is_valid(raise_exception=True)
     try:
         report = report_trigger(user=request.user, as_of=serializer.validated_data.get("as_of"))
-    except AsOfInFuture as exc:
+    except AsOfOutOfRange as exc:
         raise validation_error(str(exc), {"as_of": [str(exc)]}) from None
     return Response({"report_id": str(report.id), "status": ReportStatus.RUNNING}, status=status.HTTP_202_ACCEPTED)
 
@@ -73,11 +74,15 @@ def _visible_report(request: Request, report_id) -> Report:
 
 
 class TriggerReportView(APIView):
+    @trigger_schema
     def post(self, request: Request) -> Response:
         return trigger(request)
 
 
 class GetReportView(APIView):
+    schema = GetReportSchema()
+
+    @get_report_schema
     def get(self, request: Request, report_id: str | None = None):
         report_id = report_id or request.query_params.get("report_id")
         if not report_id:
@@ -85,6 +90,7 @@ class GetReportView(APIView):
         return report_answer(_visible_report(request, report_id))
 
 
+@report_viewset_schema
 class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Reports the user asked for (all of them for a superuser); POST triggers one."""
 

@@ -25,11 +25,14 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, known_timezones, validate_timezone
+from .login_limit import LimitedAdminAuthenticationForm
+from .models import DEFAULT_TIMEZONE, ApiToken, BusinessHours, Store, StatusSpan, known_timezones, validate_timezone
 from .parsing import parse_local_time
 from .services import (
     HoursInput,
     OwnersGroupMissing,
+    api_token_replace,
+    api_token_rotate,
     owner_grant,
     store_create,
     store_rotate_device_key,
@@ -43,6 +46,37 @@ MAX_HOURS_ROWS = 7 * 48
 
 def _sees_everything(request: HttpRequest) -> bool:
     return request.user.is_superuser
+
+
+class NotFoundOutsideQuerysetMixin:
+    """An object the user may not see (another owner's) answers 404, exactly
+    as one that does not exist, on its change, delete and history pages, as
+    on the API and the pages: Django's admin would redirect to its index with
+    "doesn't exist" for both, which tells nothing either, but 404 is the one
+    answer everywhere. The object is looked up in get_queryset(), which
+    already keeps to the user's own rows."""
+
+    def _object_or_404(self, request: HttpRequest, object_id: str | None) -> None:
+        # Only for users who may see some rows of the model: the others get
+        # the admin's 403 whatever the id, as before, so no id can be probed.
+        if (
+            object_id is not None
+            and self.has_view_or_change_permission(request)
+            and self.get_object(request, unquote(object_id)) is None
+        ):
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+
+    def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request: HttpRequest, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
 
 
 def _key_message(request: HttpRequest, store: Store, key: str, *, what: str) -> None:
@@ -180,7 +214,7 @@ class BusinessHoursInline(admin.TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     form = StoreAdminForm
     list_display = ["store_id", "timezone", "owner", "last_status", "last_poll_at"]
     list_filter = ["last_status", "timezone"]
@@ -310,7 +344,7 @@ class StoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusSpan)
-class StatusSpanAdmin(admin.ModelAdmin):
+class StatusSpanAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     """Read only: spans are written by polls and pruned by manage.py prune_spans."""
 
     list_display = ["store", "status", "first_poll_at", "last_poll_at", "poll_count"]
@@ -344,10 +378,14 @@ class StatusSpanAdmin(admin.ModelAdmin):
 User = get_user_model()
 admin.site.unregister(User)
 
+# The admin's login page (also the pages' LOGIN_URL) says when failed logins
+# have locked a username or address out for a while (stores.login_limit).
+admin.site.login_form = LimitedAdminAuthenticationForm
+
 
 @admin.register(User)
 class OwnerUserAdmin(UserAdmin):
-    actions = ["make_owner"]
+    actions = ["make_owner", "rotate_api_token"]
 
     @admin.action(
         description="Make owner (staff + owners group) and show the API token", permissions=["make_owner"]
@@ -359,14 +397,109 @@ class OwnerUserAdmin(UserAdmin):
             except OwnersGroupMissing as exc:
                 messages.error(request, str(exc))
                 return
+            if token is None:
+                messages.success(
+                    request,
+                    f"{user.get_username()} is an owner: staff, in the owners group. It keeps the API token it "
+                    "has (stored hashed, so it cannot be shown: \"API tokens\" replaces it with a new one).",
+                )
+                continue
             messages.success(
                 request,
                 format_html(
-                    "{} is an owner: staff, in the owners group. API token: <code>{}</code>",
+                    "{} is an owner: staff, in the owners group. API token: <code>{}</code>. "
+                    "Copy it now: it is stored hashed and cannot be shown again.",
                     user.get_username(),
                     token,
                 ),
             )
 
+    @admin.action(
+        description="Give a new API token (the user's previous tokens stop working)", permissions=["make_owner"]
+    )
+    def rotate_api_token(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for user in queryset:
+            key = api_token_rotate(user=user)
+            messages.success(
+                request,
+                format_html(
+                    "New API token for {}: <code>{}</code>. Copy it now: it is stored hashed and cannot be "
+                    "shown again.",
+                    user.get_username(),
+                    key,
+                ),
+            )
+
     def has_make_owner_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
+
+
+# --------------------------------------------------------------------------
+# API tokens: every staff account sees and replaces its own (superusers,
+# everyone's); keys are stored hashed, so a new key is shown once, here.
+# --------------------------------------------------------------------------
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
+    """Not by the model permissions (the owners group has none on tokens, see
+    migration 0002): a staff account may always see, replace and delete its
+    own tokens, and nobody adds or edits one here (a key is made, never typed)."""
+
+    list_display = ["prefix_display", "user", "created_at", "last_used_at"]
+    list_select_related = ["user"]
+    fields = ["prefix_display", "user", "created_at", "last_used_at"]
+    readonly_fields = fields
+    actions = ["replace_tokens"]
+
+    @admin.display(description="key starts with")
+    def prefix_display(self, token: ApiToken) -> str:
+        return f"{token.prefix}…"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        tokens = super().get_queryset(request)
+        return tokens if _sees_everything(request) else tokens.filter(user=request.user)
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        if _sees_everything(request):
+            return self.list_display
+        return [name for name in self.list_display if name != "user"]
+
+    def _own(self, request: HttpRequest, obj: ApiToken | None) -> bool:
+        return request.user.is_active and request.user.is_staff and (
+            obj is None or _sees_everything(request) or obj.user_id == request.user.pk
+        )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._own(request, None)
+
+    def has_view_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return self._own(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return self._own(request, obj)
+
+    def has_replace_permission(self, request: HttpRequest) -> bool:
+        return self._own(request, None)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False
+
+    @admin.action(description="Replace the selected tokens with new ones (the old keys stop working)", permissions=["replace"])
+    def replace_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        # The changelist's queryset is already limited to the user's own tokens.
+        for token in queryset.select_related("user"):
+            key = api_token_replace(token=token)
+            messages.success(
+                request,
+                format_html(
+                    "New API token for {}: <code>{}</code>. Copy it now: it is stored hashed and cannot be "
+                    "shown again. The token starting with {}… no longer works.",
+                    token.user.get_username(),
+                    key,
+                    token.prefix,
+                ),
+            )

@@ -1,11 +1,21 @@
-"""Device keys: a store's device authenticates with `X-Store-Key: <key>`."""
+"""API credentials: a user's token (`Authorization: Token <key>`) and a
+store device's key (`X-Store-Key: <key>`). Both are stored as SHA-256 hashes:
+a request's key is hashed, its row found by the indexed hash, and the hashes
+compared again in constant time."""
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import connection
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import Store
-from .services import device_key_hash, device_key_matches
+from .models import ApiToken, Store
+from .services import device_key_hash, device_key_matches, secret_hash, secret_matches
+
+# A token's last_used_at is written when it is older than this: a client
+# posting polls all day costs one UPDATE every few minutes, not one a request.
+TOKEN_LAST_USED_EVERY = dt.timedelta(minutes=5)
 
 
 class Device:
@@ -57,3 +67,27 @@ class StoreKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return "X-Store-Key"
+
+
+class ApiTokenAuthentication(authentication.TokenAuthentication):
+    """`Authorization: Token <key>`, as DRF's TokenAuthentication reads it (the
+    same keyword and header errors, so clients do not change), checked
+    against stores.ApiToken's hashes instead of plain keys."""
+
+    keyword = "Token"
+    model = ApiToken
+
+    def authenticate_credentials(self, key: str):
+        key_hash = secret_hash(key)
+        token = ApiToken.objects.select_related("user").filter(key_hash=key_hash).first()
+        # The lookup is by hash; comparing the hashes again in constant time
+        # keeps the check itself free of timing differences.
+        if token is None or not secret_matches(key, token.key_hash):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at >= TOKEN_LAST_USED_EVERY:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return token.user, token

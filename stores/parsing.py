@@ -32,7 +32,12 @@ def parse_utc_timestamp(text: str) -> dt.datetime:
             raise ValueError(f"not a valid date and time: {exc}") from None
     try:
         parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith("offset must be"):  # e.g. +25:00
+            raise ValueError("the UTC offset must be between -23:59 and +23:59") from None
+        if " must be in " in reason or " out of range " in reason:  # e.g. 25:00, February 30th
+            raise ValueError(f"not a valid date and time: {reason}") from None
         raise ValueError(
             "expected ISO 8601 (e.g. 2023-01-22T12:09:39Z) or '2023-01-22 12:09:39.388884 UTC'"
         ) from None
@@ -95,7 +100,8 @@ STORE_ID_MAX_LENGTH = 64
 
 
 def clean_store_id(value: Any) -> str:
-    """A store id is a string of 1 to 64 characters; a JSON integer is taken as its decimal text."""
+    """A store id is a string of 1 to 64 characters (no NUL, no unpaired surrogate); a JSON
+    integer is taken as its decimal text."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError("must be a string or an integer")
     text = str(value)
@@ -103,4 +109,13 @@ def clean_store_id(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(text) > STORE_ID_MAX_LENGTH:
         raise ValueError(f"must be at most {STORE_ID_MAX_LENGTH} characters")
+    # Neither database takes these: a lone surrogate (JSON's "\ud800") is not
+    # UTF-8 at all, and PostgreSQL text cannot hold NUL.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain surrogate characters (unpaired \\uD800-\\uDFFF)") from None
     return text

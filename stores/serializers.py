@@ -7,10 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone as django_timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import POLL_STATUSES, Store, validate_timezone
-from .parsing import clean_store_id, parse_local_time, parse_utc_timestamp
+from .models import POLL_STATUSES, PollStatus, Store, validate_timezone
+from .parsing import STORE_ID_MAX_LENGTH, clean_store_id, parse_local_time, parse_utc_timestamp
 from .services import HoursInput, PollInput
 
 class StrictSerializer(serializers.Serializer):
@@ -24,6 +25,22 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": STORE_ID_MAX_LENGTH,
+                "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+            },
+            {"type": "integer", "description": "taken as its decimal text"},
+        ],
+        "description": (
+            f"The store's id: 1 to {STORE_ID_MAX_LENGTH} characters, not all blank, without NUL; or an integer."
+        ),
+    }
+)
 class StoreIdField(serializers.Field):
     def to_internal_value(self, data):
         try:
@@ -50,6 +67,14 @@ class TimezoneField(serializers.CharField):
         return value
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*$",
+        "description": "Local time HH:MM or HH:MM:SS; 24:00 (the midnight ending the day) only as an end.",
+        "example": "09:00",
+    }
+)
 class LocalTimeField(serializers.Field):
     """HH:MM[:SS] local time; 24:00 (the midnight ending the day) is allowed as an end only."""
 
@@ -100,11 +125,18 @@ class RegisterStoreSerializer(StrictSerializer):
     """The seed's per-day form, or the week form with `business_hours`."""
 
     store_id = StoreIdField()
-    local_timezone = TimezoneField(required=False)
+    local_timezone = TimezoneField(
+        required=False, help_text="An IANA time zone name, e.g. America/New_York; America/Chicago for a new store."
+    )
     dayOfWeek = serializers.IntegerField(min_value=0, max_value=6, required=False)
     start_time_local = LocalTimeField(is_end=False, required=False)
     end_time_local = LocalTimeField(is_end=True, required=False)
-    business_hours = HoursEntrySerializer(many=True, required=False, max_length=7 * 48)
+    business_hours = HoursEntrySerializer(
+        many=True,
+        required=False,
+        max_length=7 * 48,
+        help_text="The whole week: days left out are open all day.",
+    )
 
     day_fields = ("dayOfWeek", "start_time_local", "end_time_local")
 
@@ -143,6 +175,22 @@ def _time_text(value: dt.time, *, is_end: bool, start: dt.time) -> str:
     return value.isoformat()
 
 
+# The shapes week_representation returns, for the OpenAPI schema.
+class StoreIntervalSerializer(serializers.Serializer):
+    """Open from start to end, in the store's local time."""
+
+    start_time_local = serializers.CharField(help_text="HH:MM:SS")
+    end_time_local = serializers.CharField(help_text="HH:MM:SS; 24:00:00 is the midnight ending the day.")
+
+
+class StoreDaySerializer(serializers.Serializer):
+    """One weekday of a store's hours."""
+
+    dayOfWeek = serializers.IntegerField(min_value=0, max_value=6, help_text="0 is Monday.")
+    state = serializers.ChoiceField(["open", "closed", "open_all_day"])
+    intervals = StoreIntervalSerializer(many=True, help_text="Empty unless the day is open.")
+
+
 def week_representation(store: Store) -> list[dict[str, Any]]:
     """All seven days: their intervals, closed, or open all day."""
     rows = sorted(
@@ -172,12 +220,16 @@ def week_representation(store: Store) -> list[dict[str, Any]]:
 class StoreSerializer(serializers.ModelSerializer):
     business_hours = serializers.SerializerMethodField()
     owner = serializers.CharField(source="owner.get_username", read_only=True)
+    last_status = serializers.ChoiceField(
+        PollStatus.choices, allow_blank=True, read_only=True, help_text="Empty until the store's first poll."
+    )
 
     class Meta:
         model = Store
         fields = ["store_id", "timezone", "owner", "last_poll_at", "last_status", "business_hours", "created_at"]
         read_only_fields = fields
 
+    @extend_schema_field(StoreDaySerializer(many=True, help_text="All seven days, Monday (0) first."))
     def get_business_hours(self, store: Store) -> list[dict[str, Any]]:
         return week_representation(store)
 
@@ -219,7 +271,8 @@ def poll_from_json(item: Any, *, now: dt.datetime | None = None) -> PollInput:
                 errors["utc_timestamp"] = ["Before 1970."]
     if "status" in item:
         status = item["status"]
-        if status not in POLL_STATUSES:
+        # Tested for a string first: a JSON object or list is unhashable.
+        if not isinstance(status, str) or status not in POLL_STATUSES:
             errors["status"] = ['Must be "active" or "inactive".']
     if errors:
         raise PollInvalid(errors)

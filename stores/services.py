@@ -14,9 +14,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
-from rest_framework.authtoken.models import Token
-
-from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, validate_timezone
+from .models import DEFAULT_TIMEZONE, ApiToken, BusinessHours, Store, StatusSpan, validate_timezone
 from .row_update import update_rows
 from .selectors import store_latest_spans
 
@@ -59,12 +57,18 @@ class RegisterResult(NamedTuple):
     device_key: str | None
 
 
-def device_key_hash(key: str) -> str:
+def secret_hash(key: str) -> str:
+    """SHA-256 of a random key (a device key or an API token), as stored."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def device_key_matches(key: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(device_key_hash(key), stored_hash)
+def secret_matches(key: str, stored_hash: str) -> bool:
+    """In constant time: how much of the hash matches does not show in the time taken."""
+    return hmac.compare_digest(secret_hash(key), stored_hash)
+
+
+device_key_hash = secret_hash
+device_key_matches = secret_matches
 
 
 def new_device_key() -> tuple[str, str]:
@@ -195,18 +199,20 @@ def _owners_group() -> Group:
         ) from None
 
 
-def owner_grant(*, user: AbstractBaseUser) -> str:
+def owner_grant(*, user: AbstractBaseUser) -> str | None:
     """Make an account an owner: staff (to log into the admin), in the owners
-    group, with an API token. Returns the token key; an account that has a
-    token keeps it, so its API clients go on working."""
+    group, with an API token. Returns the new token's key, or None when the
+    account has a token already: it keeps it (only its hash is stored, so it
+    cannot be shown), and its API clients go on working."""
     group = _owners_group()
     with transaction.atomic():
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
         user.groups.add(group)
-        token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+        if ApiToken.objects.filter(user=user).exists():
+            return None
+        return api_token_create(user=user)
 
 
 def owner_create(*, username: str, password: str, email: str = "") -> tuple[AbstractBaseUser, str]:
@@ -232,11 +238,47 @@ def owner_create(*, username: str, password: str, email: str = "") -> tuple[Abst
                 **{user_model.USERNAME_FIELD: username}, email=email, password=password, is_staff=True
             )
             user.groups.add(group)
-            token = Token.objects.create(user=user)
+            key = api_token_create(user=user)
     except IntegrityError:
         # Another process created the same username since the check above.
         raise UsernameTaken(username) from None
-    return user, token.key
+    return user, key
+
+
+# --------------------------------------------------------------------------
+# API tokens: stored as hashes; the plain key exists only in the answer of
+# the call that makes it.
+# --------------------------------------------------------------------------
+
+# Characters of the key kept in clear, to tell tokens apart in the admin.
+API_TOKEN_PREFIX_LENGTH = 8
+
+
+def new_api_token_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def api_token_create(*, user: AbstractBaseUser) -> str:
+    """A new token for the user, beside any they have; returns its key (not stored)."""
+    key = new_api_token_key()
+    ApiToken.objects.create(user=user, prefix=key[:API_TOKEN_PREFIX_LENGTH], key_hash=secret_hash(key))
+    return key
+
+
+def api_token_rotate(*, user: AbstractBaseUser) -> str:
+    """Replace all the user's tokens with a new one; the old ones stop working
+    at once. Returns the new key (not stored)."""
+    with transaction.atomic():
+        ApiToken.objects.filter(user=user).delete()
+        return api_token_create(user=user)
+
+
+def api_token_replace(*, token: ApiToken) -> str:
+    """Replace one token with a new one for the same user (the user's other
+    tokens are left alone). Returns the new key (not stored)."""
+    with transaction.atomic():
+        ApiToken.objects.filter(pk=token.pk).delete()
+        return api_token_create(user=token.user)
 
 
 # --------------------------------------------------------------------------

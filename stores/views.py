@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch
+from django.http import Http404
 from django.utils import timezone
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +17,7 @@ from monitor_project.errors import ApiError, validation_error
 
 from .authentication import Device
 from .models import BusinessHours, Store, StatusSpan
+from .openapi import poll_schema, poll_viewset_schema, register_schema, store_viewset_schema
 from .permissions import IsAccountUserOrDevice
 from .serializers import PollInvalid, RegisterStoreSerializer, StoreSerializer, poll_from_json
 from .services import StoreIdTaken, polls_record, store_register
@@ -46,6 +48,7 @@ def register(request: Request, data: Any) -> Response:
 
 
 class RegisterStoreView(APIView):
+    @register_schema
     def post(self, request: Request) -> Response:
         return register(request, request.data)
 
@@ -92,6 +95,7 @@ def record_polls(request: Request) -> Response:
 class PollView(APIView):
     permission_classes = [IsAccountUserOrDevice]
 
+    @poll_schema
     def post(self, request: Request) -> Response:
         return record_polls(request)
 
@@ -101,6 +105,7 @@ class PollView(APIView):
 # --------------------------------------------------------------------------
 
 
+@store_viewset_schema
 class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """Stores the user may see, with their whole week. POST registers (either
     form of /register_store); PUT /api/stores/<id>/ updates one."""
@@ -111,6 +116,13 @@ class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return _stores_with_hours().visible_to(self.request.user).order_by("store_id")
+
+    def get_object(self) -> Store:
+        # No store id holds NUL (clean_store_id refuses it), and PostgreSQL
+        # cannot even look one up: an error, not "no such store", otherwise.
+        if "\x00" in self.kwargs[self.lookup_field]:
+            raise Http404
+        return super().get_object()
 
     def create(self, request: Request) -> Response:
         return register(request, request.data)
@@ -141,6 +153,7 @@ class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         )
 
 
+@poll_viewset_schema
 class PollViewSet(viewsets.ViewSet):
     """POST /api/polls/: the same as /poll."""
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from reports import services as report_services
 from reports import uptime
 from reports.models import Report, ReportChunk, ReportStatus
-from reports.services import AsOfInFuture, report_generate, report_trigger
+from reports.services import AsOfOutOfRange, report_generate, report_trigger
 from stores.models import PollStatus, Store
 from stores.services import HoursInput, PollInput, polls_record, store_register
 from stores.tests.factories import StatusSpanFactory, StoreFactory
@@ -87,8 +87,16 @@ def test_trigger_runs_the_generation_on_commit(owner, django_capture_on_commit_c
 
 
 def test_trigger_as_of_in_the_future_is_refused(owner):
-    with pytest.raises(AsOfInFuture):
+    with pytest.raises(AsOfOutOfRange):
         report_trigger(user=owner, as_of=timezone.now() + dt.timedelta(minutes=1))
+    assert not Report.objects.exists()
+
+
+def test_trigger_as_of_before_1970_is_refused(owner):
+    # The first week of year 1 would have no week before it.
+    for as_of in (dt.datetime(1969, 12, 31, 23, 59, tzinfo=dt.timezone.utc), dt.datetime(1, 1, 3, tzinfo=dt.timezone.utc)):
+        with pytest.raises(AsOfOutOfRange):
+            report_trigger(user=owner, as_of=as_of)
     assert not Report.objects.exists()
 
 

@@ -108,7 +108,18 @@ def test_trigger_as_of_in_the_future_is_400(api):
 
 @pytest.mark.parametrize(
     "as_of",
-    ["yesterday", "2024-01-10", "", "2024-13-01T00:00:00Z", None, 1704888000, "0001-01-01T00:00:00+01:00"],
+    [
+        "yesterday",
+        "2024-01-10",
+        "",
+        "2024-13-01T00:00:00Z",
+        None,
+        1704888000,
+        "0001-01-01T00:00:00+01:00",
+        # Before any poll; in year 1's first week the report used to fail with an OverflowError.
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+    ],
 )
 def test_trigger_bad_as_of_is_400(api, as_of):
     response = api.post("/trigger_report", {"as_of": as_of}, format="json")

@@ -9,11 +9,19 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from stores.management.commands import create_owner as create_owner_module
-from stores.services import OWNERS_GROUP, OwnersGroupMissing, UsernameTaken, owner_create, owner_grant
+from stores.models import ApiToken
+from stores.services import (
+    OWNERS_GROUP,
+    OwnersGroupMissing,
+    UsernameTaken,
+    api_token_create,
+    owner_create,
+    owner_grant,
+    secret_hash,
+)
 from stores.tests.factories import StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +95,10 @@ def test_create_owner_with_a_password(monkeypatch):
     assert list(user.groups.values_list("name", flat=True)) == [OWNERS_GROUP]
     assert "Password:" not in output
     token = line_value(output, "API token")
-    assert Token.objects.get(user=user).key == token
+    # Stored as its hash only.
+    stored = ApiToken.objects.get(user=user)
+    assert stored.key_hash == secret_hash(token) and stored.prefix == token[:8]
+    assert "stored hashed" in output
     assert stores_status(token) == 200
 
 
@@ -124,7 +135,7 @@ def test_an_existing_user_is_an_error_and_is_left_alone(monkeypatch):
     assert not existing.is_staff
     assert existing.check_password("correct horse battery staple")
     assert not existing.groups.exists()
-    assert not Token.objects.filter(user=existing).exists()
+    assert not ApiToken.objects.filter(user=existing).exists()
 
 
 @pytest.mark.parametrize(
@@ -153,22 +164,32 @@ def test_without_the_owners_group_it_says_to_migrate(monkeypatch):
 def test_owner_create_service():
     user, token = owner_create(username="carol", password="a-long-pass-phrase", email="")
     assert user.groups.filter(name=OWNERS_GROUP).exists()
-    assert Token.objects.get(key=token).user == user
+    assert ApiToken.objects.get(key_hash=secret_hash(token)).user == user
     with pytest.raises(UsernameTaken):
         owner_create(username="carol", password="a-long-pass-phrase")
     with pytest.raises(ValidationError):
         owner_create(username="dave", password="carol")
 
 
-def test_owner_grant_keeps_an_existing_token():
+def test_owner_grant_gives_a_token_once():
     user = UserFactory(username="carol")
-    token = Token.objects.create(user=user)
-    assert owner_grant(user=user) == token.key
+    token = owner_grant(user=user)
+    assert stores_status(token) == 200
     user.refresh_from_db()
     assert user.is_staff and user.groups.filter(name=OWNERS_GROUP).exists()
-    # Again: nothing changes.
-    assert owner_grant(user=user) == token.key
+    # Again: nothing changes, and the key (stored hashed) cannot be given again.
+    assert owner_grant(user=user) is None
     assert user.groups.count() == 1
+    assert ApiToken.objects.filter(user=user).count() == 1
+    assert stores_status(token) == 200
+
+
+def test_owner_grant_keeps_an_existing_token():
+    user = UserFactory(username="carol")
+    token = api_token_create(user=user)
+    assert owner_grant(user=user) is None
+    assert stores_status(token) == 200
+    assert ApiToken.objects.filter(user=user).count() == 1
 
 
 def test_owner_grant_needs_the_group():

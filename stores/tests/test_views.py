@@ -209,12 +209,24 @@ def test_register_unknown_timezone_on_update_keeps_the_old_one(api, store):
     assert store.timezone == "America/Chicago"
 
 
-@pytest.mark.parametrize("store_id", ["", "   ", "x" * 65, True, False, None, 1.5, [], {}, ["s-1"]])
+@pytest.mark.parametrize("store_id", ["", "   ", "x" * 65, True, False, None, 1.5, [], {}, ["s-1"], "s\x00-1"])
 def test_register_bad_store_ids_are_400(api, store_id):
     response = api.post("/register_store", {"store_id": store_id}, format="json")
     assert response.status_code == 400
     assert "store_id" in response.json()["errors"]
     assert not Store.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["/register_store", "/poll"])
+def test_a_lone_surrogate_in_a_store_id_is_400(api, url):
+    # Valid JSON, but not UTF-8 text that a database takes (a 500 before; found by schemathesis).
+    if url == "/register_store":
+        body = '{"store_id": "s\\ud800"}'
+    else:
+        body = '{"id": "s\\ud800", "utc_timestamp": "2024-01-10T12:00:00Z", "status": "active"}'
+    response = api.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "surrogate" in response.json()["message"]
 
 
 def test_register_without_store_id_is_400(api):
@@ -374,6 +386,9 @@ def test_poll_unknown_store_is_404(api, store):
         ({"id": "s-1", "utc_timestamp": "2024-01-10T12:00:00Z", "status": "up"}, "status"),
         ({"id": "s-1", "utc_timestamp": "2024-01-10T12:00:00Z", "status": "ACTIVE"}, "status"),
         ({"id": "s-1", "utc_timestamp": "2024-01-10T12:00:00Z", "status": None}, "status"),
+        # Unhashable: found by schemathesis (a 500 before).
+        ({"id": "s-1", "utc_timestamp": "2024-01-10T12:00:00Z", "status": {}}, "status"),
+        ({"id": "s-1", "utc_timestamp": "2024-01-10T12:00:00Z", "status": ["active"]}, "status"),
         ({"id": "s-1", "utc_timestamp": "yesterday", "status": "active"}, "utc_timestamp"),
         ({"id": "s-1", "utc_timestamp": "2024-01-10", "status": "active"}, "utc_timestamp"),
         ({"id": "s-1", "utc_timestamp": 1704888000, "status": "active"}, "utc_timestamp"),
@@ -382,6 +397,7 @@ def test_poll_unknown_store_is_404(api, store):
         ({"id": "s-1", "utc_timestamp": "9999-12-31T23:59:59-01:00", "status": "active"}, "utc_timestamp"),
         ({"id": "", "utc_timestamp": "2024-01-10T12:00:00Z", "status": "active"}, "id"),
         ({"id": True, "utc_timestamp": "2024-01-10T12:00:00Z", "status": "active"}, "id"),
+        ({"id": "s-1\x00", "utc_timestamp": "2024-01-10T12:00:00Z", "status": "active"}, "id"),
         ({"id": "x" * 65, "utc_timestamp": "2024-01-10T12:00:00Z", "status": "active"}, "id"),
         ({"utc_timestamp": "2024-01-10T12:00:00Z", "status": "active"}, "id"),
         ({"id": "s-1", "status": "active"}, "utc_timestamp"),
@@ -747,6 +763,22 @@ def test_store_retrieve(api, owner):
 
 def test_store_retrieve_unknown_is_404(api):
     assert api.get("/api/stores/nope/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/api/stores/s%00/"),
+        ("get", "/api/stores/s%00/spans/"),
+        ("put", "/api/stores/s%00/"),
+        ("delete", "/api/stores/s%00/"),
+    ],
+)
+def test_store_address_with_nul_is_404(api, store, method, url):
+    # PostgreSQL cannot even look such an id up (a 500 there before; found by schemathesis).
+    response = getattr(api, method)(url, {}, format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
 
 
 def test_store_create_through_the_api(api):

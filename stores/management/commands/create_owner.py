@@ -11,7 +11,7 @@ from stores.services import OwnersGroupMissing, UsernameTaken, owner_create
 class Command(BaseCommand):
     help = (
         "Create a store owner: a staff account (not a superuser) in the owners group, which sees only "
-        "its own stores in the admin. Prints the account's API token. Without --password, asks for one "
+        "its own stores in the admin. Prints the account's API token (once: it is stored hashed). Without --password, asks for one "
         "on a terminal, and otherwise generates one and prints it."
     )
 
@@ -42,6 +42,10 @@ class Command(BaseCommand):
         if generated:
             self.stdout.write(f"Password: {password}")
         self.stdout.write(f"API token: {token}")
+        self.stdout.write(
+            "Copy the token now: it is stored hashed and cannot be shown again "
+            f"(manage.py rotate_token {user.get_username()} replaces it with a new one)."
+        )
 
     def _prompt_password(self) -> str:
         try:
