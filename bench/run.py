@@ -2,7 +2,7 @@
 
 Usage (from the project folder, with PostgreSQL at 127.0.0.1:5432):
 
-    .venv/bin/python bench/run.py [--only import,report,ingest,dashboard] [--results FILE]
+    .venv/bin/python bench/run.py [--only import,report,ingest,dashboard,load] [--results FILE]
 
 Each benchmark runs in its own process (so one's memory and caches do not
 colour the next) and in its own throwaway `*_bench` database; it hands back
@@ -40,6 +40,7 @@ BENCHMARKS = (
     Benchmark("report", "report_bench.py"),
     Benchmark("ingest", "ingest_bench.py"),
     Benchmark("dashboard", "dashboard_bench.py"),
+    Benchmark("load", "load_test.py"),
 )
 
 
