@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from .models import ApiToken, Store
-from .services import device_key_hash, device_key_matches, secret_hash, secret_matches
+from .services import secret_hash, secret_matches
 
 # A token's last_used_at is written when it is older than this: a client
 # posting polls all day costs one UPDATE every few minutes, not one a request.
@@ -58,10 +58,10 @@ class StoreKeyAuthentication(authentication.BaseAuthentication):
         key = request.META.get(self.header)
         if key is None:
             return None
-        store = store_by_key_hash(device_key_hash(key))
+        store = store_by_key_hash(secret_hash(key))
         # The lookup is by hash; comparing the hashes again in constant time
         # keeps the check itself free of timing differences.
-        if store is None or not device_key_matches(key, store.device_key_hash):
+        if store is None or not secret_matches(key, store.device_key_hash):
             raise exceptions.AuthenticationFailed("Invalid store key.")
         return Device(store), store
 

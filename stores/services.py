@@ -67,13 +67,9 @@ def secret_matches(key: str, stored_hash: str) -> bool:
     return hmac.compare_digest(secret_hash(key), stored_hash)
 
 
-device_key_hash = secret_hash
-device_key_matches = secret_matches
-
-
 def new_device_key() -> tuple[str, str]:
     key = secrets.token_urlsafe(32)
-    return key, device_key_hash(key)
+    return key, secret_hash(key)
 
 
 def _hours_rows(store: Store, entries: Sequence[HoursInput]) -> list[BusinessHours]:

@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from stores.models import BusinessHours, PollStatus, Store, StatusSpan
-from stores.services import device_key_hash
+from stores.services import secret_hash
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -23,7 +23,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
     store_id = factory.Sequence(lambda n: f"store-{n:04d}")
     owner = factory.SubFactory(UserFactory)
     timezone = "America/Chicago"
-    device_key_hash = factory.LazyAttribute(lambda store: device_key_hash(f"key-for-{store.store_id}"))
+    device_key_hash = factory.LazyAttribute(lambda store: secret_hash(f"key-for-{store.store_id}"))
 
 
 class BusinessHoursFactory(factory.django.DjangoModelFactory):

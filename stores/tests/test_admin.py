@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from reports.models import Report, ReportStatus
 from stores.models import BusinessHours, Store, StatusSpan
-from stores.services import device_key_hash, owner_grant, store_register
+from stores.services import owner_grant, secret_hash, store_register
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -247,7 +247,7 @@ def test_owner_adds_a_store_and_sees_its_device_key_once(alice_client, alice):
         (6, None, None, True),
     ]
     [key] = keys_in(response)
-    assert device_key_hash(key) == store.device_key_hash
+    assert secret_hash(key) == store.device_key_hash
     assert poll_status(key, "new-store") == 201
     # Once: the page after the redirect shows it, later ones do not.
     assert key in alice_client.get(response.url).content.decode()
@@ -415,7 +415,7 @@ def test_rotating_from_the_change_page(alice_client, alice):
     [new_key] = keys_in(response)
     store.refresh_from_db()
     assert store.device_key_hash != old_hash
-    assert store.device_key_hash == device_key_hash(new_key)
+    assert store.device_key_hash == secret_hash(new_key)
     assert poll_status(old_key, "dev") == 401
     assert poll_status(new_key, "dev") == 201
 
@@ -432,7 +432,7 @@ def test_rotating_with_the_action(alice_client, alice, theirs):
     assert len(new_keys) == 2
     for store_id, old_key in keys.items():
         assert poll_status(old_key, store_id) == 401
-    assert {Store.objects.get(store_id=s).device_key_hash for s in keys} == {device_key_hash(k) for k in new_keys}
+    assert {Store.objects.get(store_id=s).device_key_hash for s in keys} == {secret_hash(k) for k in new_keys}
     theirs.refresh_from_db()
     assert theirs.device_key_hash == theirs_hash
 
@@ -442,7 +442,7 @@ def test_superuser_rotates_any_store(root_client, theirs):
     response = root_client.post(f"{STORES}{theirs.pk}/rotate-key/")
     [key] = keys_in(response)
     theirs.refresh_from_db()
-    assert theirs.device_key_hash == device_key_hash(key) != old_hash
+    assert theirs.device_key_hash == secret_hash(key) != old_hash
 
 
 # --------------------------------------------------------------------------

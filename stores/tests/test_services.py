@@ -15,9 +15,9 @@ from stores.services import (
     HoursInput,
     PollInput,
     StoreIdTaken,
-    device_key_hash,
-    device_key_matches,
     polls_record,
+    secret_hash,
+    secret_matches,
     spans_prune,
     stale_after,
     store_create,
@@ -88,9 +88,9 @@ def test_register_creates_store_with_week_and_device_key(owner):
     assert store.owner == owner
     assert store.timezone == "Asia/Kolkata"
     # Only the key's hash is stored.
-    assert store.device_key_hash == device_key_hash(result.device_key)
+    assert store.device_key_hash == secret_hash(result.device_key)
     assert result.device_key not in store.device_key_hash
-    assert device_key_matches(result.device_key, store.device_key_hash)
+    assert secret_matches(result.device_key, store.device_key_hash)
     assert store.last_poll_at is None and store.last_status == ""
     assert hours_of(store) == [
         (0, dt.time(9), dt.time(17), False),
@@ -124,7 +124,7 @@ def test_register_update_returns_no_device_key_and_keeps_hash(owner):
     assert second.store.pk == first.store.pk
     store = Store.objects.get(store_id="s-1")
     assert store.timezone == "Europe/Berlin"
-    assert store.device_key_hash == device_key_hash(first.device_key)
+    assert store.device_key_hash == secret_hash(first.device_key)
     assert Store.objects.count() == 1
 
 
@@ -203,8 +203,8 @@ def test_rotate_device_key(owner):
     new_key = store_rotate_device_key(store=result.store)
     store = Store.objects.get(pk=result.store.pk)
     assert new_key != result.device_key
-    assert store.device_key_hash == device_key_hash(new_key)
-    assert not device_key_matches(result.device_key, store.device_key_hash)
+    assert store.device_key_hash == secret_hash(new_key)
+    assert not secret_matches(result.device_key, store.device_key_hash)
 
 
 # --------------------------------------------------------------------------
@@ -551,7 +551,7 @@ def test_store_create_makes_a_store_with_a_device_key(owner):
     store = Store.objects.get(store_id="new")
     assert created.store == store
     assert (store.owner, store.timezone) == (owner, "Asia/Tokyo")
-    assert device_key_matches(created.device_key, store.device_key_hash)
+    assert secret_matches(created.device_key, store.device_key_hash)
     assert store_create(owner=owner, store_id="plain").store.timezone == DEFAULT_TIMEZONE
 
 

@@ -109,7 +109,7 @@ def test_device_keys_too_are_compared_in_constant_time(owner, monkeypatch):
 
     device_key = store_register(owner=owner, store_id="dev-1").device_key
     compared = []
-    monkeypatch.setattr(authentication, "device_key_matches", lambda *args: compared.append(args) or True)
+    monkeypatch.setattr(authentication, "secret_matches", lambda *args: compared.append(args) or True)
     client = APIClient()
     client.credentials(HTTP_X_STORE_KEY=device_key)
     response = client.post(

@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from stores.models import BusinessHours, PollStatus, Store, StatusSpan
-from stores.services import PollInput, device_key_hash, polls_record, store_register, store_rotate_device_key
+from stores.services import PollInput, polls_record, secret_hash, store_register, store_rotate_device_key
 from stores.tests.factories import StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +98,7 @@ def test_register_per_day_form_creates_the_store(api, owner):
     # The device key is given once, and only its hash is kept.
     store = Store.objects.get(store_id="s-1")
     assert store.owner == owner
-    assert store.device_key_hash == device_key_hash(body["device_key"])
+    assert store.device_key_hash == secret_hash(body["device_key"])
 
 
 def test_register_per_day_form_updates_one_day(api):
