@@ -14,7 +14,6 @@ from django.urls import is_valid_path
 from django.utils.http import escape_leading_slashes
 from django.views import defaults
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.views import exception_handler
 
 
@@ -39,9 +38,7 @@ def _first_message(detail) -> str:
 def json_exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return body_too_large_response()
-    if _json_too_deep(exc):
-        exc = exceptions.ParseError("JSON parse error - arrays or objects nested too deeply.")
-    elif isinstance(exc, Http404):
+    if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -115,19 +112,6 @@ def fault_response(exc: BaseException | None) -> JsonResponse:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     return error_response(status.HTTP_500_INTERNAL_SERVER_ERROR, "server_error", SERVER_ERROR_MESSAGE)
-
-
-def _json_too_deep(exc: Exception) -> bool:
-    """A RecursionError from the JSON parser: the body nests arrays or objects
-    deeper than Python's recursion limit."""
-    if not isinstance(exc, RecursionError):
-        return False
-    traceback = exc.__traceback__
-    while traceback is not None:
-        if traceback.tb_frame.f_code is JSONParser.parse.__code__:
-            return True
-        traceback = traceback.tb_next
-    return False
 
 
 # Django's error handlers (urls.py: handler400 and the others). They answer

@@ -1,9 +1,10 @@
 """Settings for Store Monitor, read from the environment (and an optional .env file)."""
-import re
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from .rates import rate_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -179,7 +180,7 @@ REST_FRAMEWORK = {
         "stores.authentication.StoreKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["stores.permissions.IsAccountUser"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["monitor_project.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "monitor_project.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Per user and per device key, at MONITOR_THROTTLE_OWNER / _DEVICE.
@@ -224,10 +225,7 @@ SPECTACULAR_SETTINGS = {
 MONITOR_THROTTLE_OWNER = env.str("MONITOR_THROTTLE_OWNER", default="600/min")
 MONITOR_THROTTLE_DEVICE = env.str("MONITOR_THROTTLE_DEVICE", default="120/min")
 for _name in ("MONITOR_THROTTLE_OWNER", "MONITOR_THROTTLE_DEVICE"):
-    if globals()[_name].strip().lower() not in ("", "none") and not re.fullmatch(
-        r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", globals()[_name].strip()
-    ):
-        raise ImproperlyConfigured(f"{_name} must be a rate such as '600/min' (per s, min, hour or day), or 'none'.")
+    rate_setting(_name, globals()[_name])  # a bad rate stops start-up
 
 _TASK_BACKENDS = {
     "database": "django_tasks_db.DatabaseBackend",

@@ -10,7 +10,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from stores.services import api_token_create, store_register
-from stores.throttling import rate_setting
+from monitor_project.rates import rate_setting
 
 pytestmark = pytest.mark.django_db
 
