@@ -26,6 +26,31 @@ class ApiError(exceptions.APIException):
         self.errors = errors
 
 
+# Field errors with a code of their own, which then becomes the answer's
+# `code` (and their message its `message`), so that a client can branch on
+# them without reading `errors`: docs/errors.md.
+INVALID_STORE_ID = "invalid_store_id"
+FIELD_CODES_OF_THE_ANSWER = frozenset({INVALID_STORE_ID})
+
+
+def _coded_message(detail, codes: frozenset[str]) -> tuple[str, str] | None:
+    """The first error in `detail` whose code is one of `codes`: (code, "field: message")."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            found = _coded_message(value, codes)
+            if found is not None:
+                code, message = found
+                return code, message if key == "non_field_errors" else f"{key}: {message}"
+    elif isinstance(detail, list):
+        for item in detail:
+            found = _coded_message(item, codes)
+            if found is not None:
+                return found
+    elif getattr(detail, "code", None) in codes:
+        return detail.code, str(detail)
+    return None
+
+
 def _first_message(detail) -> str:
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -50,7 +75,8 @@ def json_exception_handler(exc, context):
         if exc.errors:
             body["errors"] = exc.errors
     elif isinstance(exc, exceptions.ValidationError):
-        body = {"code": "invalid", "message": _first_message(exc.detail), "errors": exc.detail}
+        code, message = _coded_message(exc.detail, FIELD_CODES_OF_THE_ANSWER) or ("invalid", _first_message(exc.detail))
+        body = {"code": code, "message": message, "errors": exc.detail}
     else:
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code

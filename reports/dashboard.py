@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from monitor_project.pages import admin_context
 from stores.models import Store, StoreState
+from stores.parsing import is_store_id
 from stores.selectors import store_uptime_inputs
 from stores.serializers import week_representation
 from stores.services import stale_after
@@ -147,6 +148,8 @@ def store_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
+    if not is_store_id(store_id):
+        raise Http404("No such store.")  # no store has it: not worth a query
     now = timezone.now()
     as_of = figures_request_refresh(now=now) or now
     store = (

@@ -69,8 +69,17 @@ def report_rows(*, report: Report) -> list[ReportRow]:
     if report.status != ReportStatus.COMPLETE or not report.file:
         raise ValueError("only a complete report has rows")
     with report_csv_file(report=report) as handle:
-        text = handle.read().decode("utf-8")
-    reader = csv.reader(io.StringIO(text))
+        data = handle.read()
+    try:
+        return _parsed_rows(data.decode("utf-8"))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        # A file generation did not write (edited, or from an older writer).
+        raise ReportFileUnreadable(str(exc)) from None
+
+
+def _parsed_rows(text: str) -> list[ReportRow]:
+    # strict: a stray quote or line break is an error, not a guess.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = next(reader, None)
     if tuple(header or ()) != uptime.REPORT_COLUMNS:
         raise ReportFileUnreadable(f"unexpected header: {header!r}")

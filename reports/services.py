@@ -34,7 +34,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 from django.conf import settings
 from django.core.cache import cache
@@ -190,6 +190,13 @@ def store_figures(
             on_chunk(offset + len(batch))
 
 
+def report_csv_writer(out: TextIO) -> Any:
+    """The report's CSV dialect: RFC 4180's CRLF line ends, so the writer
+    quotes any field holding a CR or an LF and no cell can break a row
+    (store ids cannot hold either; this is the second wall)."""
+    return csv.writer(out, lineterminator="\r\n")
+
+
 class ClaimedChunk(NamedTuple):
     pk: int
     report_id: uuid.UUID
@@ -272,7 +279,7 @@ def _chunk_rows(chunk: ClaimedChunk) -> str:
     # A store deleted since the report was planned is left out.
     stores = [StoreRow(pk, *names[pk]) for pk in chunk.store_pks if pk in names]
     text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
+    writer = report_csv_writer(text)
     for row, figures in store_figures(stores=stores, as_of=chunk.as_of):
         writer.writerow((row.store_id, *uptime.report_texts(figures)))
     return text.getvalue()
@@ -364,7 +371,7 @@ def _assemble(report: Report) -> None:
     try:
         with tempfile.TemporaryFile(mode="w+b") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            csv.writer(text, lineterminator="\n").writerow(uptime.REPORT_COLUMNS)
+            report_csv_writer(text).writerow(uptime.REPORT_COLUMNS)
             # One chunk's lines in memory at a time.
             for rows in report.chunks.order_by("index").values_list("rows", flat=True).iterator(chunk_size=4):
                 text.write(rows)

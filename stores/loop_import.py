@@ -130,6 +130,10 @@ def import_hours(*, owner, path: Path) -> ImportSummary:
         summary.read += 1
         try:
             store_id = clean_store_id(row.get("store_id") or "")
+        except ValueError as exc:
+            summary.refuse(line, f"store id {exc}")
+            continue
+        try:
             day_text = row.get("day", row.get("dayOfWeek"))
             if day_text is None or not day_text.strip().isdigit() or int(day_text) > 6:
                 raise ValueError(f"day must be 0 (Monday) to 6 (Sunday), not {day_text!r}")
@@ -187,6 +191,10 @@ def _read_polls(path: Path, summary: ImportSummary, progress: Progress | None) -
                 continue
             try:
                 store_id = clean_store_id(row[id_at])
+            except ValueError as exc:
+                summary.refuse(reader.line_num, f"store id {exc}")
+                continue
+            try:
                 at = parse_utc_micros(row[time_at])
             except ValueError as exc:
                 summary.refuse(reader.line_num, str(exc))

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 
+from .parsing import STORE_ID_MAX_LENGTH, InvalidStoreId, clean_store_id
+
 DEFAULT_TIMEZONE = "America/Chicago"
 
 
@@ -24,6 +26,14 @@ def validate_timezone(value: str) -> None:
     """An IANA zone name that zoneinfo (the engine's converter) knows."""
     if value not in known_timezones():
         raise ValidationError(f"{value!r} is not a known IANA time zone name.", code="unknown_timezone")
+
+
+def validate_store_id(value: str) -> None:
+    """The store id rule (stores.parsing), for forms and full_clean()."""
+    try:
+        clean_store_id(value)
+    except InvalidStoreId as exc:
+        raise ValidationError(f"The store id {exc}.", code="invalid_store_id") from None
 
 
 class PollStatus(models.TextChoices):
@@ -82,8 +92,9 @@ class StoreQuerySet(models.QuerySet):
 
 
 class Store(models.Model):
-    # Opaque: the public Loop data uses 64-bit integers and UUIDs.
-    store_id = models.CharField(max_length=64, unique=True)
+    # Opaque (the public Loop data uses 64-bit integers and UUIDs), within the
+    # rule of stores.parsing: safe in a URL path and a CSV cell.
+    store_id = models.CharField(max_length=STORE_ID_MAX_LENGTH, unique=True, validators=[validate_store_id])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stores")
     timezone = models.CharField(max_length=64, default=DEFAULT_TIMEZONE, validators=[validate_timezone])
     # SHA-256 of the device key: the key is random and long, so a fast hash is

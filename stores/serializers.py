@@ -10,8 +10,17 @@ from django.utils import timezone as django_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from monitor_project.errors import INVALID_STORE_ID
+
 from .models import POLL_STATUSES, PollStatus, Store, validate_timezone
-from .parsing import STORE_ID_MAX_LENGTH, clean_store_id, parse_local_time, parse_utc_timestamp
+from .parsing import (
+    STORE_ID_PATTERN,
+    STORE_ID_RULE,
+    InvalidStoreId,
+    clean_store_id,
+    parse_local_time,
+    parse_utc_timestamp,
+)
 from .services import HoursInput, PollInput
 
 class StrictSerializer(serializers.Serializer):
@@ -28,23 +37,18 @@ class StrictSerializer(serializers.Serializer):
 @extend_schema_field(
     {
         "oneOf": [
-            {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": STORE_ID_MAX_LENGTH,
-                "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
-            },
-            {"type": "integer", "description": "taken as its decimal text"},
+            {"type": "string", "pattern": f"^{STORE_ID_PATTERN}$"},
+            {"type": "integer", "minimum": 0, "description": "taken as its decimal text"},
         ],
-        "description": (
-            f"The store's id: 1 to {STORE_ID_MAX_LENGTH} characters, not all blank, without NUL; or an integer."
-        ),
+        "description": f"The store's id: {STORE_ID_RULE}; or a non-negative integer.",
     }
 )
 class StoreIdField(serializers.Field):
     def to_internal_value(self, data):
         try:
             return clean_store_id(data)
+        except InvalidStoreId as exc:
+            raise serializers.ValidationError(f"store id {exc}", code=INVALID_STORE_ID) from None
         except ValueError as exc:
             raise serializers.ValidationError(f"store id {exc}") from None
 
@@ -253,11 +257,14 @@ def poll_from_json(item: Any, *, now: dt.datetime | None = None) -> PollInput:
     for name in sorted(POLL_FIELDS - set(item)):
         errors[name] = ["This field is required."]
     store_id = at = status = None
+    code = "invalid"
     if "id" in item:
         try:
             store_id = clean_store_id(item["id"])
         except ValueError as exc:
             errors["id"] = [f"store id {exc}"]
+            if isinstance(exc, InvalidStoreId):
+                code = INVALID_STORE_ID
     if "utc_timestamp" in item:
         try:
             at = parse_utc_timestamp(item["utc_timestamp"])
@@ -266,7 +273,7 @@ def poll_from_json(item: Any, *, now: dt.datetime | None = None) -> PollInput:
         else:
             now = now or django_timezone.now()
             if at > now + dt.timedelta(seconds=settings.MONITOR_MAX_CLOCK_SKEW_SECONDS):
-                errors["utc_timestamp"] = ["More than 5 minutes in the future."]
+                errors["utc_timestamp"] = [f"More than {_skew_text()} in the future."]
             elif at < _EARLIEST:
                 errors["utc_timestamp"] = ["Before 1970."]
     if "status" in item:
@@ -275,16 +282,29 @@ def poll_from_json(item: Any, *, now: dt.datetime | None = None) -> PollInput:
         if not isinstance(status, str) or status not in POLL_STATUSES:
             errors["status"] = ['Must be "active" or "inactive".']
     if errors:
-        raise PollInvalid(errors)
+        raise PollInvalid(errors, code=code)
     return PollInput(store_id=store_id, at=at, status=status)
 
 
+def _skew_text() -> str:
+    seconds = settings.MONITOR_MAX_CLOCK_SKEW_SECONDS
+    if seconds % 60:
+        return f"{seconds} seconds"
+    return "1 minute" if seconds == 60 else f"{seconds // 60} minutes"
+
+
 class PollInvalid(ValueError):
-    def __init__(self, errors: dict[str, list[str]]) -> None:
+    """A poll the API refuses: `code` is invalid_store_id when its id breaks
+    the store id rule (the message is then the id's), else invalid."""
+
+    def __init__(self, errors: dict[str, list[str]], *, code: str = "invalid") -> None:
         super().__init__(errors)
         self.errors = errors
+        self.code = code
 
     @property
     def message(self) -> str:
+        if self.code == INVALID_STORE_ID:
+            return f"id: {self.errors['id'][0]}"
         name, messages = next(iter(self.errors.items()))
         return messages[0] if name == "non_field_errors" else f"{name}: {messages[0]}"

@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
+
 from .models import DEFAULT_TIMEZONE, ApiToken, BusinessHours, Store, StatusSpan, validate_timezone
+from .parsing import clean_store_id
 from .row_update import update_rows
 from .selectors import store_latest_spans
 
@@ -112,9 +114,9 @@ def _store_insert(*, owner: AbstractBaseUser, store_id: str, timezone: str | Non
 
 def store_create(*, owner: AbstractBaseUser, store_id: str, timezone: str | None = None) -> StoreCreated:
     """Create a store with a new device key; StoreIdTaken if the id exists,
-    whoever owns it (unlike store_register, this never updates a store)."""
-    if not store_id.strip() or len(store_id) > Store._meta.get_field("store_id").max_length:
-        raise ValueError("a store id is 1 to 64 characters, not only spaces")
+    whoever owns it (unlike store_register, this never updates a store);
+    InvalidStoreId for an id outside the rule."""
+    clean_store_id(store_id)
     validate_timezone(timezone or DEFAULT_TIMEZONE)
     try:
         with transaction.atomic():
@@ -137,9 +139,11 @@ def store_register(
     `week` replaces the whole schedule (days not in it become open all day);
     `day` replaces one weekday's hours, leaving the others as they are. A store
     belongs to the account that created it; a superuser may update any store.
+    InvalidStoreId for an id outside the rule.
     """
     if week is not None and day is not None:
         raise ValueError("give either a week or a day, not both")
+    clean_store_id(store_id)
     try:
         return _store_register(owner=owner, store_id=store_id, timezone=timezone, week=week, day=day)
     except IntegrityError:
@@ -170,6 +174,34 @@ def _store_register(
             store.business_hours.filter(day_of_week=day.day_of_week).delete()
             BusinessHours.objects.bulk_create(_hours_rows(store, [day]))
     return RegisterResult(store, created, device_key)
+
+
+class StoreRenameRefused(ValueError):
+    """A renaming that cannot be applied; the message lists every problem."""
+
+
+def stores_rename(*, renames: dict[str, str]) -> int:
+    """Give stores new ids (old id -> new id), all or none, in one transaction;
+    returns how many. For ids registered before the store id rule: the new
+    ids must follow it, and be free. The stores keep everything else."""
+    problems = []
+    for old, new in renames.items():
+        try:
+            clean_store_id(new)
+        except ValueError as exc:
+            problems.append(f"{new!r} (for {old!r}): store id {exc}")
+    new_ids = list(renames.values())
+    problems.extend(f"{new!r} is given to more than one store" for new in sorted({n for n in new_ids if new_ids.count(n) > 1}))
+    with transaction.atomic():
+        found = set(Store.objects.filter(store_id__in=list(renames)).values_list("store_id", flat=True))
+        problems.extend(f"no store has the id {old!r}" for old in renames if old not in found)
+        taken = set(Store.objects.filter(store_id__in=new_ids).values_list("store_id", flat=True))
+        problems.extend(f"{new!r} is the id of another store already" for new in sorted(taken))
+        if problems:
+            raise StoreRenameRefused("; ".join(problems))
+        for old, new in renames.items():
+            Store.objects.filter(store_id=old).update(store_id=new)
+    return len(renames)
 
 
 def store_rotate_device_key(*, store: Store) -> str:

@@ -5,7 +5,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch
-from django.http import Http404
 from django.utils import timezone
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,12 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitor_project.errors import ApiError, validation_error
+from monitor_project.errors import INVALID_STORE_ID, ApiError, validation_error
 
 from .authentication import Device
 from .models import BusinessHours, Store, StatusSpan
 from .openapi import poll_schema, poll_viewset_schema, register_schema, store_viewset_schema
 from .permissions import IsAccountUserOrDevice
+from .parsing import InvalidStoreId, clean_store_id
 from .serializers import PollInvalid, RegisterStoreSerializer, StoreSerializer, poll_from_json
 from .services import StoreIdTaken, polls_record, store_register
 
@@ -73,7 +73,7 @@ def record_polls(request: Request) -> Response:
             valid.append(poll_from_json(item, now=now))
             positions.append(index)
         except PollInvalid as exc:
-            outcomes[index] = {"status": 400, "code": "invalid", "message": exc.message, "errors": exc.errors}
+            outcomes[index] = {"status": 400, "code": exc.code, "message": exc.message, "errors": exc.errors}
     device = request.user if isinstance(request.user, Device) else None
     if valid:
         if device is None:
@@ -118,10 +118,13 @@ class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         return _stores_with_hours().visible_to(self.request.user).order_by("store_id")
 
     def get_object(self) -> Store:
-        # No store id holds NUL (clean_store_id refuses it), and PostgreSQL
-        # cannot even look one up: an error, not "no such store", otherwise.
-        if "\x00" in self.kwargs[self.lookup_field]:
-            raise Http404
+        # Checked before the lookup: no stored id breaks the rule, and
+        # PostgreSQL cannot even compare text holding NUL.
+        try:
+            clean_store_id(self.kwargs[self.lookup_field])
+        except InvalidStoreId as exc:
+            message = f"store id {exc}"
+            raise validation_error(message, {"store_id": [message]}, code=INVALID_STORE_ID) from None
         return super().get_object()
 
     def create(self, request: Request) -> Response:

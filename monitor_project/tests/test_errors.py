@@ -33,6 +33,8 @@ LATEST = dt.datetime(2024, 1, 8, 12, tzinfo=dt.timezone.utc)  # the latest poll 
 NOW_ISO = "2024-01-08T13:00:00Z"
 ISO_EXPECTED = "expected ISO 8601 (e.g. 2023-01-22T12:09:39Z) or '2023-01-22 12:09:39.388884 UTC'"
 NOT_A_STORE_ID = "store id must be a string or an integer"
+# The store id rule, as every refusal of an id outside it says it.
+ID_RULE = "store id must be 1 to 64 characters from A-Z a-z 0-9 . _ : ~ -, the first a letter or a digit"
 OVER_LIMIT = object()  # a body one byte over the limit
 
 
@@ -165,8 +167,47 @@ ROWS = [
         poll(utc_timestamp="1969-12-31T23:59:59Z"),
         message="utc_timestamp: Before 1970.",
     ),
-    Row("store id empty", "POST", "/poll", poll(id=""), message="id: store id must not be empty"),
-    Row("store id 65 characters", "POST", "/poll", poll(id="x" * 65), message="id: store id must be at most 64 characters"),
+    Row("store id empty", "POST", "/poll", poll(id=""), code="invalid_store_id", message=f"id: {ID_RULE} (it is empty)"),
+    Row(
+        "store id 65 characters",
+        "POST",
+        "/poll",
+        poll(id="x" * 65),
+        code="invalid_store_id",
+        message=f"id: {ID_RULE} (it has 65 characters)",
+    ),
+    Row(
+        "store id with a slash",
+        "POST",
+        "/poll",
+        poll(id="bob/slash"),
+        code="invalid_store_id",
+        message=f"id: {ID_RULE} (it contains '/')",
+    ),
+    Row(
+        "store id a formula",
+        "POST",
+        "/poll",
+        poll(id="=1+1"),
+        code="invalid_store_id",
+        message=f"id: {ID_RULE} (it starts with '=')",
+    ),
+    Row(
+        "store id with a carriage return",
+        "POST",
+        "/poll",
+        poll(id="\r=1+1"),
+        code="invalid_store_id",
+        message=f"id: {ID_RULE} (it starts with '\\r')",
+    ),
+    Row(
+        "store id a negative integer",
+        "POST",
+        "/poll",
+        poll(id=-5),
+        code="invalid_store_id",
+        message=f"id: {ID_RULE} (it starts with '-')",
+    ),
     Row("store id a list", "POST", "/poll", poll(id=["s1"]), message=f"id: {NOT_A_STORE_ID}"),
     Row("store id a boolean", "POST", "/poll", poll(id=True), message=f"id: {NOT_A_STORE_ID}"),
     Row("store id a float", "POST", "/poll", poll(id=1.5), message=f"id: {NOT_A_STORE_ID}"),
@@ -271,14 +312,32 @@ ROWS = [
         "POST",
         "/register_store",
         {"store_id": ""},
-        message="store_id: store id must not be empty",
+        code="invalid_store_id",
+        message=f"store_id: {ID_RULE} (it is empty)",
     ),
     Row(
         "register store id 65 characters",
         "POST",
         "/register_store",
         {"store_id": "x" * 65},
-        message="store_id: store id must be at most 64 characters",
+        code="invalid_store_id",
+        message=f"store_id: {ID_RULE} (it has 65 characters)",
+    ),
+    Row(
+        "register store id with a slash",
+        "POST",
+        "/register_store",
+        {"store_id": "bob/slash"},
+        code="invalid_store_id",
+        message=f"store_id: {ID_RULE} (it contains '/')",
+    ),
+    Row(
+        "register store id a formula",
+        "POST",
+        "/register_store",
+        {"store_id": "@SUM(1)"},
+        code="invalid_store_id",
+        message=f"store_id: {ID_RULE} (it starts with '@')",
     ),
     Row("register store id a list", "POST", "/register_store", {"store_id": ["new"]}, message=f"store_id: {NOT_A_STORE_ID}"),
     Row("register store id a boolean", "POST", "/register_store", {"store_id": False}, message=f"store_id: {NOT_A_STORE_ID}"),
@@ -332,6 +391,13 @@ ROWS = [
     Row("unknown path", "POST", "/polls", poll(), status=404, code="not_found", message="No such path: /polls"),
     Row("unknown API path", "GET", "/api/nope/", status=404, code="not_found", message="No such path: /api/nope/"),
     Row("unknown store in a path", "GET", "/api/stores/nowhere/", status=404, code="not_found", message="Not found."),
+    Row(
+        "store id outside the rule in a path",
+        "GET",
+        "/api/stores/s%00/",
+        code="invalid_store_id",
+        message=f"{ID_RULE} (it contains '\\x00')",
+    ),
     Row(
         "POST without the trailing slash",
         "POST",

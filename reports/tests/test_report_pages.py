@@ -420,6 +420,29 @@ def test_detail_when_the_file_is_gone(alice, owner):
     assert alice.get(reverse("report_pages:download", args=[report.id])).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        # Finding 3 of issue 9: a bare CR in an unquoted field, as the old
+        # writer stored "\r=1+1" (Python's csv raised "new-line character
+        # seen in unquoted field", and the page answered 500).
+        f"{HEADER}\n\r=1+1,0.00,0.00,0.00,0.00,0.00,0.00\n".encode(),
+        f"{HEADER}\na-store,1.00,0.00,0.00,0.00,0.00,0.00\n".encode("utf-16"),  # not UTF-8
+        f'{HEADER}\n"a-store,1.00,0.00,0.00,0.00,0.00,0.00\n'.encode(),  # a quote never closed
+        f"{HEADER}\na-store,NaN,0.00,0.00,0.00,0.00,0.00\n".encode(),
+        b"",
+    ],
+    ids=["bare carriage return", "not UTF-8", "unclosed quote", "not a finite number", "empty"],
+)
+def test_detail_of_a_file_it_cannot_read_says_so_instead_of_failing(alice, owner, content):
+    report = complete_report(owner)
+    report.file.save(report.file.name, ContentFile(content))
+    response = alice.get(reverse("report_pages:detail", args=[report.id]))
+    assert response.status_code == 200
+    assert "The report&#x27;s CSV file could not be read." in response.content.decode()
+    assert 'id="report-figures"' not in response.content.decode()
+
+
 @pytest.mark.parametrize("name", ["detail", "download"])
 def test_another_owners_report_is_not_found(alice, other_owner, name):
     report = complete_report(other_owner)

@@ -2,6 +2,7 @@
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.utils import timezone
@@ -165,8 +166,8 @@ def test_report_with_hand_computed_figures(owner, hand_stores):
 
     assert report.status == ReportStatus.COMPLETE
     assert csv_text(report) == (
-        f"{HEADER}\n"
-        "hand-0-silent,0.00,0.00,0.00,0.00,0.00,0.00\n"
+        f"{HEADER}\r\n"
+        "hand-0-silent,0.00,0.00,0.00,0.00,0.00,0.00\r\n"
         # hand-1:
         # last hour 19:00-20:00: up 19:15:20-20:00 = 44 min 40 s = 44.67 min;
         #   down 19:00-19:15:20 = 15.33 min.
@@ -175,10 +176,10 @@ def test_report_with_hand_computed_figures(owner, hand_stores):
         # last week (from Wed 01-03 20:00; nothing known before Thu 16:00):
         #   up Thu 16-19 (3 h) + 3.2444 h = 6.2444 h;
         #   down Thu 19-23 (4) + Fri 15-23 (8) + Sat, Sun, Mon (8 each) + Wed 1.7556 = 37.7556 h.
-        "hand-1,44.67,3.24,6.24,15.33,1.76,37.76\n"
+        "hand-1,44.67,3.24,6.24,15.33,1.76,37.76\r\n"
         # hand-2: open Tue 18:30 to Wed 18:30 UTC only: down 10:00-18:30 = 8.5 h;
         # the up time from 18:30 falls on a closed Thursday (local).
-        "hand-2,0.00,0.00,0.00,0.00,8.50,8.50\n"
+        "hand-2,0.00,0.00,0.00,0.00,8.50,8.50\r\n"
     )
     assert report.stores_total == report.stores_done == 3
 
@@ -218,16 +219,55 @@ def test_superusers_report_contains_every_store(owner, other_owner, superuser):
 def test_report_of_a_user_without_stores_is_just_the_header(owner):
     report = generate(owner, utc(2024, 1, 10))
     assert report.status == ReportStatus.COMPLETE
-    assert csv_text(report) == HEADER + "\n"
+    assert csv_text(report) == HEADER + "\r\n"
     assert report.stores_total == 0
 
 
 def test_rows_are_sorted_by_store_id_as_text(owner):
     # Code point order, whatever the database's collation: digits, upper case, lower case.
-    for store_id in ["b", "a", "B", "A", "9", "10", "a-2", "a_1", "é"]:
+    for store_id in ["b", "a", "B", "A", "9", "10", "a~1", "a_1", "a:1", "a.1", "a-1"]:
         StoreFactory(owner=owner, store_id=store_id)
     report = generate(owner, utc(2024, 1, 10))
-    assert [row[0] for row in csv_rows(report)] == ["10", "9", "A", "B", "a", "a-2", "a_1", "b", "é"]
+    assert [row[0] for row in csv_rows(report)] == [
+        "10", "9", "A", "B", "a", "a-1", "a.1", "a:1", "a_1", "a~1", "b"
+    ]
+
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_no_cell_of_a_report_can_start_a_formula_or_break_a_row(owner, superuser):
+    """Finding 2 of issue 9: ids such as =1+1 reached the staff's spreadsheets.
+    Every cell a report writes, ids at the edges of the rule and figures of
+    stores up, down and silent, is plain text: no formula trigger first, no
+    line break, nothing to quote."""
+    as_of = utc(2024, 1, 10, 12)
+    store_ids = ["0", "9.9", "a-", "Z~_:.-", "x" * 64, "8419537941919820732", "d84a4552-3668-4075-ad1d-16840294f818"]
+    for number, store_id in enumerate(store_ids):
+        store_register(owner=owner, store_id=store_id, week=[HoursInput(day, dt.time(8), dt.time(2)) for day in range(7)])
+        post_polls(store_id, *[(as_of - dt.timedelta(hours=hours), (A, I)[(hours + number) % 2]) for hours in range(30, 0, -3)])
+    report = generate(superuser, as_of)
+
+    text = csv_text(report)
+    lines = text.split("\r\n")
+    assert lines[-1] == "" and len(lines) == len(store_ids) + 2  # CRLF ends, one line a row
+    for line in lines[1:-1]:
+        cells = line.split(",")
+        assert len(cells) == 7 and not any('"' in cell or "\n" in cell for cell in cells)
+        for cell in cells:
+            assert cell and not cell.startswith(FORMULA_TRIGGERS), line
+        assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}", cell) for cell in cells[1:]), line
+    assert sorted(line.split(",")[0] for line in lines[1:-1]) == sorted(store_ids)
+
+
+def test_the_csv_writer_quotes_a_cell_holding_a_line_break():
+    """The second wall, should a cell ever hold a CR or an LF: quoted, so the
+    row stays one row (finding 3: a bare CR went out unquoted)."""
+    out = io.StringIO()
+    report_services.report_csv_writer(out).writerow(["\r=1+1", "a\nb", "1.00"])
+    assert out.getvalue() == '"\r=1+1","a\nb",1.00\r\n'
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [["\r=1+1", "a\nb", "1.00"]]
 
 
 def test_report_is_written_in_chunks(owner, settings):

@@ -76,7 +76,7 @@ def one_chunk_csv(owner, stores, settings) -> str:
     report = generate(owner)
     assert report.status == ReportStatus.COMPLETE
     text = csv_text(report)
-    assert text.startswith(HEADER + "\n") and text.count("\n") == len(STORE_IDS) + 1
+    assert text.startswith(HEADER + "\r\n") and text.count("\n") == len(STORE_IDS) + 1
     assert [line.split(",")[0] for line in text.splitlines()[1:]] == sorted(STORE_IDS)
     return text
 

@@ -163,7 +163,7 @@ def test_complete_csv_exact_text(api, owner, django_capture_on_commit_callbacks)
     StoreFactory(owner=owner, store_id="only")
     report_id = trigger(api, django_capture_on_commit_callbacks).json()["report_id"]
     response = api.get(f"/get_report/{report_id}")
-    assert content(response) == f"{HEADER}\nonly,0.00,0.00,0.00,0.00,0.00,0.00\n"
+    assert content(response) == f"{HEADER}\r\nonly,0.00,0.00,0.00,0.00,0.00,0.00\r\n"
 
 
 def test_superusers_report_contains_every_store(admin_api, stores, django_capture_on_commit_callbacks):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from reports import uptime
-from stores.parsing import parse_utc_timestamp
+from stores.parsing import clean_store_id, parse_utc_timestamp
 from stores.poll_generator import PollPattern, write_loop_csv
 
 
@@ -82,13 +82,20 @@ class Command(BaseCommand):
         else:
             write(sys.stdout)
 
-    @staticmethod
-    def _store_ids(stores: int | None, schedule: Path | None, seed: int) -> list[str]:
+    def _store_ids(self, stores: int | None, schedule: Path | None, seed: int) -> list[str]:
         if schedule is not None:
             if not schedule.is_file():
                 raise CommandError(f"No such file: {schedule}")
+            store_ids: dict[str, None] = {}
             with open(schedule, newline="", encoding="utf-8-sig") as handle:
-                return list(dict.fromkeys(row["store_id"] for row in csv.DictReader(handle) if row.get("store_id")))
+                reader = csv.DictReader(handle)
+                for row in reader:
+                    try:
+                        store_ids[clean_store_id(row.get("store_id") or "")] = None
+                    except ValueError as exc:
+                        # As import_loop would refuse its polls: left out, said why.
+                        self.stderr.write(f"{schedule}, line {reader.line_num}: left out: store id {exc}")
+            return list(store_ids)
         if stores is None or stores <= 0:
             raise CommandError("--stores must be positive.")
         rng = random.Random(seed)
