@@ -20,10 +20,14 @@ from rest_framework.views import exception_handler
 class ApiError(exceptions.APIException):
     """An error with its own code and status, raised by views."""
 
-    def __init__(self, *, status_code: int, code: str, message: str, errors: dict | None = None) -> None:
+    def __init__(
+        self, *, status_code: int, code: str, message: str, errors: dict | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.errors = errors
+        # DRF's handler turns `wait` into the Retry-After header.
+        self.wait = retry_after
 
 
 # Field errors with a code of their own, which then becomes the answer's
@@ -95,9 +99,9 @@ def validation_error(message: str, errors: dict | None = None, code: str = "inva
 # keep Django's HTML error pages.
 # --------------------------------------------------------------------------
 
-# The pages for people: the admin, the dashboard, the report pages and DRF's
-# login page. Every other path is the API's, known or not.
-HTML_PATH_PREFIXES = ("/admin/", "/dashboard/", "/reports/", "/api-auth/")
+# The pages for people: the admin, the dashboard and the report pages. Every
+# other path is the API's, known or not.
+HTML_PATH_PREFIXES = ("/admin/", "/dashboard/", "/reports/")
 # Seconds a client is asked to wait before retrying when the database is unavailable.
 RETRY_AFTER_SECONDS = 5
 DATABASE_ERRORS = (OperationalError, InterfaceError)

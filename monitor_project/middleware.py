@@ -17,9 +17,12 @@ its debug pages): this middleware answers as they would.
 """
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.core.signals import got_request_exception
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.log import log_response
 
 from .errors import DATABASE_ERRORS, fault_response, is_api_path, not_found_response, slash_target
@@ -60,3 +63,26 @@ class ApiErrorMiddleware:
 def _is_django_html_page(response: HttpResponse) -> bool:
     # A DRF Response (it has .data) is the API's own answer, whatever its renderer.
     return not hasattr(response, "data") and response.get("Content-Type", "").startswith("text/html")
+
+
+# C0 controls (NUL included), DEL and C1 controls: no page parameter or path
+# of ours holds one, and PostgreSQL refuses NUL in any text it is given.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+class PageParameterMiddleware:
+    """The pages for people (dashboard, reports, admin) refuse control
+    characters before any view or query sees them: in the path 404 (no such
+    page), in the query string 400, on both databases alike. The API checks
+    its own input (docs/errors.md)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not is_api_path(request.path_info):
+            if CONTROL_CHARACTERS.search(request.path_info):
+                raise Http404("No such page.")
+            if any(CONTROL_CHARACTERS.search(text) for key in request.GET for text in (key, *request.GET.getlist(key))):
+                raise BadRequest("A control character in the query string.")
+        return self.get_response(request)

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from .rates import rate_setting
@@ -40,9 +41,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files, before anything else reads the request (WhiteNoise's documented place).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every answer but the static files (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # API faults as JSON (503 database_unavailable, 500 server_error), before
     # CommonMiddleware: docs/errors.md.
     "monitor_project.middleware.ApiErrorMiddleware",
+    # Control characters in the pages' paths and query strings: 404 and 400, before any view.
+    "monitor_project.middleware.PageParameterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,6 +174,23 @@ SECURE_PROXY_SSL_HEADER = (
 # address for the login limits (the last X-Forwarded-For entry).
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
+# Content-Security-Policy (django-csp): the pages, the admin and Swagger UI
+# load scripts, styles, images and fonts from this site only, and run no
+# inline script or style unless it carries the response's nonce (none of ours
+# does; request.csp_nonce is there for a template that would need one). No
+# plugins, no framing, forms post here only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
@@ -181,6 +203,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["stores.permissions.IsAccountUser"],
     "DEFAULT_PARSER_CLASSES": ["monitor_project.parsers.JSONParser"],
+    # JSON only: DRF's browsable API pages need inline styles and scripts,
+    # which the Content-Security-Policy refuses; Swagger UI (/api/docs/) is
+    # the API's page for people.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "monitor_project.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Per user and per device key, at MONITOR_THROTTLE_OWNER / _DEVICE.
@@ -264,6 +290,11 @@ MONITOR_REPORT_CHUNK_SIZE = env.int("MONITOR_REPORT_CHUNK_SIZE", default=2000)
 # takes well under a second.
 MONITOR_REPORT_CHUNK_LEASE_SECONDS = env.int("MONITOR_REPORT_CHUNK_LEASE_SECONDS", default=60)
 MONITOR_REPORT_CHUNK_MAX_ATTEMPTS = env.int("MONITOR_REPORT_CHUNK_MAX_ATTEMPTS", default=3)
+# Reports one user may have running at once; the next request is refused
+# (429 too_many_reports) until one finishes. 0 turns the limit off.
+MONITOR_MAX_RUNNING_REPORTS = env.int("MONITOR_MAX_RUNNING_REPORTS", default=3)
+if MONITOR_MAX_RUNNING_REPORTS < 0:
+    raise ImproperlyConfigured("MONITOR_MAX_RUNNING_REPORTS must be 0 (no limit) or a positive number.")
 for _name in ("MONITOR_REPORT_CHUNK_SIZE", "MONITOR_REPORT_CHUNK_LEASE_SECONDS", "MONITOR_REPORT_CHUNK_MAX_ATTEMPTS"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be a positive number.")

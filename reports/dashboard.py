@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
@@ -25,8 +26,8 @@ from stores.serializers import week_representation
 from stores.services import stale_after
 
 from . import uptime
-from .services import figures_request_refresh
-from .tasks import refresh_figures
+from .page_limits import throttled_like_the_api
+from .services import figures_refresh_queue, figures_request_refresh
 from .timeline import StoreWeek, format_duration, store_week
 
 PAGE_SIZE = 50
@@ -174,7 +175,11 @@ def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@throttled_like_the_api
 def refresh(request: HttpRequest) -> HttpResponse:
-    """Queue a refresh of the figures now, whatever their age."""
-    refresh_figures.enqueue(force=True)
+    """Queue a refresh of the figures now, whatever their age (one at a time, for everyone)."""
+    if figures_refresh_queue(now=timezone.now(), force=True):
+        messages.success(request, "The figures are being recomputed; reload in a moment.")
+    else:
+        messages.info(request, "The figures are being recomputed already; reload in a moment.")
     return redirect("dashboard")

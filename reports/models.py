@@ -70,6 +70,26 @@ class StoreFigures(models.Model):
         return f"{self.store_id} as of {self.as_of:%Y-%m-%d %H:%M}"
 
 
+class FiguresRefresh(models.Model):
+    """One row: whether a refresh of the dashboard figures is queued (or
+    running), so that every process and every page view queues at most one
+    between them (reports.services.figures_request_refresh)."""
+
+    ROW = 1
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ROW)
+    # Set when a refresh is queued, cleared when it ends; one older than the
+    # refresh period is taken for lost (its worker died, or none runs).
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # A person asked for it ("Refresh"): it runs even if the figures are fresh.
+    forced = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "figures refresh"
+
+    def __str__(self) -> str:
+        return f"figures refresh queued at {self.queued_at}" if self.queued_at else "no figures refresh queued"
+
+
 class ChunkState(models.TextChoices):
     PENDING = "pending", "pending"
     RUNNING = "running", "running"

@@ -70,12 +70,21 @@ trigger_schema = extend_schema(
     summary="Start a report",
     description=(
         "Of every store the user may see, as of now or of `as_of` (from 1970, not in the future). The body "
-        "may be left out. Fetch the report with its `report_id`."
+        "may be left out. Fetch the report with its `report_id`. A user may have "
+        "MONITOR_MAX_RUNNING_REPORTS reports running at once (3 by default): past it, 429 `too_many_reports`."
     ),
     request=TriggerReportSerializer,
     responses={
         202: OpenApiResponse(ReportTriggeredSerializer, description="Started."),
-        **error_responses(*BODY_ERRORS, *REQUEST_ERRORS),
+        **error_responses(
+            *BODY_ERRORS,
+            *REQUEST_ERRORS,
+            (
+                429,
+                "Too many requests from these credentials (`throttled`), or too many of the user's reports "
+                "running (`too_many_reports`): wait the seconds the Retry-After header gives.",
+            ),
+        ),
     },
     examples=[OpenApiExample("As of an instant", request_only=True, value={"as_of": "2024-01-08T22:00:00Z"})],
 )

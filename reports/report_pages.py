@@ -36,7 +36,8 @@ from .selectors import (
     report_rows,
     report_rows_sorted,
 )
-from .services import AsOfOutOfRange, report_trigger, reports_sweep_watched
+from .page_limits import throttled_like_the_api
+from .services import AsOfOutOfRange, TooManyRunningReports, report_trigger, reports_sweep_watched
 from .views import report_csv_response
 
 LIST_PAGE_SIZE = 25
@@ -149,6 +150,7 @@ def report_list_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@throttled_like_the_api
 def report_create(request: HttpRequest) -> HttpResponse:
     form = ReportRequestForm(request.POST)
     if form.is_valid():
@@ -156,6 +158,11 @@ def report_create(request: HttpRequest) -> HttpResponse:
             report = report_trigger(user=request.user, as_of=form.cleaned_data["as_of"])
         except AsOfOutOfRange:
             form.add_error("as_of", "Choose a date and time from 1970 on, not in the future (in UTC).")
+        except TooManyRunningReports as exc:
+            form.add_error(None, str(exc))
+            response = _render_list(request, form=form, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         else:
             messages.success(request, f"Report as of {_utc_text(report.as_of)} UTC requested.")
             # POST/redirect/GET: reloading the list must not ask for another report.

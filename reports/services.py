@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, TextIO
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Exists, F, Max, OuterRef
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from stores.expressions import InIntegers
@@ -48,7 +49,7 @@ from stores.models import Store
 from stores.selectors import store_uptime_inputs
 
 from . import uptime
-from .models import ChunkState, Report, ReportChunk, ReportStatus, StoreFigures
+from .models import ChunkState, FiguresRefresh, Report, ReportChunk, ReportStatus, StoreFigures
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,28 @@ def _lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.MONITOR_REPORT_CHUNK_LEASE_SECONDS)
 
 
+class TooManyRunningReports(Exception):
+    """The user has MONITOR_MAX_RUNNING_REPORTS reports running already."""
+
+    # Seconds to wait before asking again: one report of the Loop data's
+    # ~14,000 stores takes about a second (bench/RESULTS.md).
+    retry_after = 5
+
+    def __init__(self, running: int) -> None:
+        super().__init__(
+            f"You have {running} reports running, the most at once (MONITOR_MAX_RUNNING_REPORTS); "
+            "ask for another when one of them has finished."
+        )
+
+
 def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
-    """Record a report request and queue its generation."""
+    """Record a report request and queue its generation.
+
+    AsOfOutOfRange for an instant in the future or before 1970;
+    TooManyRunningReports when the user has MONITOR_MAX_RUNNING_REPORTS
+    running (0: no limit). The user's row is locked while counting, so two
+    requests at once cannot both take the last place.
+    """
     now = timezone.now()
     if as_of is None:
         as_of = now
@@ -85,9 +106,16 @@ def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
         raise AsOfOutOfRange("as_of must not be in the future")
     elif as_of < EARLIEST_AS_OF:
         raise AsOfOutOfRange("as_of must not be before 1970: no poll is that old")
-    report = Report.objects.create(requested_by=user, as_of=as_of)
-    # Queue after the report row is committed, so a worker always finds it.
-    transaction.on_commit(lambda: _queue_generation(str(report.id)))
+    limit = settings.MONITOR_MAX_RUNNING_REPORTS
+    with transaction.atomic():
+        if limit:
+            list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+            running = Report.objects.filter(requested_by=user, status=ReportStatus.RUNNING).count()
+            if running >= limit:
+                raise TooManyRunningReports(running)
+        report = Report.objects.create(requested_by=user, as_of=as_of)
+        # Queue after the report row is committed, so a worker always finds it.
+        transaction.on_commit(lambda: _queue_generation(str(report.id)))
     return report
 
 
@@ -493,7 +521,6 @@ def _watch_later(report_id: str) -> None:
 
 
 FIGURES_FIELDS = uptime.UptimeFigures._fields
-FIGURES_REFRESH_QUEUED = "store-monitor:figures-refresh-queued"
 
 
 def figures_as_of() -> dt.datetime | None:
@@ -507,33 +534,56 @@ def figures_max_age() -> dt.timedelta:
 
 def figures_request_refresh(*, now: dt.datetime) -> dt.datetime | None:
     """Queue a refresh of the dashboard figures when they are older than the
-    maximum age; returns their current as_of.
+    maximum age (figures_refresh_queue); returns their current as_of."""
+    latest = figures_as_of()
+    if latest is None or now - latest > figures_max_age():
+        figures_refresh_queue(now=now)
+    return latest
 
-    A cache key keeps one process from queueing a refresh per page view while
-    one is pending; across processes a few may be queued, which is harmless:
-    each refresh first checks whether another has just run.
+
+def figures_refresh_queue(*, now: dt.datetime, force: bool = False) -> bool:
+    """Queue a refresh of the figures unless one is queued already; True when
+    this call queued it. `force`: a person asked, so it runs even if the
+    figures are fresh (a refresh already queued is made to run too).
+
+    Across every process, through the FiguresRefresh row: its conditional
+    UPDATE succeeds for one caller only. A refresh queued longer ago than the
+    refresh period is taken for lost, and may be queued again.
     """
     from .tasks import refresh_figures  # tasks import this module
 
-    latest = figures_as_of()
-    max_age = figures_max_age()
-    if latest is None or now - latest > max_age:
-        if cache.add(FIGURES_REFRESH_QUEUED, True, timeout=max_age.total_seconds()):
-            transaction.on_commit(refresh_figures.enqueue)
-    return latest
+    FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
+    row = FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW)
+    claimed = row.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - figures_max_age())).update(
+        queued_at=now, forced=force
+    )
+    if claimed:
+        transaction.on_commit(refresh_figures.enqueue)
+        return True
+    if force:
+        row.update(forced=True)
+    return False
 
 
 def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = False) -> int:
     """Recompute every store's dashboard figures as of `as_of` (default now).
 
     The same computation as a CSV report, over all stores, written in bulk;
-    returns the number of stores (0 when skipped because they are fresh).
+    returns the number of stores (0 when skipped because they are fresh, and
+    no refresh was forced). Ends the queued refresh, if any.
     """
     as_of = as_of or timezone.now()
-    if skip_if_fresh:
-        latest = figures_as_of()
-        if latest is not None and as_of - latest <= figures_max_age() / 2:
-            return 0
+    try:
+        if skip_if_fresh and not FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, forced=True).exists():
+            latest = figures_as_of()
+            if latest is not None and as_of - latest <= figures_max_age() / 2:
+                return 0
+        return _figures_compute(as_of)
+    finally:
+        FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(queued_at=None, forced=False)
+
+
+def _figures_compute(as_of: dt.datetime) -> int:
     stores = [StoreRow(*values) for values in Store.objects.values_list("pk", "store_id", "timezone")]
     batch: list[StoreFigures] = []
 
@@ -553,5 +603,4 @@ def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = F
             flush()
     if batch:
         flush()
-    cache.delete(FIGURES_REFRESH_QUEUED)
     return len(stores)

@@ -16,7 +16,7 @@ from .models import Report, ReportStatus
 from .openapi import GetReportSchema, get_report_schema, report_viewset_schema, trigger_schema
 from .selectors import ReportFileMissing, report_csv_file
 from .serializers import ReportSerializer, TriggerReportSerializer
-from .services import AsOfOutOfRange, report_trigger, reports_sweep_watched
+from .services import AsOfOutOfRange, TooManyRunningReports, report_trigger, reports_sweep_watched
 
 
 def trigger(request: Request) -> Response:
@@ -27,6 +27,13 @@ def trigger(request: Request) -> Response:
         report = report_trigger(user=request.user, as_of=serializer.validated_data.get("as_of"))
     except AsOfOutOfRange as exc:
         raise validation_error(str(exc), {"as_of": [str(exc)]}) from None
+    except TooManyRunningReports as exc:
+        raise ApiError(
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            code="too_many_reports",
+            message=str(exc),
+            retry_after=exc.retry_after,
+        ) from None
     return Response({"report_id": str(report.id), "status": ReportStatus.RUNNING}, status=status.HTTP_202_ACCEPTED)
 
 

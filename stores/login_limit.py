@@ -12,8 +12,8 @@ Three pieces:
 - `user_login_failed` and `user_logged_in` (Django's signals, sent by
   `authenticate()` and `login()` whatever the login page) count and clear;
 - LoginLimitBackend, first in AUTHENTICATION_BACKENDS, refuses a locked
-  username or address for every login path (the admin's page, DRF's
-  /api-auth/login/, code calling authenticate()), before any password is
+  username or address for every login path (the admin's page, any
+  code calling authenticate()), before any password is
   checked;
 - LimitedAdminAuthenticationForm, the admin's login form (the pages'
   LOGIN_URL), says why instead of "wrong password".

@@ -8,6 +8,7 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -18,6 +19,7 @@ from rest_framework import serializers
 from monitor_project.openapi import BODY_ERRORS, REQUEST_ERRORS, error_responses
 
 from .models import PollStatus
+from .parsing import STORE_ID_PATTERN, STORE_ID_RULE
 from .serializers import RegisterStoreSerializer, StoreIdField, StoreSerializer, StrictSerializer
 
 # --------------------------------------------------------------------------
@@ -121,7 +123,8 @@ class PollResultSerializer(serializers.Serializer):
     status = serializers.IntegerField(help_text="The status a single post of this poll would have had.")
     code = serializers.CharField(
         help_text=(
-            "recorded, repeat, invalid, unknown_store, other_store, older_than_latest or conflicting_status."
+            "recorded, repeat, invalid, invalid_store_id, unknown_store, other_store, older_than_latest or "
+            "conflicting_status."
         )
     )
     message = serializers.CharField()
@@ -159,6 +162,11 @@ class PollOrBatchScheme(OpenApiSerializerExtension):
 # --------------------------------------------------------------------------
 
 STORE_ID_TAKEN = (409, "The store id is registered to another account.")
+# /api/stores/<store_id>/: an id outside the rule is refused before any lookup.
+STORE_ID_PATH = OpenApiParameter(
+    "store_id", str, OpenApiParameter.PATH, description=f"The store's id: {STORE_ID_RULE}.", pattern=f"^{STORE_ID_PATTERN}$"
+)
+INVALID_STORE_ID_PATH = (400, "The store id in the address breaks the store id rule (`invalid_store_id`).")
 
 register_schema = extend_schema(
     tags=["stores"],
@@ -254,13 +262,15 @@ store_viewset_schema = extend_schema_view(
         tags=["stores"],
         summary="One store",
         description="With its whole week.",
-        responses={200: StoreSerializer, **error_responses(*REQUEST_ERRORS, (404, "No such store."))},
+        parameters=[STORE_ID_PATH],
+        responses={200: StoreSerializer, **error_responses(INVALID_STORE_ID_PATH, *REQUEST_ERRORS, (404, "No such store."))},
     ),
     update=extend_schema(
         tags=["stores"],
         summary="Update a store's time zone and hours",
         description="The registration body; store_id may be left out (it is the one in the address).",
         request=StoreUpdateSerializer,
+        parameters=[STORE_ID_PATH],
         responses={
             200: OpenApiResponse(StoreSerializer, description="Updated."),
             **error_responses(*BODY_ERRORS, *REQUEST_ERRORS, (404, "No such store.")),
@@ -270,16 +280,21 @@ store_viewset_schema = extend_schema_view(
         tags=["stores"],
         summary="Delete a store",
         description="With its hours and spans; its device key stops working.",
+        parameters=[STORE_ID_PATH],
         responses={
             204: OpenApiResponse(description="Deleted."),
-            **error_responses(*REQUEST_ERRORS, (404, "No such store.")),
+            **error_responses(INVALID_STORE_ID_PATH, *REQUEST_ERRORS, (404, "No such store.")),
         },
     ),
     spans=extend_schema(
         tags=["stores"],
         summary="A store's status spans, newest first (at most 1,000)",
         description="A span is a run of polls with one status.",
-        responses={200: SpanSerializer(many=True), **error_responses(*REQUEST_ERRORS, (404, "No such store."))},
+        parameters=[STORE_ID_PATH],
+        responses={
+            200: SpanSerializer(many=True),
+            **error_responses(INVALID_STORE_ID_PATH, *REQUEST_ERRORS, (404, "No such store.")),
+        },
     ),
 )
 

@@ -18,7 +18,10 @@ arriving at the same instant may pass a few over the limit.
 """
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.throttling import SimpleRateThrottle
 
 from monitor_project.rates import rate_setting
@@ -55,3 +58,14 @@ class DeviceRateThrottle(_SettingRateThrottle):
         if not isinstance(request.user, Device):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.store.pk}
+
+
+def owner_throttle_wait(request: HttpRequest) -> int | None:
+    """The API's per-user limit for a page's action (asking for a report,
+    refreshing the figures): None when the request may go on, else the
+    seconds to wait. Counted together with the user's API requests: one
+    budget per user, whichever door the requests come through."""
+    throttle = OwnerRateThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))

@@ -153,23 +153,3 @@ def test_store_page_lists_down_periods_in_local_time(client, owner):
     assert "Mon 08 Jan 13:45 – 16:00 CST (2 h 15 min)" in html
     assert 'id="downtime-week">3.50 h<' in html
     assert "closed" in html and "09:00–17:00" in html
-
-
-def test_stale_figures_queue_one_refresh_per_process(client, owner, monkeypatch, django_capture_on_commit_callbacks):
-    from types import SimpleNamespace
-
-    from reports import tasks
-
-    queued = []
-    monkeypatch.setattr(tasks, "refresh_figures", SimpleNamespace(enqueue=lambda *a, **k: queued.append(1)))
-    StoreFactory(owner=owner)
-    client.force_login(owner)
-    with django_capture_on_commit_callbacks(execute=True):
-        for _ in range(3):
-            assert client.get(reverse("dashboard")).status_code == 200
-    assert queued == [1]
-    # Once a refresh has run, a later stale view queues again.
-    figures_refresh(as_of=dt.datetime(2024, 1, 1, tzinfo=UTC))
-    with django_capture_on_commit_callbacks(execute=True):
-        client.get(reverse("dashboard"))
-    assert queued == [1, 1]
