@@ -1,8 +1,11 @@
 """Fixtures shared by every app's tests."""
+import importlib
+
 import pytest
+from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
-from stores.services import api_token_create
+from stores.services import OWNERS_GROUP, api_token_create
 from stores.tests.factories import UserFactory
 
 
@@ -15,13 +18,44 @@ def empty_cache():
 
 
 @pytest.fixture
-def owner(db):
-    return UserFactory(username="alice")
+def owners_group(db) -> Group:
+    """The owners group, as its data migration makes it.
+
+    A transactional test's teardown empties the database: post_migrate puts
+    the permissions back, but not the group, which a data migration made. So
+    after any earlier transactional test it is made again from the migration's
+    list.
+    """
+    migration = importlib.import_module("stores.migrations.0002_owners_group")
+    group, created = Group.objects.get_or_create(name=OWNERS_GROUP)
+    if created:
+        wanted = {(label, codename) for label, codenames in migration.OWNER_PERMISSIONS.items() for codename in codenames}
+        permissions = [
+            permission
+            for permission in Permission.objects.select_related("content_type")
+            if (permission.content_type.app_label, permission.codename) in wanted
+        ]
+        assert len(permissions) == len(wanted)
+        group.permissions.set(permissions)
+    return group
+
+
+def owner_account(username: str, group: Group):
+    """An owner as `manage.py create_owner` makes one: staff, not a superuser,
+    in the owners group (its API token is made where a test needs it)."""
+    user = UserFactory(username=username, is_staff=True)
+    user.groups.add(group)
+    return user
 
 
 @pytest.fixture
-def other_owner(db):
-    return UserFactory(username="bob")
+def owner(owners_group):
+    return owner_account("alice", owners_group)
+
+
+@pytest.fixture
+def other_owner(owners_group):
+    return owner_account("bob", owners_group)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Rate-limit settings ("600/min", or "none"), read by settings.py at start-up
-and by stores.throttling at each request (so override_settings works)."""
+and by stores.throttling and stores.auth_failures at each request (so
+override_settings works)."""
 from __future__ import annotations
 
 import re
@@ -23,3 +24,12 @@ def rate_setting(name: str, value: str) -> str | None:
             f"{name} must be a rate such as '600/min' (a number per s, min, hour or day), or 'none'; not {value!r}."
         )
     return value
+
+
+PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_parts(rate: str) -> tuple[int, int]:
+    """A rate rate_setting accepted, as (requests, period in seconds): "30/min" is (30, 60)."""
+    count, period = rate.split("/")
+    return int(count), PERIOD_SECONDS[period[0]]

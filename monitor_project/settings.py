@@ -250,7 +250,10 @@ SPECTACULAR_SETTINGS = {
 # Counted in the default cache, per process (see stores/throttling.py).
 MONITOR_THROTTLE_OWNER = env.str("MONITOR_THROTTLE_OWNER", default="600/min")
 MONITOR_THROTTLE_DEVICE = env.str("MONITOR_THROTTLE_DEVICE", default="120/min")
-for _name in ("MONITOR_THROTTLE_OWNER", "MONITOR_THROTTLE_DEVICE"):
+# Wrong API tokens and device keys per client address (stores/auth_failures.py):
+# past it, the address's credentials are not checked (429) until the period is over.
+MONITOR_THROTTLE_AUTH_FAILURES = env.str("MONITOR_THROTTLE_AUTH_FAILURES", default="30/min")
+for _name in ("MONITOR_THROTTLE_OWNER", "MONITOR_THROTTLE_DEVICE", "MONITOR_THROTTLE_AUTH_FAILURES"):
     rate_setting(_name, globals()[_name])  # a bad rate stops start-up
 
 _TASK_BACKENDS = {

@@ -24,4 +24,4 @@ SECURE_HSTS_SECONDS = 0
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 # No API rate limits, but where a test sets them (override_settings: the
 # throttles read these at each request).
-MONITOR_THROTTLE_OWNER = MONITOR_THROTTLE_DEVICE = "none"
+MONITOR_THROTTLE_OWNER = MONITOR_THROTTLE_DEVICE = MONITOR_THROTTLE_AUTH_FAILURES = "none"

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from .auth_failures import auth_failure_record, auth_failure_wait
 from .models import ApiToken, Store
 from .services import secret_hash, secret_matches
 
@@ -51,6 +52,18 @@ def store_by_key_hash(key_hash: str) -> Store | None:
     return next(iter(Store.objects.raw(statement, [key_hash])), None)
 
 
+class TooManyAuthFailures(exceptions.Throttled):
+    default_detail = "Too many requests with wrong credentials from your address; they are not checked for now."
+    default_code = "too_many_auth_failures"
+
+
+def _refuse_if_address_blocked(request) -> None:
+    """429 without checking anything, when the client's address has failed too often (stores.auth_failures)."""
+    wait = auth_failure_wait(request)
+    if wait is not None:
+        raise TooManyAuthFailures(wait=wait)
+
+
 class StoreKeyAuthentication(authentication.BaseAuthentication):
     header = "HTTP_X_STORE_KEY"
 
@@ -58,10 +71,12 @@ class StoreKeyAuthentication(authentication.BaseAuthentication):
         key = request.META.get(self.header)
         if key is None:
             return None
+        _refuse_if_address_blocked(request)
         store = store_by_key_hash(secret_hash(key))
         # The lookup is by hash; comparing the hashes again in constant time
         # keeps the check itself free of timing differences.
         if store is None or not secret_matches(key, store.device_key_hash):
+            auth_failure_record(request)
             raise exceptions.AuthenticationFailed("Invalid store key.")
         return Device(store), store
 
@@ -76,6 +91,20 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
 
     keyword = "Token"
     model = ApiToken
+
+    def authenticate(self, request):
+        if not self._names_a_token(request):
+            return None
+        _refuse_if_address_blocked(request)
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            auth_failure_record(request)
+            raise
+
+    def _names_a_token(self, request) -> bool:
+        words = authentication.get_authorization_header(request).split()
+        return bool(words) and words[0].lower() == self.keyword.lower().encode()
 
     def authenticate_credentials(self, key: str):
         key_hash = secret_hash(key)

@@ -8,20 +8,18 @@ tests skip. Screenshots go to test-artifacts/screenshots/ at the project root.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import re
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.utils import timezone
 
 from reports.models import Report, ReportStatus
 from reports.services import figures_refresh, report_generate
 from stores.demo import DEMO_STORES, demo_load
-from stores.services import OWNERS_GROUP, owner_create
+from stores.services import owner_create
 from stores.tests.factories import BusinessHoursFactory, StoreFactory
 
 # live_server needs committed data, hence transactional tests.
@@ -52,29 +50,6 @@ def log_in(page, base_url: str, username: str, *, next_path: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("#login-form [type=submit]")
     page.wait_for_url(f"{base_url}{next_path}")
-
-
-@pytest.fixture
-def owners_group() -> Group:
-    """The owners group, as its data migration makes it.
-
-    A transactional test's teardown empties the database: post_migrate puts
-    the permissions back, but not the group, which a data migration made. So
-    after any earlier transactional test (stores' concurrency tests, or the
-    tests here) it is made again from the migration's list.
-    """
-    migration = importlib.import_module("stores.migrations.0002_owners_group")
-    group, created = Group.objects.get_or_create(name=OWNERS_GROUP)
-    if created:
-        wanted = {(label, codename) for label, codenames in migration.OWNER_PERMISSIONS.items() for codename in codenames}
-        permissions = [
-            permission
-            for permission in Permission.objects.select_related("content_type")
-            if (permission.content_type.app_label, permission.codename) in wanted
-        ]
-        assert len(permissions) == len(wanted)
-        group.permissions.set(permissions)
-    return group
 
 
 @pytest.fixture

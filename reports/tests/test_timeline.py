@@ -49,6 +49,22 @@ def test_week_of_a_store_open_monday_9_to_17_in_chicago_down_for_an_hour():
     assert [mark.label for mark in week.day_marks] == ["Tue 02", "Wed 03", "Thu 04", "Fri 05", "Sat 06", "Sun 07", "Mon 08"]
 
 
+def test_a_store_down_across_closing_time_lists_a_period_that_stops_at_closing():
+    # Monday 2024-01-08 in Chicago, open 09:00-17:00 local (15:00-23:00 UTC):
+    # inactive from 16:00 local on, through closing and into the night.
+    hours = uptime.weekly_hours(
+        [uptime.HoursEntry(0, dt.time(9), dt.time(17))]
+        + [uptime.HoursEntry(day, None, None, True) for day in range(1, 7)]
+    )
+    at = lambda hour: uptime.to_micros(dt.datetime(2024, 1, 8, hour, tzinfo=UTC))  # noqa: E731
+    spans = [uptime.Span(True, at(15), at(21)), uptime.Span(False, at(22), at(23) + 3 * uptime.HOUR)]
+    as_of = at(23) + 4 * uptime.HOUR  # 21:00 local, long after closing
+    week = store_week(spans=spans, hours=hours, zone_name="America/Chicago", as_of=as_of, stale_after=2 * uptime.HOUR)
+
+    assert [(s.start, s.end) for s in week.down_periods] == [(at(22), at(23))]
+    assert week.down_periods[0].label == "Mon 08 Jan 16:00 – 17:00 CST (1 h 00 min)"
+
+
 def test_overnight_segment_label_names_both_days():
     hours = uptime.weekly_hours(
         [uptime.HoursEntry(4, dt.time(22), dt.time(2))] + [uptime.HoursEntry(d, None, None, True) for d in (0, 1, 2, 3, 5, 6)]

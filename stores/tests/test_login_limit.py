@@ -89,6 +89,20 @@ def test_attempts_while_locked_do_not_extend_it(client, alice, clock):
     assert logged_in(log_in(client, "alice", PASSWORD))
 
 
+def test_failures_through_authenticate_while_locked_do_not_extend_it(alice, clock):
+    """The same through authenticate() itself (as any login path calls it):
+    the admin's form refuses a locked username before authenticate() runs,
+    so the test above cannot reach the counting while locked."""
+    for _ in range(5):
+        assert authenticate(None, username="alice", password="wrong password") is None
+    assert authenticate(None, username="alice", password=PASSWORD) is None  # locked
+    for _ in range(14):
+        clock[0] += 60
+        assert authenticate(None, username="alice", password="wrong password") is None
+    clock[0] += 61  # 15 minutes and a second after the lock began
+    assert authenticate(None, username="alice", password=PASSWORD) == alice
+
+
 def test_failures_older_than_the_period_are_forgotten(client, alice, clock):
     fail(client, "alice", 4)
     clock[0] += 15 * 60 + 1

@@ -142,6 +142,18 @@ def test_import_after_posted_polls_extends_their_spans_as_posting_would(tmp_path
     assert Store.objects.get(store_id="101").last_poll_at == polls[79][1]
 
 
+def test_a_status_file_with_a_byte_order_mark(tmp_path, owner):
+    """As the public Loop 2024 status file starts: the mark is not part of the first column's name."""
+    path = write(
+        tmp_path / "store_status.csv",
+        "store_id,status,timestamp_utc\n7,active,2024-10-03 23:33:20.412748 UTC\n7,inactive,2024-10-04 00:33:20 UTC\n",
+        bom=True,
+    )
+    summary = import_status(owner=owner, path=path)
+    assert (summary.read, summary.refused, summary.recorded) == (2, 0, 2)
+    assert [span[0] for span in spans_of("7")] == ["active", "inactive"]
+
+
 def test_a_status_file_without_the_needed_columns_is_refused_whole(tmp_path, owner):
     path = write(tmp_path / "store_status.csv", "store_id,state,when\n1,active,2023-01-22 12:00:00 UTC\n")
     summary = import_status(owner=owner, path=path)

@@ -179,6 +179,8 @@ def test_week_and_day_together_are_refused(owner):
 
 
 def test_another_owners_store_id_is_taken(owner, other_owner):
+    # Owners are staff (create_owner makes them so): being staff is not being allowed.
+    assert other_owner.is_staff and not other_owner.is_superuser
     store_register(owner=owner, store_id="s-1", timezone="Asia/Kolkata", week=WEEK)
     with pytest.raises(StoreIdTaken):
         store_register(owner=other_owner, store_id="s-1", timezone="Europe/Berlin", week=[])
@@ -526,6 +528,22 @@ def test_spans_prune_keeps_each_stores_latest_span_whatever_its_age(store):
     assert spans_of(store) == [(INACTIVE, T0 - minutes(500), T0 - minutes(499), 2)]
     assert spans_of(other) == [(INACTIVE, T0, T0, 1)]
     assert spans_prune(older_than=T0 + dt.timedelta(days=90)) == 0
+
+
+def test_spans_prune_keeps_a_span_that_ends_exactly_at_the_cutoff(store):
+    """Only spans ending *before* the cutoff go; this one is not the store's
+    latest, so only the comparison keeps it."""
+    at_cutoff = StatusSpanFactory(store=store, first_poll_at=T0 - minutes(30), last_poll_at=T0, status=ACTIVE)
+    just_before = StatusSpanFactory(
+        store=store, first_poll_at=T0 - minutes(90), last_poll_at=T0 - dt.timedelta(microseconds=1), status=INACTIVE
+    )
+    latest = StatusSpanFactory(store=store, first_poll_at=T0 + minutes(10), last_poll_at=T0 + minutes(20), status=INACTIVE)
+    Store.objects.filter(pk=store.pk).update(last_poll_at=T0 + minutes(20), last_status=INACTIVE)
+
+    assert spans_prune(older_than=T0) == 1
+
+    assert set(StatusSpan.objects.values_list("pk", flat=True)) == {at_cutoff.pk, latest.pk}
+    assert not StatusSpan.objects.filter(pk=just_before.pk).exists()
 
 
 def test_spans_prune_with_nothing_to_delete(store):

@@ -77,6 +77,16 @@ def test_a_device_key_is_limited_and_keys_are_counted_apart(keys, api):
     assert api.post("/poll", poll("dev-1", 3), format="json").status_code == 201
 
 
+@override_settings(MONITOR_THROTTLE_OWNER="1/min", MONITOR_THROTTLE_DEVICE="none")
+def test_device_requests_do_not_count_against_any_users_limit(keys):
+    """Devices are no user: were they counted by the owner limit, every device
+    would share one count (there is no user id to tell them apart)."""
+    first, second = device_client(keys["dev-1"]), device_client(keys["dev-2"])
+    for hour in range(3):
+        assert first.post("/poll", poll("dev-1", hour), format="json").status_code == 201
+        assert second.post("/poll", poll("dev-2", hour), format="json").status_code == 201
+
+
 @override_settings(MONITOR_THROTTLE_DEVICE="1/min", MONITOR_THROTTLE_OWNER="1/min")
 def test_device_and_owner_limits_are_separate(keys, api):
     assert device_client(keys["dev-1"]).post("/poll", poll("dev-1", 1), format="json").status_code == 201
