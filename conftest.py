@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
-from stores.services import OWNERS_GROUP, api_token_create
+from accounts.services import OWNERS_GROUP, api_token_create
 from stores.tests.factories import UserFactory
 
 

@@ -93,7 +93,7 @@ from report_bench import (  # noqa: E402  (report_bench also puts the project on
     step,
     verify_compression,
 )
-from reports.uptime import to_micros  # noqa: E402
+from core.uptime import to_micros  # noqa: E402
 from stores.poll_generator import generate_polls, store_rng  # noqa: E402
 
 if TYPE_CHECKING:

@@ -84,7 +84,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # apps and settings must be importable.
 sys.path.insert(0, str(BASE_DIR))
 # The uptime engine is pure Python, without Django: importable before setup.
-from reports.uptime import from_micros, to_micros
+from core.instants import from_micros, to_micros
 # The poll generator of `manage.py generate_polls` (hourly, ±5 min, 2 % missed, outages).
 from stores.poll_generator import Poll, generate_polls, store_rng
 from stores.span_compression import encode_poll, spans_apply
@@ -518,7 +518,7 @@ def check_report(report: Report, expected_ids: Sequence[str]) -> None:
     """The CSV has the report's columns and one row per store, in code point
     order, with week figures no larger than a week."""
     from reports.models import ReportStatus
-    from reports.uptime import REPORT_COLUMNS
+    from core.uptime import REPORT_COLUMNS
 
     if report.status != ReportStatus.COMPLETE:
         raise SystemExit(f"report {report.pk} is {report.status}: {report.error}")

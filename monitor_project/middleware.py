@@ -1,6 +1,6 @@
 """JSON answers for the API's faults (docs/errors.md).
 
-DRF's exception handler (monitor_project.errors.json_exception_handler)
+DRF's exception handler (common.errors.json_exception_handler)
 answers what a client did wrong. This middleware answers what went wrong on
 the server, for API paths only (the pages for people keep Django's pages):
 an exception a view let through is 503 `database_unavailable` with
@@ -11,7 +11,7 @@ traceback, also with DEBUG on: it goes to the log, and to
 `got_request_exception`'s receivers (error trackers, the test client).
 
 Exceptions raised outside views (in other middleware) reach Django's
-handler500, which monitor_project.errors.handler500 answers the same way;
+handler500, which common.errors.handler500 answers the same way;
 unknown paths reach handler404. With DEBUG on Django uses neither (it shows
 its debug pages): this middleware answers as they would.
 """
@@ -25,7 +25,7 @@ from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.log import log_response
 
-from .errors import DATABASE_ERRORS, fault_response, is_api_path, not_found_response, slash_target
+from common.errors import DATABASE_ERRORS, fault_response, is_api_path, not_found_response, slash_target
 
 
 class ApiErrorMiddleware:

@@ -5,7 +5,7 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from .rates import rate_setting
+from common.rates import rate_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # the Swagger UI's files, served as static files instead of from a CDN
     "django_tasks",
     "django_tasks_db",
+    # The apps, lowest layer first (docs/architecture.md).
+    "accounts",
     "stores",
     "reports",
 ]
@@ -117,7 +119,7 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "dashboard"
 
-# Failed logins (stores/login_limit.py): after MONITOR_LOGIN_MAX_FAILURES for
+# Failed logins (accounts/login_limit.py): after MONITOR_LOGIN_MAX_FAILURES for
 # one username, or MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS from one address,
 # within MONITOR_LOGIN_LOCKOUT_MINUTES, its logins are refused for that long.
 # 0 turns a limit off. The first backend does the refusing.
@@ -127,7 +129,7 @@ MONITOR_LOGIN_LOCKOUT_MINUTES = env.int("MONITOR_LOGIN_LOCKOUT_MINUTES", default
 if MONITOR_LOGIN_LOCKOUT_MINUTES <= 0 or min(MONITOR_LOGIN_MAX_FAILURES, MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS) < 0:
     raise ImproperlyConfigured("MONITOR_LOGIN_LOCKOUT_MINUTES must be positive and the MONITOR_LOGIN_MAX_* not negative.")
 AUTHENTICATION_BACKENDS = [
-    "stores.login_limit.LoginLimitBackend",
+    "accounts.login_limit.LoginLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -196,21 +198,21 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # `Authorization: Token <key>`, checked against hashed keys (stores.ApiToken).
-        "stores.authentication.ApiTokenAuthentication",
+        # `Authorization: Token <key>`, checked against hashed keys (accounts.ApiToken).
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "stores.authentication.StoreKeyAuthentication",
+        "stores.device_keys.StoreKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["stores.permissions.IsAccountUser"],
-    "DEFAULT_PARSER_CLASSES": ["monitor_project.parsers.JSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsAccountUser"],
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     # JSON only: DRF's browsable API pages need inline styles and scripts,
     # which the Content-Security-Policy refuses; Swagger UI (/api/docs/) is
     # the API's page for people.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "monitor_project.errors.json_exception_handler",
+    "EXCEPTION_HANDLER": "common.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Per user and per device key, at MONITOR_THROTTLE_OWNER / _DEVICE.
-    "DEFAULT_THROTTLE_CLASSES": ["stores.throttling.OwnerRateThrottle", "stores.throttling.DeviceRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.OwnerRateThrottle", "accounts.throttling.DeviceRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -244,13 +246,13 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# API rate limits (stores/throttling.py), read at each request: requests per
+# API rate limits (accounts/throttling.py), read at each request: requests per
 # user (token or session) and per store device key, as "600/min", "10/s",
 # "5000/hour"; "" or "none" turns one off. Over it: 429 with Retry-After.
-# Counted in the default cache, per process (see stores/throttling.py).
+# Counted in the default cache, per process (see accounts/throttling.py).
 MONITOR_THROTTLE_OWNER = env.str("MONITOR_THROTTLE_OWNER", default="600/min")
 MONITOR_THROTTLE_DEVICE = env.str("MONITOR_THROTTLE_DEVICE", default="120/min")
-# Wrong API tokens and device keys per client address (stores/auth_failures.py):
+# Wrong API tokens and device keys per client address (accounts/auth_failures.py):
 # past it, the address's credentials are not checked (429) until the period is over.
 MONITOR_THROTTLE_AUTH_FAILURES = env.str("MONITOR_THROTTLE_AUTH_FAILURES", default="30/min")
 for _name in ("MONITOR_THROTTLE_OWNER", "MONITOR_THROTTLE_DEVICE", "MONITOR_THROTTLE_AUTH_FAILURES"):

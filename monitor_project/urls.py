@@ -3,8 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from reports.views import GetReportView, ReportViewSet, TriggerReportView
-from stores.views import PollView, PollViewSet, RegisterStoreView, StoreViewSet
+from reports.api_views import GetReportView, ReportViewSet, TriggerReportView
+from stores.api_views import PollView, PollViewSet, RegisterStoreView, StoreViewSet
 
 admin.site.site_header = "Store Monitor"
 admin.site.site_title = "Store Monitor"
@@ -31,14 +31,14 @@ urlpatterns = [
         name="api_docs",
     ),
     path("api/", include(router.urls)),
-    path("dashboard/", include("reports.dashboard_urls")),
-    path("reports/", include("reports.page_urls")),
+    # The pages for people: /dashboard/ and /reports/.
+    path("", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]
 
 # Errors outside the views: JSON on API paths, Django's HTML pages on the
 # pages for people (/admin/, /dashboard/, /reports/): docs/errors.md.
-handler400 = "monitor_project.errors.handler400"
-handler403 = "monitor_project.errors.handler403"
-handler404 = "monitor_project.errors.handler404"
-handler500 = "monitor_project.errors.handler500"
+handler400 = "common.errors.handler400"
+handler403 = "common.errors.handler403"
+handler404 = "common.errors.handler404"
+handler500 = "common.errors.handler500"

@@ -8,7 +8,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from stores.admin import NotFoundOutsideQuerysetMixin
+from common.admin import NotFoundOutsideQuerysetMixin
+from common.ownership import is_visible_to, sees_everything
 
 from .models import Report, ReportChunk, ReportStatus
 
@@ -52,12 +53,12 @@ class ReportAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         return super().get_queryset(request).visible_to(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: Report | None = None) -> bool:
-        visible = obj is None or request.user.is_superuser or obj.requested_by_id == request.user.pk
+        visible = obj is None or is_visible_to(obj, request.user)
         return super().has_view_permission(request, obj) and visible
 
     def get_list_filter(self, request: HttpRequest) -> list[str]:
         # The filter lists every user: for superusers only.
-        return [*self.list_filter, "requested_by"] if request.user.is_superuser else self.list_filter
+        return [*self.list_filter, "requested_by"] if sees_everything(request.user) else self.list_filter
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

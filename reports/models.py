@@ -6,6 +6,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from common.ownership import OwnedQuerySet
+
 
 class ReportStatus(models.TextChoices):
     RUNNING = "Running", "Running"
@@ -13,13 +15,10 @@ class ReportStatus(models.TextChoices):
     FAILED = "Failed", "Failed"
 
 
-class ReportQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ReportQuerySet:
-        if getattr(user, "is_superuser", False):
-            return self
-        if not getattr(user, "is_authenticated", False) or user.pk is None:
-            return self.none()
-        return self.filter(requested_by=user)
+class ReportQuerySet(OwnedQuerySet):
+    """A report is its requester's (and every superuser's) to see."""
+
+    owner_field = "requested_by"
 
 
 class Report(models.Model):

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 
-from monitor_project.openapi import BODY_ERRORS, REQUEST_ERRORS, ErrorSerializer, error_responses
+from common.openapi import BODY_ERRORS, REQUEST_ERRORS, ErrorSerializer, error_responses
 
 from .serializers import ReportSerializer, TriggerReportSerializer
 

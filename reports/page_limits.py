@@ -1,4 +1,4 @@
-"""The API's per-user rate limit on the pages' actions (stores.throttling)."""
+"""The API's per-user rate limit on the pages' actions (accounts.throttling)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,8 +7,8 @@ from functools import wraps
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from monitor_project.pages import admin_context
-from stores.throttling import owner_throttle_wait
+from accounts.throttling import owner_throttle_wait
+from common.pages import admin_context
 
 
 def too_many_requests(request: HttpRequest, *, message: str, retry_after: int) -> HttpResponse:

@@ -17,14 +17,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from monitor_project.pages import admin_context
+from common.pages import admin_context
+from core import uptime
 
-from . import uptime
+from .downloads import report_csv_response
 from .models import Report, ReportStatus
 from .selectors import (
     FIGURE_COLUMNS,
@@ -37,8 +38,7 @@ from .selectors import (
     report_rows_sorted,
 )
 from .page_limits import throttled_like_the_api
-from .services import AsOfOutOfRange, TooManyRunningReports, report_trigger, reports_sweep_watched
-from .views import report_csv_response
+from .services import AsOfOutOfRange, TooManyRunningReports, report_trigger, report_watched, reports_sweep_watched
 
 LIST_PAGE_SIZE = 25
 DETAIL_PAGE_SIZE = 100
@@ -278,7 +278,10 @@ def _display_row(row: ReportRow) -> DisplayRow:
 
 def _visible_report(request: HttpRequest, report_id: uuid.UUID) -> Report:
     # Another user's report is a 404, not a 403: its existence is not theirs to learn.
-    return get_object_or_404(report_list(user=request.user), pk=report_id)
+    report = report_watched(user=request.user, report_id=report_id)
+    if report is None:
+        raise Http404("No such report.")
+    return report
 
 
 @login_required

@@ -10,7 +10,8 @@ from typing import IO, NamedTuple
 
 from django.db.models import QuerySet
 
-from . import uptime
+from core import uptime
+
 from .models import Report, ReportStatus
 
 # The figure columns, in CSV order; the first CSV column is the store id.

@@ -1,9 +1,10 @@
+"""Translate report requests and reports between JSON and Python."""
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from stores.parsing import parse_utc_timestamp
-from stores.serializers import StrictSerializer
+from common.serializers import StrictSerializer
+from core.instants import parse_utc_timestamp
 
 from .models import Report
 

@@ -33,7 +33,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple, TextIO
 
 from django.conf import settings
@@ -43,18 +43,18 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
+from django_tasks import task
 
-from stores.expressions import InIntegers
+from core import uptime
+from common.expressions import InIntegers
 from stores.models import Store
-from stores.selectors import store_uptime_inputs
 
-from . import uptime
-from .models import ChunkState, FiguresRefresh, Report, ReportChunk, ReportStatus, StoreFigures
+from .figures import StoreRow, store_figures
+from .models import ChunkState, Report, ReportChunk, ReportStatus
+from .selectors import report_list
 
 logger = logging.getLogger(__name__)
 
-# Stores per bulk read in store_figures: bounds memory whatever the number of stores.
-READ_BATCH_SIZE = 2000
 # Who claimed a chunk, for the admin and the logs.
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 PLAN_REQUEUED = "store-monitor:report-plan-requeued:{}"
@@ -120,9 +120,7 @@ def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
 
 
 def _queue_generation(report_id: str) -> None:
-    from .tasks import generate_report  # tasks import this module
-
-    generate_report.enqueue(report_id)
+    report_generate_task.enqueue(report_id)
     _watch_later(report_id)
 
 
@@ -157,8 +155,6 @@ def _reason(exc: BaseException) -> str:
 
 
 def _plan(report: Report) -> None:
-    from .tasks import run_report_chunk  # tasks import this module
-
     # Sorted here, not in SQL: database collations differ, code point order does not.
     stores = sorted(
         Store.objects.visible_to(report.requested_by).order_by().values_list("store_id", "pk"),
@@ -177,45 +173,12 @@ def _plan(report: Report) -> None:
     # together, or neither. Queued after every chunk exists, so that a chunk
     # run inline (immediate backend) cannot take itself for the last one.
     for chunk in chunks:
-        run_report_chunk.enqueue(chunk.pk)
+        report_chunk_run_task.enqueue(chunk.pk)
 
 
 # --------------------------------------------------------------------------
 # Chunks
 # --------------------------------------------------------------------------
-
-
-class StoreRow(NamedTuple):
-    pk: int
-    store_id: str
-    timezone: str
-
-
-def store_figures(
-    *, stores: Sequence[StoreRow], as_of: dt.datetime, on_chunk: Callable[[int], None] | None = None
-) -> Iterator[tuple[StoreRow, uptime.UptimeFigures]]:
-    """The engine's figures for each store, in the given order, as of `as_of`.
-
-    Reads in batches (three queries each), so memory stays bounded whatever
-    the number of stores; `on_chunk` gets the number of stores done after
-    each. The CSV reports and the dashboard both come from here.
-    """
-    as_of_micros = uptime.to_micros(as_of)
-    stale_after = settings.MONITOR_STALE_AFTER_MINUTES * uptime.MINUTE
-    week_start = as_of - dt.timedelta(days=7)
-    for offset in range(0, len(stores), READ_BATCH_SIZE):
-        batch = stores[offset : offset + READ_BATCH_SIZE]
-        inputs = store_uptime_inputs(store_pks=[row.pk for row in batch], start=week_start, end=as_of)
-        for row in batch:
-            yield row, uptime.store_uptime(
-                spans=inputs[row.pk].spans,
-                hours=inputs[row.pk].hours,
-                zone_name=row.timezone,
-                as_of=as_of_micros,
-                stale_after=stale_after,
-            )
-        if on_chunk is not None:
-            on_chunk(offset + len(batch))
 
 
 def report_csv_writer(out: TextIO) -> Any:
@@ -335,7 +298,6 @@ def _chunk_done(claimed: ClaimedChunk, rows: str) -> str:
 
 def _chunk_failed(claimed: ClaimedChunk, exc: Exception) -> None:
     """Queue the chunk again, or fail the report after the last attempt."""
-    from .tasks import run_report_chunk  # tasks import this module
 
     with transaction.atomic():
         locked = _locked_chunk(claimed.pk, report_id=claimed.report_id)
@@ -351,7 +313,7 @@ def _chunk_failed(claimed: ClaimedChunk, exc: Exception) -> None:
             return
         chunk.state, chunk.lease_until = ChunkState.PENDING, None
         chunk.save(update_fields=["state", "lease_until", "error"])
-        run_report_chunk.enqueue(chunk.pk)
+        report_chunk_run_task.enqueue(chunk.pk)
 
 
 def _chunk_label(report: Report, chunk: ReportChunk) -> str:
@@ -453,8 +415,6 @@ def reports_sweep(
     a lost machine): the task stays "running" for ever. This is what notices.
     Cheap when there is nothing to do: two indexed queries.
     """
-    from .tasks import generate_report, run_report_chunk  # tasks import this module
-
     now = now or timezone.now()
     expired = ReportChunk.objects.filter(state=ChunkState.RUNNING, lease_until__lt=now)
     unplanned = Report.objects.filter(status=ReportStatus.RUNNING, created_at__lt=now - _lease()).filter(
@@ -483,16 +443,26 @@ def reports_sweep(
             # Queued once every lost chunk is pending: a chunk run inline
             # (immediate backend) must not find the others still lost.
             for chunk in lost:
-                run_report_chunk.enqueue(chunk.pk)
+                report_chunk_run_task.enqueue(chunk.pk)
             requeued += len(lost)
     for report_id in unplanned.values_list("pk", flat=True):
         # Planning is idempotent; the flag keeps one process from queueing it
         # on every sweep while it waits in the queue.
         if cache.add(PLAN_REQUEUED.format(report_id), True, timeout=_lease().total_seconds()):
             logger.warning("report %s not planned yet: planning queued again", report_id)
-            generate_report.enqueue(str(report_id))
+            report_generate_task.enqueue(str(report_id))
             replanned += 1
     return SweepOutcome(requeued, failed, replanned)
+
+
+def report_watched(*, user, report_id: uuid.UUID) -> Report | None:
+    """The report, if the user may see it (None: no such report, or not
+    theirs: the same answer). Looking at a running report also gets it going
+    again when a worker died (reports_sweep_watched)."""
+    report = report_list(user=user).filter(pk=report_id).first()
+    if report is not None and reports_sweep_watched(reports=[report]):
+        report.refresh_from_db()
+    return report
 
 
 def reports_sweep_watched(*, reports: Sequence[Report]) -> bool:
@@ -513,94 +483,28 @@ def report_watch(*, report_id: uuid.UUID | str) -> None:
 
 
 def _watch_later(report_id: str) -> None:
-    from .tasks import watch_report  # tasks import this module
-
     # The immediate backend (tests, scripts) cannot defer a task, nor lose a worker.
-    if watch_report.get_backend().supports_defer:
-        watch_report.using(run_after=timezone.now() + _lease()).enqueue(report_id)
+    if report_watch_task.get_backend().supports_defer:
+        report_watch_task.using(run_after=timezone.now() + _lease()).enqueue(report_id)
 
 
-FIGURES_FIELDS = uptime.UptimeFigures._fields
+# --------------------------------------------------------------------------
+# Tasks: each runs the service it is named after, in `manage.py db_worker`
+# (or inline with TASK_BACKEND=immediate). Defined beside their services,
+# which queue them: no module of tasks importing services that import it.
+# --------------------------------------------------------------------------
 
 
-def figures_as_of() -> dt.datetime | None:
-    """When the dashboard figures were last computed (None: never)."""
-    return StoreFigures.objects.aggregate(latest=Max("as_of"))["latest"]
+@task()
+def report_generate_task(report_id: str) -> None:
+    report_generate(report_id=report_id)
 
 
-def figures_max_age() -> dt.timedelta:
-    return dt.timedelta(minutes=settings.MONITOR_DASHBOARD_REFRESH_MINUTES)
+@task()
+def report_chunk_run_task(chunk_id: int) -> str:
+    return report_chunk_run(chunk_id=chunk_id)
 
 
-def figures_request_refresh(*, now: dt.datetime) -> dt.datetime | None:
-    """Queue a refresh of the dashboard figures when they are older than the
-    maximum age (figures_refresh_queue); returns their current as_of."""
-    latest = figures_as_of()
-    if latest is None or now - latest > figures_max_age():
-        figures_refresh_queue(now=now)
-    return latest
-
-
-def figures_refresh_queue(*, now: dt.datetime, force: bool = False) -> bool:
-    """Queue a refresh of the figures unless one is queued already; True when
-    this call queued it. `force`: a person asked, so it runs even if the
-    figures are fresh (a refresh already queued is made to run too).
-
-    Across every process, through the FiguresRefresh row: its conditional
-    UPDATE succeeds for one caller only. A refresh queued longer ago than the
-    refresh period is taken for lost, and may be queued again.
-    """
-    from .tasks import refresh_figures  # tasks import this module
-
-    FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
-    row = FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW)
-    claimed = row.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - figures_max_age())).update(
-        queued_at=now, forced=force
-    )
-    if claimed:
-        transaction.on_commit(refresh_figures.enqueue)
-        return True
-    if force:
-        row.update(forced=True)
-    return False
-
-
-def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = False) -> int:
-    """Recompute every store's dashboard figures as of `as_of` (default now).
-
-    The same computation as a CSV report, over all stores, written in bulk;
-    returns the number of stores (0 when skipped because they are fresh, and
-    no refresh was forced). Ends the queued refresh, if any.
-    """
-    as_of = as_of or timezone.now()
-    try:
-        if skip_if_fresh and not FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, forced=True).exists():
-            latest = figures_as_of()
-            if latest is not None and as_of - latest <= figures_max_age() / 2:
-                return 0
-        return _figures_compute(as_of)
-    finally:
-        FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(queued_at=None, forced=False)
-
-
-def _figures_compute(as_of: dt.datetime) -> int:
-    stores = [StoreRow(*values) for values in Store.objects.values_list("pk", "store_id", "timezone")]
-    batch: list[StoreFigures] = []
-
-    def flush() -> None:
-        StoreFigures.objects.bulk_create(
-            batch,
-            update_conflicts=True,
-            unique_fields=["store"],
-            update_fields=["as_of", *FIGURES_FIELDS],
-            batch_size=500,
-        )
-        batch.clear()
-
-    for row, figures in store_figures(stores=stores, as_of=as_of):
-        batch.append(StoreFigures(store_id=row.pk, as_of=as_of, **figures._asdict()))
-        if len(batch) >= READ_BATCH_SIZE:
-            flush()
-    if batch:
-        flush()
-    return len(stores)
+@task()
+def report_watch_task(report_id: str) -> None:
+    report_watch(report_id=report_id)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from . import uptime
+from core import instants, uptime
 
 
 class Segment(NamedTuple):
@@ -36,7 +36,7 @@ class StoreWeek(NamedTuple):
 
 def format_duration(micros: int) -> str:
     """`2 h 05 min`, `45 min`, `3 d 4 h`: short and exact to the minute."""
-    minutes = round(micros / uptime.MINUTE)
+    minutes = round(micros / instants.MINUTE)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:
@@ -47,8 +47,8 @@ def format_duration(micros: int) -> str:
 
 
 def local_label(start: int, end: int, zone: ZoneInfo) -> str:
-    begin = uptime.from_micros(start).astimezone(zone)
-    finish = uptime.from_micros(end).astimezone(zone)
+    begin = instants.from_micros(start).astimezone(zone)
+    finish = instants.from_micros(end).astimezone(zone)
     same_day = begin.date() == finish.date()
     end_text = finish.strftime("%H:%M") if same_day else finish.strftime("%a %d %b %H:%M")
     return f"{begin:%a %d %b %H:%M} – {end_text} {finish:%Z} ({format_duration(end - start)})"
@@ -58,25 +58,25 @@ def store_week(
     *, spans: Sequence[uptime.Span], hours: uptime.WeeklyHours, zone_name: str, as_of: int, stale_after: int
 ) -> StoreWeek:
     """Business hours and downtime inside them over the week ending at `as_of`."""
-    start = as_of - uptime.WEEK
+    start = as_of - instants.WEEK
     zone = ZoneInfo(zone_name)
     open_hours = uptime.business_intervals(hours, zone_name, start, as_of)
     down = uptime.intersect(uptime.status_timeline(spans, stale_after, start, as_of).down, open_hours)
 
     def segment(kind: str, s: int, e: int) -> Segment:
         return Segment(
-            kind, s, e, 100 * (s - start) / uptime.WEEK, 100 * (e - s) / uptime.WEEK, local_label(s, e, zone)
+            kind, s, e, 100 * (s - start) / instants.WEEK, 100 * (e - s) / instants.WEEK, local_label(s, e, zone)
         )
 
     segments = [segment("open", s, e) for s, e in open_hours]
     down_periods = [segment("down", s, e) for s, e in down]
     # Local midnights, so the owner reads the days of their own week.
     marks: list[DayMark] = []
-    day = uptime.from_micros(start).astimezone(zone).date() + dt.timedelta(days=1)
+    day = instants.from_micros(start).astimezone(zone).date() + dt.timedelta(days=1)
     while True:
-        midnight = uptime.to_micros(dt.datetime.combine(day, dt.time(), tzinfo=zone))
+        midnight = instants.to_micros(dt.datetime.combine(day, dt.time(), tzinfo=zone))
         if midnight >= as_of:
             break
-        marks.append(DayMark(100 * (midnight - start) / uptime.WEEK, f"{day:%a %d}"))
+        marks.append(DayMark(100 * (midnight - start) / instants.WEEK, f"{day:%a %d}"))
         day += dt.timedelta(days=1)
     return StoreWeek(segments + down_periods, down_periods, marks)

@@ -14,8 +14,6 @@ import pytz
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -25,19 +23,12 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from .login_limit import LimitedAdminAuthenticationForm
-from .models import DEFAULT_TIMEZONE, ApiToken, BusinessHours, Store, StatusSpan, known_timezones, validate_timezone
-from .parsing import parse_local_time
-from .services import (
-    HoursInput,
-    OwnersGroupMissing,
-    api_token_replace,
-    api_token_rotate,
-    owner_grant,
-    store_create,
-    store_rotate_device_key,
-    week_problems,
-)
+from common.admin import NotFoundOutsideQuerysetMixin
+from common.ownership import is_visible_to, sees_everything
+
+from .hours import HoursInput, local_time, week_problems
+from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, known_timezones, validate_timezone
+from .services import store_create, store_rotate_device_key
 
 DAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"), (6, "Sunday")]
 # The API takes at most this many entries for a week.
@@ -45,38 +36,7 @@ MAX_HOURS_ROWS = 7 * 48
 
 
 def _sees_everything(request: HttpRequest) -> bool:
-    return request.user.is_superuser
-
-
-class NotFoundOutsideQuerysetMixin:
-    """An object the user may not see (another owner's) answers 404, exactly
-    as one that does not exist, on its change, delete and history pages, as
-    on the API and the pages: Django's admin would redirect to its index with
-    "doesn't exist" for both, which tells nothing either, but 404 is the one
-    answer everywhere. The object is looked up in get_queryset(), which
-    already keeps to the user's own rows."""
-
-    def _object_or_404(self, request: HttpRequest, object_id: str | None) -> None:
-        # Only for users who may see some rows of the model: the others get
-        # the admin's 403 whatever the id, as before, so no id can be probed.
-        if (
-            object_id is not None
-            and self.has_view_or_change_permission(request)
-            and self.get_object(request, unquote(object_id)) is None
-        ):
-            raise Http404(f"No {self.opts.verbose_name} with this id.")
-
-    def changeform_view(self, request: HttpRequest, object_id=None, form_url="", extra_context=None):
-        self._object_or_404(request, object_id)
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def delete_view(self, request: HttpRequest, object_id, extra_context=None):
-        self._object_or_404(request, object_id)
-        return super().delete_view(request, object_id, extra_context)
-
-    def history_view(self, request: HttpRequest, object_id, extra_context=None):
-        self._object_or_404(request, object_id)
-        return super().history_view(request, object_id, extra_context)
+    return sees_everything(request.user)
 
 
 def _key_message(request: HttpRequest, store: Store, key: str, *, what: str) -> None:
@@ -139,12 +99,9 @@ class LocalTimeFormField(forms.Field):
         if isinstance(value, dt.time) or value in self.empty_values:
             return value or None
         try:
-            parsed, is_24 = parse_local_time(value)
+            return local_time(value, is_end=self.is_end)
         except ValueError as exc:
-            raise ValidationError(f"Expected HH:MM or HH:MM:SS: {exc}.", code="invalid") from None
-        if is_24 and not self.is_end:
-            raise ValidationError("24:00 can only end an interval.", code="invalid")
-        return parsed
+            raise ValidationError(f"Expected HH:MM or HH:MM:SS: {str(exc).rstrip('.')}.", code="invalid") from None
 
     def prepare_value(self, value):
         if not isinstance(value, dt.time):
@@ -227,7 +184,7 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         return super().get_queryset(request).visible_to(request.user)
 
     def _visible(self, request: HttpRequest, obj: Store | None) -> bool:
-        return obj is None or _sees_everything(request) or obj.owner_id == request.user.pk
+        return obj is None or is_visible_to(obj, request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
         return super().has_view_permission(request, obj) and self._visible(request, obj)
@@ -358,7 +315,7 @@ class StatusSpanAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         return super().get_queryset(request).filter(store__in=Store.objects.visible_to(request.user))
 
     def has_view_permission(self, request: HttpRequest, obj: StatusSpan | None = None) -> bool:
-        visible = obj is None or _sees_everything(request) or obj.store.owner_id == request.user.pk
+        visible = obj is None or is_visible_to(obj.store, request.user)
         return super().has_view_permission(request, obj) and visible
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -369,137 +326,3 @@ class StatusSpanAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: StatusSpan | None = None) -> bool:
         return False
-
-
-# --------------------------------------------------------------------------
-# Users: superusers make an account an owner
-# --------------------------------------------------------------------------
-
-User = get_user_model()
-admin.site.unregister(User)
-
-# The admin's login page (also the pages' LOGIN_URL) says when failed logins
-# have locked a username or address out for a while (stores.login_limit).
-admin.site.login_form = LimitedAdminAuthenticationForm
-
-
-@admin.register(User)
-class OwnerUserAdmin(UserAdmin):
-    actions = ["make_owner", "rotate_api_token"]
-
-    @admin.action(
-        description="Make owner (staff + owners group) and show the API token", permissions=["make_owner"]
-    )
-    def make_owner(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for user in queryset:
-            try:
-                token = owner_grant(user=user)
-            except OwnersGroupMissing as exc:
-                messages.error(request, str(exc))
-                return
-            if token is None:
-                messages.success(
-                    request,
-                    f"{user.get_username()} is an owner: staff, in the owners group. It keeps the API token it "
-                    "has (stored hashed, so it cannot be shown: \"API tokens\" replaces it with a new one).",
-                )
-                continue
-            messages.success(
-                request,
-                format_html(
-                    "{} is an owner: staff, in the owners group. API token: <code>{}</code>. "
-                    "Copy it now: it is stored hashed and cannot be shown again.",
-                    user.get_username(),
-                    token,
-                ),
-            )
-
-    @admin.action(
-        description="Give a new API token (the user's previous tokens stop working)", permissions=["make_owner"]
-    )
-    def rotate_api_token(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for user in queryset:
-            key = api_token_rotate(user=user)
-            messages.success(
-                request,
-                format_html(
-                    "New API token for {}: <code>{}</code>. Copy it now: it is stored hashed and cannot be "
-                    "shown again.",
-                    user.get_username(),
-                    key,
-                ),
-            )
-
-    def has_make_owner_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-
-# --------------------------------------------------------------------------
-# API tokens: every staff account sees and replaces its own (superusers,
-# everyone's); keys are stored hashed, so a new key is shown once, here.
-# --------------------------------------------------------------------------
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
-    """Not by the model permissions (the owners group has none on tokens, see
-    migration 0002): a staff account may always see, replace and delete its
-    own tokens, and nobody adds or edits one here (a key is made, never typed)."""
-
-    list_display = ["prefix_display", "user", "created_at", "last_used_at"]
-    list_select_related = ["user"]
-    fields = ["prefix_display", "user", "created_at", "last_used_at"]
-    readonly_fields = fields
-    actions = ["replace_tokens"]
-
-    @admin.display(description="key starts with")
-    def prefix_display(self, token: ApiToken) -> str:
-        return f"{token.prefix}…"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
-        tokens = super().get_queryset(request)
-        return tokens if _sees_everything(request) else tokens.filter(user=request.user)
-
-    def get_list_display(self, request: HttpRequest) -> list[str]:
-        if _sees_everything(request):
-            return self.list_display
-        return [name for name in self.list_display if name != "user"]
-
-    def _own(self, request: HttpRequest, obj: ApiToken | None) -> bool:
-        return request.user.is_active and request.user.is_staff and (
-            obj is None or _sees_everything(request) or obj.user_id == request.user.pk
-        )
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._own(request, None)
-
-    def has_view_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        return self._own(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        return self._own(request, obj)
-
-    def has_replace_permission(self, request: HttpRequest) -> bool:
-        return self._own(request, None)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        return False
-
-    @admin.action(description="Replace the selected tokens with new ones (the old keys stop working)", permissions=["replace"])
-    def replace_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        # The changelist's queryset is already limited to the user's own tokens.
-        for token in queryset.select_related("user"):
-            key = api_token_replace(token=token)
-            messages.success(
-                request,
-                format_html(
-                    "New API token for {}: <code>{}</code>. Copy it now: it is stored hashed and cannot be "
-                    "shown again. The token starting with {}… no longer works.",
-                    token.user.get_username(),
-                    key,
-                    token.prefix,
-                ),
-            )

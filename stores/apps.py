@@ -4,7 +4,3 @@ from django.apps import AppConfig
 class StoresConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "stores"
-
-    def ready(self) -> None:
-        # Connects the failed-login counters to Django's login signals.
-        from . import login_limit  # noqa: F401

@@ -11,7 +11,8 @@ import random
 from django.db import transaction
 
 from .models import Store
-from .services import HoursInput, PollInput, polls_record, store_register
+from .hours import HoursInput
+from .services import PollInput, polls_record, store_register
 
 T = dt.time
 # (store id, zone, week of hours; days left out are open all day)

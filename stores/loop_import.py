@@ -1,10 +1,11 @@
 """Bulk import of the public Loop files: timezones.csv, menu_hours.csv, store_status.csv.
 
-Polls are ordered per store and applied with the span rule of polls_record,
-the service devices post through (stores/span_compression.py), with the new
-spans written by COPY: the spans are exactly those that posting the same
-polls one by one would give, and a poll not newer than a store's latest is
-skipped, so importing a file twice changes nothing.
+Polls are ordered per store and applied by the span rule (core.spans)
+through the service devices' polls go through (stores.services.
+store_polls_apply), with the new spans written by COPY: the spans are
+exactly those that posting the same polls one by one would give, and a poll
+not newer than a store's latest is skipped, so importing a file twice
+changes nothing.
 """
 from __future__ import annotations
 
@@ -16,18 +17,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 
-from reports import uptime
+from accounts.secrets import new_secret
+from core.instants import parse_utc_micros
+from core.spans import encode_poll
 
-from .models import DEFAULT_TIMEZONE, POLL_STATUSES, BusinessHours, PollStatus, StatusSpan, Store, known_timezones
-from .parsing import clean_store_id, parse_local_time, parse_utc_micros
-from .row_insert import insert_rows
-from .row_update import update_rows
-from .selectors import store_latest_spans
-from .services import new_device_key
-from .span_compression import SpanRun, encode_poll, spans_apply
+from .hours import local_time
+from .models import DEFAULT_TIMEZONE, POLL_STATUSES, BusinessHours, PollStatus, Store, known_timezones
+from .services import LockedStore, store_polls_apply
+from .store_ids import clean_store_id
 
 # Polls applied in one transaction (whole stores at a time): large enough that
 # the fixed queries are amortised, small enough that the stores stay locked
@@ -87,7 +86,7 @@ def _create_stores(*, owner, zones: dict[str, str]) -> dict[str, Store]:
     """New stores (open all week unless hours follow), each with its own device
     key, which nobody has seen: an owner rotates it in the admin to hand it out."""
     stores = [
-        Store(store_id=store_id, owner=owner, timezone=zone, device_key_hash=new_device_key()[1])
+        Store(store_id=store_id, owner=owner, timezone=zone, device_key_hash=new_secret()[1])
         for store_id, zone in zones.items()
     ]
     Store.objects.bulk_create(stores, batch_size=2000)
@@ -137,10 +136,8 @@ def import_hours(*, owner, path: Path) -> ImportSummary:
             day_text = row.get("day", row.get("dayOfWeek"))
             if day_text is None or not day_text.strip().isdigit() or int(day_text) > 6:
                 raise ValueError(f"day must be 0 (Monday) to 6 (Sunday), not {day_text!r}")
-            start, start_is_24 = parse_local_time(row.get("start_time_local"))
-            end, _ = parse_local_time(row.get("end_time_local"))
-            if start_is_24:
-                raise ValueError("24:00 can only end an interval")
+            start = local_time(row.get("start_time_local"), is_end=False)
+            end = local_time(row.get("end_time_local"), is_end=True)
         except ValueError as exc:
             summary.refuse(line, str(exc))
             continue
@@ -231,59 +228,19 @@ def import_status(*, owner, path: Path, progress: Progress | None = None) -> Imp
 
 
 def _apply_polls(polls: dict[str, array], summary: ImportSummary) -> None:
-    stale = settings.MONITOR_STALE_AFTER_MINUTES * uptime.MINUTE
-    active, inactive = PollStatus.ACTIVE.value, PollStatus.INACTIVE.value
-    new_spans: list[tuple[int, SpanRun]] = []
-    extended: list[StatusSpan] = []
-    changed_stores: list[Store] = []
     with transaction.atomic():
-        stores = list(
+        rows = list(
             Store.objects.filter(store_id__in=polls)
             .select_for_update()
             .order_by("pk")
-            .values_list("pk", "store_id", "last_poll_at")
+            .values_list("store_id", "pk", "last_poll_at", "last_status")
         )
-        latest_spans = store_latest_spans(store_pks=[pk for pk, _, last_poll_at in stores if last_poll_at is not None])
-        open_spans = {
-            store_pk: SpanRun(
-                span.status == active,
-                uptime.to_micros(span.first_poll_at),
-                uptime.to_micros(span.last_poll_at),
-                span.poll_count,
-                span.pk,
-            )
-            for store_pk, span in latest_spans.items()
-        }
-        for pk, store_id, last_poll_at in stores:
-            latest = None if last_poll_at is None else uptime.to_micros(last_poll_at)
-            # sorted(): an exact duplicate line is the same poll, skipped as a repeat.
-            result = spans_apply(
-                polls=sorted(polls[store_id]), open_span=open_spans.get(pk), latest=latest, stale_after=stale
-            )
-            summary.recorded += result.recorded
-            summary.skipped += result.skipped
-            if not result.recorded:
-                continue
-            new_spans.extend((pk, span) for span in result.new)
-            if result.extended is not None:
-                span = result.extended
-                extended.append(
-                    StatusSpan(pk=span.pk, last_poll_at=uptime.from_micros(span.last), poll_count=span.count)
-                )
-            changed_stores.append(
-                Store(
-                    pk=pk,
-                    last_poll_at=uptime.from_micros(result.latest),
-                    last_status=active if result.latest_active else inactive,
-                )
-            )
-        update_rows(StatusSpan, extended, ["last_poll_at", "poll_count"])
-        insert_rows(
-            StatusSpan,
-            ("store", "status", "first_poll_at", "last_poll_at", "poll_count"),
-            (
-                (pk, active if span.active else inactive, uptime.from_micros(span.first), uptime.from_micros(span.last), span.count)
-                for pk, span in new_spans
-            ),
+        results = store_polls_apply(
+            stores=[LockedStore(pk, last_poll_at, last_status) for _, pk, last_poll_at, last_status in rows],
+            # In time order; an exact duplicate line is the same poll, skipped as a repeat.
+            polls={pk: sorted(polls[store_id]) for store_id, pk, _, _ in rows},
+            copy=True,
         )
-        update_rows(Store, changed_stores, ["last_poll_at", "last_status"])
+    for result in results.values():
+        summary.recorded += result.recorded
+        summary.skipped += result.skipped

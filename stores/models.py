@@ -11,7 +11,10 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 
-from .parsing import STORE_ID_MAX_LENGTH, InvalidStoreId, clean_store_id
+from common.ownership import OwnedQuerySet
+from core.instants import MINUTE
+
+from .store_ids import STORE_ID_MAX_LENGTH, InvalidStoreId, clean_store_id
 
 DEFAULT_TIMEZONE = "America/Chicago"
 
@@ -29,7 +32,7 @@ def validate_timezone(value: str) -> None:
 
 
 def validate_store_id(value: str) -> None:
-    """The store id rule (stores.parsing), for forms and full_clean()."""
+    """The store id rule (stores.store_ids), for forms and full_clean()."""
     try:
         clean_store_id(value)
     except InvalidStoreId as exc:
@@ -54,21 +57,23 @@ class StoreState(models.TextChoices):
     AWAITING = "awaiting", "awaiting first poll"
 
 
-class StoreQuerySet(models.QuerySet):
-    def visible_to(self, user) -> StoreQuerySet:
-        """Stores a user may see: their own, or all of them for a superuser."""
-        if getattr(user, "is_superuser", False):
-            return self
-        if not getattr(user, "is_authenticated", False) or user.pk is None:
-            return self.none()
-        return self.filter(owner=user)
+def stale_after() -> int:
+    """MONITOR_STALE_AFTER_MINUTES in microseconds: how long an active poll
+    vouches for its store (docs/semantics.md, section 3). The one reading of
+    the setting, for the span rule, the engine and the pages."""
+    return settings.MONITOR_STALE_AFTER_MINUTES * MINUTE
 
-    def with_state(self, *, now: dt.datetime, stale_after: dt.timedelta) -> StoreQuerySet:
+
+class StoreQuerySet(OwnedQuerySet):
+    owner_field = "owner"
+
+    def with_state(self, *, now: dt.datetime) -> StoreQuerySet:
         """Annotate `state` (a StoreState) in SQL, so pages can filter and count by it."""
+        stale_since = now - dt.timedelta(microseconds=stale_after())
         return self.annotate(
             state=Case(
                 When(last_poll_at__isnull=True, then=Value(StoreState.AWAITING)),
-                When(last_poll_at__lte=now - stale_after, then=Value(StoreState.NO_SIGNAL)),
+                When(last_poll_at__lte=stale_since, then=Value(StoreState.NO_SIGNAL)),
                 When(last_status=PollStatus.INACTIVE, then=Value(StoreState.DOWN)),
                 default=Value(StoreState.UP),
                 output_field=models.CharField(),
@@ -93,7 +98,7 @@ class StoreQuerySet(models.QuerySet):
 
 class Store(models.Model):
     # Opaque (the public Loop data uses 64-bit integers and UUIDs), within the
-    # rule of stores.parsing: safe in a URL path and a CSV cell.
+    # rule of stores.store_ids: safe in a URL path and a CSV cell.
     store_id = models.CharField(max_length=STORE_ID_MAX_LENGTH, unique=True, validators=[validate_store_id])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stores")
     timezone = models.CharField(max_length=64, default=DEFAULT_TIMEZONE, validators=[validate_timezone])
@@ -175,29 +180,3 @@ class StatusSpan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} {self.status} {self.first_poll_at:%Y-%m-%d %H:%M}–{self.last_poll_at:%H:%M} ({self.poll_count})"
-
-
-class ApiToken(models.Model):
-    """A user's API key (`Authorization: Token <key>`), stored as its SHA-256
-    only: the plain key is shown once, when it is made, and never again.
-
-    The key is random and long (256 bits; 160 for keys converted from DRF's
-    authtoken table), so a fast unsalted hash is enough, and a request finds
-    its token by an indexed lookup on the hash, as device keys do.
-    """
-
-    # A user may hold several (one per client); rotating replaces them all.
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    # The key's first characters: not enough to use it, enough to tell it apart.
-    prefix = models.CharField(max_length=8)
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    # Written at most every few minutes (authentication.TOKEN_LAST_USED_EVERY), not on every request.
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["user_id", "created_at"]
-        verbose_name = "API token"
-
-    def __str__(self) -> str:
-        return f"{self.prefix}…"

@@ -16,11 +16,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from monitor_project.openapi import BODY_ERRORS, REQUEST_ERRORS, error_responses
+from accounts.permissions import IsAccountUserOrDevice
+from common.openapi import BODY_ERRORS, REQUEST_ERRORS, error_responses
+from common.serializers import StrictSerializer
 
 from .models import PollStatus
-from .parsing import STORE_ID_PATTERN, STORE_ID_RULE
-from .serializers import RegisterStoreSerializer, StoreIdField, StoreSerializer, StrictSerializer
+from .serializers import RegisterStoreSerializer, StoreIdField, StoreSerializer
+from .store_ids import STORE_ID_PATTERN, STORE_ID_RULE
 
 # --------------------------------------------------------------------------
 # Extensions: what drf-spectacular cannot see by itself.
@@ -28,10 +30,10 @@ from .serializers import RegisterStoreSerializer, StoreIdField, StoreSerializer,
 
 
 class StoreKeyScheme(OpenApiAuthenticationExtension):
-    """stores.authentication.StoreKeyAuthentication: `X-Store-Key: <device key>`,
+    """stores.device_keys.StoreKeyAuthentication: `X-Store-Key: <device key>`,
     listed only on the operations a device may use (posting polls)."""
 
-    target_class = "stores.authentication.StoreKeyAuthentication"
+    target_class = "stores.device_keys.StoreKeyAuthentication"
     name = "storeKeyAuth"
 
     def get_security_definition(self, auto_schema):
@@ -46,22 +48,9 @@ class StoreKeyScheme(OpenApiAuthenticationExtension):
         }
 
     def get_security_requirement(self, auto_schema):
-        from .permissions import IsAccountUserOrDevice
-
         if any(isinstance(permission, IsAccountUserOrDevice) for permission in auto_schema.view.get_permissions()):
             return {self.name: []}
         return None
-
-
-class StrictSerializerScheme(OpenApiSerializerExtension):
-    """A StrictSerializer refuses fields it does not know: additionalProperties is false."""
-
-    target_class = StrictSerializer
-    match_subclasses = True
-
-    def map_serializer(self, auto_schema, direction):
-        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        return {**schema, "additionalProperties": False}
 
 
 # --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from reports import uptime
+from core import instants
 
 Poll = tuple[int, bool]  # (microseconds since the epoch, active)
 
@@ -36,8 +36,8 @@ def store_rng(seed: int, store_id: str) -> random.Random:
 def generate_polls(rng: random.Random, start: int, count: int, pattern: PollPattern = PollPattern()) -> list[Poll]:
     """`count` poll slots from `start`, one per interval, each inside its own
     interval: a per-store offset, ± jitter; some missed, some inactive in outages."""
-    interval = pattern.interval_minutes * uptime.MINUTE
-    jitter = min(pattern.jitter_minutes * uptime.MINUTE, interval // 2)
+    interval = pattern.interval_minutes * instants.MINUTE
+    jitter = min(pattern.jitter_minutes * instants.MINUTE, interval // 2)
     offset = jitter + int(rng.random() * (interval - 2 * jitter))
     random_ = rng.random
     polls: list[Poll] = []
@@ -59,7 +59,7 @@ def generate_polls(rng: random.Random, start: int, count: int, pattern: PollPatt
 
 
 def loop_timestamp(micros: int) -> str:
-    return f"{uptime.from_micros(micros):%Y-%m-%d %H:%M:%S.%f} UTC"
+    return f"{instants.from_micros(micros):%Y-%m-%d %H:%M:%S.%f} UTC"
 
 
 def write_loop_csv(

@@ -4,7 +4,7 @@ A report reads a few rows for each of thousands of stores, so these skip
 what the ORM spends per row: queries are built with the ORM but run on a
 plain (client-side) cursor, without server-side cursor round trips, model
 instances or per-value converters; instants and times arrive as integers
-(stores.expressions), and the store keys go as one parameter (InIntegers).
+(common.expressions), and the store keys go as one parameter (InIntegers).
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import NamedTuple
 from django.db import connection, connections
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from reports import uptime
+from common.expressions import EpochMicroseconds, InIntegers, SecondsOfDay
+from core import uptime
 
-from .expressions import EpochMicroseconds, InIntegers, SecondsOfDay
 from .models import BusinessHours, PollStatus, Store, StatusSpan
 
 

@@ -10,28 +10,14 @@ from django.utils import timezone as django_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitor_project.errors import INVALID_STORE_ID
+from common.errors import INVALID_STORE_ID
+from common.serializers import StrictSerializer
+from core.instants import parse_utc_timestamp
 
+from .hours import HoursInput, entry_problem, local_time, week_problems, week_representation
 from .models import POLL_STATUSES, PollStatus, Store, validate_timezone
-from .parsing import (
-    STORE_ID_PATTERN,
-    STORE_ID_RULE,
-    InvalidStoreId,
-    clean_store_id,
-    parse_local_time,
-    parse_utc_timestamp,
-)
-from .services import HoursInput, PollInput
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo is an error, not a silent default."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
+from .services import PollInput
+from .store_ids import STORE_ID_PATTERN, STORE_ID_RULE, InvalidStoreId, clean_store_id
 
 
 @extend_schema_field(
@@ -88,12 +74,9 @@ class LocalTimeField(serializers.Field):
 
     def to_internal_value(self, data):
         try:
-            value, is_24 = parse_local_time(data)
+            return local_time(data, is_end=self.is_end)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
-        if is_24 and not self.is_end:
-            raise serializers.ValidationError("24:00 can only end an interval.")
-        return value
 
     def to_representation(self, value: dt.time):
         return value.isoformat()
@@ -106,17 +89,13 @@ class HoursEntrySerializer(StrictSerializer):
     closed = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs):
-        has_times = "start_time_local" in attrs or "end_time_local" in attrs
-        if attrs["closed"]:
-            if has_times:
-                raise serializers.ValidationError("A closed day has no start or end time.")
-        elif "start_time_local" not in attrs or "end_time_local" not in attrs:
-            raise serializers.ValidationError(
-                "Give start_time_local and end_time_local, or closed: true."
-            )
+        problem = entry_problem(self.to_hours_input(attrs))
+        if problem is not None:
+            raise serializers.ValidationError(problem)
         return attrs
 
-    def to_hours_input(self, attrs) -> HoursInput:
+    @staticmethod
+    def to_hours_input(attrs) -> HoursInput:
         return HoursInput(
             day_of_week=attrs["dayOfWeek"],
             start=attrs.get("start_time_local"),
@@ -151,32 +130,22 @@ class RegisterStoreSerializer(StrictSerializer):
         if day_given and len(day_given) != len(self.day_fields):
             missing = [name for name in self.day_fields if name not in attrs]
             raise serializers.ValidationError({name: ["This field is required with dayOfWeek."] for name in missing})
-        week = attrs.get("business_hours")
-        if week:
-            closed = {entry["dayOfWeek"] for entry in week if entry["closed"]}
-            open_ = {entry["dayOfWeek"] for entry in week if not entry["closed"]}
-            both = sorted(closed & open_)
-            if both:
-                raise serializers.ValidationError({"business_hours": [f"Day {both[0]} is both closed and open."]})
+        if "business_hours" in attrs:
+            problems = week_problems(week=[HoursEntrySerializer.to_hours_input(entry) for entry in attrs["business_hours"]])
+            if problems:
+                raise serializers.ValidationError({"business_hours": problems[:1]})
         return attrs
 
     def service_arguments(self) -> dict[str, Any]:
         attrs = self.validated_data
         arguments: dict[str, Any] = {"store_id": attrs["store_id"], "timezone": attrs.get("local_timezone")}
         if "business_hours" in attrs:
-            arguments["week"] = [HoursEntrySerializer().to_hours_input(entry) for entry in attrs["business_hours"]]
+            arguments["week"] = [HoursEntrySerializer.to_hours_input(entry) for entry in attrs["business_hours"]]
         elif "dayOfWeek" in attrs:
             arguments["day"] = HoursInput(
                 day_of_week=attrs["dayOfWeek"], start=attrs["start_time_local"], end=attrs["end_time_local"]
             )
         return arguments
-
-
-def _time_text(value: dt.time, *, is_end: bool, start: dt.time) -> str:
-    # An end of 00:00 after a later start is the midnight ending the day.
-    if is_end and value == dt.time(0) and start != dt.time(0):
-        return "24:00:00"
-    return value.isoformat()
 
 
 # The shapes week_representation returns, for the OpenAPI schema.
@@ -195,32 +164,6 @@ class StoreDaySerializer(serializers.Serializer):
     intervals = StoreIntervalSerializer(many=True, help_text="Empty unless the day is open.")
 
 
-def week_representation(store: Store) -> list[dict[str, Any]]:
-    """All seven days: their intervals, closed, or open all day."""
-    rows = sorted(
-        store.business_hours.all(), key=lambda row: (row.day_of_week, row.start_time_local or dt.time(0))
-    )
-    days = []
-    for day in range(7):
-        day_rows = [row for row in rows if row.day_of_week == day]
-        intervals = [
-            {
-                "start_time_local": row.start_time_local.isoformat(),
-                "end_time_local": _time_text(row.end_time_local, is_end=True, start=row.start_time_local),
-            }
-            for row in day_rows
-            if not row.closed
-        ]
-        if intervals:
-            state = "open"
-        elif day_rows:
-            state = "closed"
-        else:
-            state = "open_all_day"
-        days.append({"dayOfWeek": day, "state": state, "intervals": intervals})
-    return days
-
-
 class StoreSerializer(serializers.ModelSerializer):
     business_hours = serializers.SerializerMethodField()
     owner = serializers.CharField(source="owner.get_username", read_only=True)
@@ -235,7 +178,7 @@ class StoreSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(StoreDaySerializer(many=True, help_text="All seven days, Monday (0) first."))
     def get_business_hours(self, store: Store) -> list[dict[str, Any]]:
-        return week_representation(store)
+        return week_representation(store.business_hours.all())
 
 
 # --------------------------------------------------------------------------

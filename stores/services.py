@@ -2,48 +2,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.conf import settings
-from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 
-from .models import DEFAULT_TIMEZONE, ApiToken, BusinessHours, Store, StatusSpan, validate_timezone
-from .parsing import clean_store_id
-from .row_update import update_rows
-from .selectors import store_latest_spans
+from accounts.secrets import new_secret
+from common.bulk_writes import insert_rows, update_rows
+from core.instants import from_micros, to_micros
+from core.spans import SpanRun, StorePolls, Verdict, encode_poll, spans_apply
 
-# Created, with its permissions, by migration 0002_owners_group.
-OWNERS_GROUP = "owners"
+from .hours import HoursInput
+from .models import DEFAULT_TIMEZONE, BusinessHours, PollStatus, StatusSpan, Store, stale_after, validate_timezone
+from .selectors import store_latest_spans
+from .store_ids import clean_store_id
 
 
 class StoreIdTaken(Exception):
     """The store id is registered to another account (or, for store_create, to any)."""
-
-
-class UsernameTaken(Exception):
-    """An account with this username exists already."""
-
-
-class OwnersGroupMissing(Exception):
-    """The owners group is not in the database: the migrations have not been applied."""
-
-
-@dataclass(frozen=True)
-class HoursInput:
-    """One entry of a schedule: an interval of a weekday, or that weekday closed."""
-
-    day_of_week: int
-    start: dt.time | None = None
-    end: dt.time | None = None
-    closed: bool = False
 
 
 class StoreCreated(NamedTuple):
@@ -59,21 +38,6 @@ class RegisterResult(NamedTuple):
     device_key: str | None
 
 
-def secret_hash(key: str) -> str:
-    """SHA-256 of a random key (a device key or an API token), as stored."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def secret_matches(key: str, stored_hash: str) -> bool:
-    """In constant time: how much of the hash matches does not show in the time taken."""
-    return hmac.compare_digest(secret_hash(key), stored_hash)
-
-
-def new_device_key() -> tuple[str, str]:
-    key = secrets.token_urlsafe(32)
-    return key, secret_hash(key)
-
-
 def _hours_rows(store: Store, entries: Sequence[HoursInput]) -> list[BusinessHours]:
     return [
         BusinessHours(
@@ -87,25 +51,8 @@ def _hours_rows(store: Store, entries: Sequence[HoursInput]) -> list[BusinessHou
     ]
 
 
-def week_problems(*, week: Sequence[HoursInput]) -> list[str]:
-    """What is wrong with a whole week of entries, as the API checks it: each
-    entry is closed or has both times, and a day is closed or has intervals."""
-    problems = []
-    for entry in week:
-        if not 0 <= entry.day_of_week <= 6:
-            problems.append(f"Day {entry.day_of_week} is not 0 (Monday) to 6 (Sunday).")
-        elif entry.closed and (entry.start is not None or entry.end is not None):
-            problems.append(f"Day {entry.day_of_week}: a closed day has no start or end time.")
-        elif not entry.closed and (entry.start is None or entry.end is None):
-            problems.append(f"Day {entry.day_of_week}: give a start and an end time, or mark the day closed.")
-    closed = {entry.day_of_week for entry in week if entry.closed}
-    open_ = {entry.day_of_week for entry in week if not entry.closed}
-    problems.extend(f"Day {day} is both closed and open." for day in sorted(closed & open_))
-    return problems
-
-
 def _store_insert(*, owner: AbstractBaseUser, store_id: str, timezone: str | None) -> StoreCreated:
-    key, key_hash = new_device_key()
+    key, key_hash = new_secret()
     store = Store.objects.create(
         store_id=store_id, owner=owner, timezone=timezone or DEFAULT_TIMEZONE, device_key_hash=key_hash
     )
@@ -206,107 +153,10 @@ def stores_rename(*, renames: dict[str, str]) -> int:
 
 def store_rotate_device_key(*, store: Store) -> str:
     """Give the store a new device key; the old one stops working at once."""
-    key, key_hash = new_device_key()
+    key, key_hash = new_secret()
     Store.objects.filter(pk=store.pk).update(device_key_hash=key_hash)
     store.device_key_hash = key_hash
     return key
-
-
-# --------------------------------------------------------------------------
-# Owners: staff accounts in the owners group, which see only their own stores
-# in the admin and use the API with a token.
-# --------------------------------------------------------------------------
-
-
-def _owners_group() -> Group:
-    try:
-        return Group.objects.get(name=OWNERS_GROUP)
-    except Group.DoesNotExist:
-        raise OwnersGroupMissing(
-            f"There is no {OWNERS_GROUP!r} group; apply the migrations (manage.py migrate)."
-        ) from None
-
-
-def owner_grant(*, user: AbstractBaseUser) -> str | None:
-    """Make an account an owner: staff (to log into the admin), in the owners
-    group, with an API token. Returns the new token's key, or None when the
-    account has a token already: it keeps it (only its hash is stored, so it
-    cannot be shown), and its API clients go on working."""
-    group = _owners_group()
-    with transaction.atomic():
-        if not user.is_staff:
-            user.is_staff = True
-            user.save(update_fields=["is_staff"])
-        user.groups.add(group)
-        if ApiToken.objects.filter(user=user).exists():
-            return None
-        return api_token_create(user=user)
-
-
-def owner_create(*, username: str, password: str, email: str = "") -> tuple[AbstractBaseUser, str]:
-    """A new owner account (staff, not a superuser, in the owners group) and its API token key.
-
-    Raises UsernameTaken, OwnersGroupMissing, or Django's ValidationError for a
-    username or password the validators refuse.
-    """
-    user_model = get_user_model()
-    username = user_model.normalize_username(username)
-    username_field = user_model._meta.get_field(user_model.USERNAME_FIELD)
-    # create_user() runs no validators: run the ones the admin's forms would.
-    username_field.clean(username, None)
-    group = _owners_group()
-    if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
-        raise UsernameTaken(username)
-    password_validation.validate_password(
-        password, user=user_model(**{user_model.USERNAME_FIELD: username}, email=email)
-    )
-    try:
-        with transaction.atomic():
-            user = user_model._default_manager.create_user(
-                **{user_model.USERNAME_FIELD: username}, email=email, password=password, is_staff=True
-            )
-            user.groups.add(group)
-            key = api_token_create(user=user)
-    except IntegrityError:
-        # Another process created the same username since the check above.
-        raise UsernameTaken(username) from None
-    return user, key
-
-
-# --------------------------------------------------------------------------
-# API tokens: stored as hashes; the plain key exists only in the answer of
-# the call that makes it.
-# --------------------------------------------------------------------------
-
-# Characters of the key kept in clear, to tell tokens apart in the admin.
-API_TOKEN_PREFIX_LENGTH = 8
-
-
-def new_api_token_key() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def api_token_create(*, user: AbstractBaseUser) -> str:
-    """A new token for the user, beside any they have; returns its key (not stored)."""
-    key = new_api_token_key()
-    ApiToken.objects.create(user=user, prefix=key[:API_TOKEN_PREFIX_LENGTH], key_hash=secret_hash(key))
-    return key
-
-
-def api_token_rotate(*, user: AbstractBaseUser) -> str:
-    """Replace all the user's tokens with a new one; the old ones stop working
-    at once. Returns the new key (not stored)."""
-    with transaction.atomic():
-        ApiToken.objects.filter(user=user).delete()
-        return api_token_create(user=user)
-
-
-def api_token_replace(*, token: ApiToken) -> str:
-    """Replace one token with a new one for the same user (the user's other
-    tokens are left alone). Returns the new key (not stored)."""
-    with transaction.atomic():
-        ApiToken.objects.filter(pk=token.pk).delete()
-        return api_token_create(user=token.user)
 
 
 # --------------------------------------------------------------------------
@@ -339,10 +189,13 @@ CONFLICTING_STATUS = PollOutcome(
 )
 
 
-def stale_after() -> dt.timedelta:
-    return dt.timedelta(minutes=settings.MONITOR_STALE_AFTER_MINUTES)
-
-
+# What the span rule's verdict on a poll (core.spans) answers.
+_VERDICT_OUTCOMES = {
+    Verdict.RECORDED: RECORDED,
+    Verdict.REPEAT: REPEAT,
+    Verdict.OLDER: OLDER_THAN_LATEST,
+    Verdict.CONFLICT: CONFLICTING_STATUS,
+}
 # The store fields polls_record reads and writes.
 _LOCKED_FIELDS = ("store_id", "last_poll_at", "last_status")
 
@@ -351,9 +204,9 @@ def _locked_store(store_id: str) -> list[Store]:
     """The store with this id ([] if none), its row locked until the
     transaction ends, with _LOCKED_FIELDS (the others deferred).
 
-    Written in SQL: a device's poll runs this, and building and compiling
-    the ORM's statement (polls_record's for a scope of stores) cost it
-    0.3 ms of CPU, a tenth of the poll's time in the web server.
+    Written in SQL: a device's poll runs this, and building and compiling the
+    ORM's statement (polls_record's for a scope of stores) was a tenth of a
+    poll's CPU in the web server (bench/RESULTS.md).
     """
     quote = connection.ops.quote_name
     meta = Store._meta
@@ -374,17 +227,16 @@ def polls_record(
     its own store only, whoever owns it. One transaction for the batch, with
     the stores' rows locked (in primary key order, so two batches cannot
     deadlock), so concurrent polls for a store are applied one after the
-    other. Each poll extends the store's open span or opens a new one; the
-    writes are batched, so the number of queries does not grow with the
-    number of polls.
+    other. The span rule (core.spans) decides each poll; the writes are
+    batched, so the number of queries does not grow with the number of polls.
     """
     if stores is None and device_store is None:
         raise ValueError("give the stores the caller may post for, or the device's store")
-    stale = stale_after()
     wanted = {poll.store_id for poll in polls}
     if device_store is not None:
         wanted &= {device_store.store_id}
-    outcomes: list[PollOutcome] = []
+    outcomes: list[PollOutcome | None] = [None] * len(polls)
+    active = PollStatus.ACTIVE.value
     with transaction.atomic():
         locked: Iterable[Store] = ()
         if wanted and stores is None:
@@ -394,50 +246,108 @@ def polls_record(
             # Only the fields polls are checked against and written to: less to read and build.
             locked = stores.filter(store_id__in=wanted).select_for_update().order_by("pk").only(*_LOCKED_FIELDS)
         by_id = {store.store_id: store for store in locked}
-        open_spans = store_latest_spans(store_pks=[store.pk for store in by_id.values() if store.last_poll_at is not None])
-        new_spans: list[StatusSpan] = []
-        changed_spans: dict[int, StatusSpan] = {}
-        changed_stores: dict[int, Store] = {}
-
-        for poll in polls:
+        # Each store's polls in the order posted, and where each stands in the batch.
+        encoded: dict[int, list[int]] = {}
+        places: dict[int, list[int]] = {}
+        for place, poll in enumerate(polls):
             if device_store is not None and poll.store_id != device_store.store_id:
-                outcomes.append(OTHER_STORE)
+                outcomes[place] = OTHER_STORE
                 continue
             store = by_id.get(poll.store_id)
             if store is None:
-                outcomes.append(UNKNOWN_STORE)
+                outcomes[place] = UNKNOWN_STORE
                 continue
-            if store.last_poll_at is not None:
-                if poll.at < store.last_poll_at:
-                    outcomes.append(OLDER_THAN_LATEST)
-                    continue
-                if poll.at == store.last_poll_at:
-                    outcomes.append(REPEAT if poll.status == store.last_status else CONFLICTING_STATUS)
-                    continue
-            span = open_spans.get(store.pk)
-            if span is not None and span.status == poll.status and poll.at - span.last_poll_at < stale:
-                span.last_poll_at = poll.at
-                span.poll_count += 1
-                if span.pk is not None:
-                    changed_spans[span.pk] = span
-            else:
-                span = StatusSpan(
-                    store=store, status=poll.status, first_poll_at=poll.at, last_poll_at=poll.at, poll_count=1
-                )
-                new_spans.append(span)
-                open_spans[store.pk] = span
-            store.last_poll_at = poll.at
-            store.last_status = poll.status
-            changed_stores[store.pk] = store
-            outcomes.append(RECORDED)
+            encoded.setdefault(store.pk, []).append(encode_poll(to_micros(poll.at), poll.status == active))
+            places.setdefault(store.pk, []).append(place)
+        verdicts: dict[int, list[Verdict]] = {}
+        store_polls_apply(stores=by_id.values(), polls=encoded, verdicts=verdicts)
+        for store_pk, store_places in places.items():
+            for place, verdict in zip(store_places, verdicts[store_pk]):
+                outcomes[place] = _VERDICT_OUTCOMES[verdict]
+    return outcomes  # type: ignore[return-value]  # every place has its outcome now
 
-        if changed_spans:
-            update_rows(StatusSpan, list(changed_spans.values()), ["last_poll_at", "poll_count"])
-        if new_spans:
-            StatusSpan.objects.bulk_create(new_spans, batch_size=1000)
-        if changed_stores:
-            update_rows(Store, list(changed_stores.values()), ["last_poll_at", "last_status"])
-    return outcomes
+
+class LockedStore(NamedTuple):
+    """What applying polls reads of a store whose row the caller has locked."""
+
+    pk: int
+    last_poll_at: dt.datetime | None
+    last_status: str
+
+
+def store_polls_apply(
+    *,
+    stores: Iterable[LockedStore | Store],
+    polls: dict[int, Sequence[int]],
+    verdicts: dict[int, list[Verdict]] | None = None,
+    copy: bool = False,
+) -> dict[int, StorePolls]:
+    """Apply each store's encoded polls (core.spans.encode_poll, by store pk)
+    by the span rule after its latest poll and open span, and write what
+    changed: new spans, the extended open span, the store's latest poll.
+
+    polls_record and the Loop import both come here, in their transaction,
+    with the stores' rows locked. `verdicts`, when given, gets each store's
+    verdicts, poll by poll; `copy` writes new spans with COPY on PostgreSQL
+    (the import's hundreds of thousands), else with INSERTs.
+    """
+    stale = stale_after()
+    active, inactive = PollStatus.ACTIVE.value, PollStatus.INACTIVE.value
+    stores = [store for store in stores if store.pk in polls]
+    open_spans = store_latest_spans(store_pks=[store.pk for store in stores if store.last_poll_at is not None])
+    results: dict[int, StorePolls] = {}
+    new_spans: list[tuple[int, SpanRun]] = []
+    extended: list[StatusSpan] = []
+    changed_stores: list[Store] = []
+    for store in stores:
+        span = open_spans.get(store.pk)
+        open_span = None if span is None else SpanRun(
+            span.status == active, to_micros(span.first_poll_at), to_micros(span.last_poll_at), span.poll_count, span.pk
+        )
+        store_verdicts = None if verdicts is None else verdicts.setdefault(store.pk, [])
+        result = results[store.pk] = spans_apply(
+            polls=polls[store.pk],
+            open_span=open_span,
+            latest=None if store.last_poll_at is None else to_micros(store.last_poll_at),
+            latest_active=store.last_status == active,
+            stale_after=stale,
+            verdicts=store_verdicts,
+        )
+        if not result.recorded:
+            continue
+        new_spans.extend((store.pk, run) for run in result.new)
+        if result.extended is not None:
+            run = result.extended
+            extended.append(StatusSpan(pk=run.pk, last_poll_at=from_micros(run.last), poll_count=run.count))
+        changed_stores.append(
+            Store(pk=store.pk, last_poll_at=from_micros(result.latest), last_status=active if result.latest_active else inactive)
+        )
+    update_rows(StatusSpan, extended, ["last_poll_at", "poll_count"])
+    if copy:
+        insert_rows(
+            StatusSpan,
+            ("store", "status", "first_poll_at", "last_poll_at", "poll_count"),
+            (
+                (pk, active if run.active else inactive, from_micros(run.first), from_micros(run.last), run.count)
+                for pk, run in new_spans
+            ),
+        )
+    elif new_spans:
+        StatusSpan.objects.bulk_create(
+            [
+                StatusSpan(
+                    store_id=pk,
+                    status=active if run.active else inactive,
+                    first_poll_at=from_micros(run.first),
+                    last_poll_at=from_micros(run.last),
+                    poll_count=run.count,
+                )
+                for pk, run in new_spans
+            ],
+            batch_size=1000,
+        )
+    update_rows(Store, changed_stores, ["last_poll_at", "last_status"])
+    return results
 
 
 def spans_prune(*, older_than: dt.datetime) -> int:

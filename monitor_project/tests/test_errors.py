@@ -18,9 +18,9 @@ import pytest
 from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
-from monitor_project.errors import SERVER_ERROR_MESSAGE
+from common.errors import SERVER_ERROR_MESSAGE
 from reports.models import Report
-from stores import views as store_views
+from stores import api_views as store_views
 from stores.models import PollStatus
 from stores.tests.factories import StoreFactory, StatusSpanFactory
 
@@ -646,7 +646,7 @@ def test_get_without_the_trailing_slash_keeps_djangos_redirect(api):
 
 def test_json_404_handler_and_500_handler_directly(rf):
     """Django's handlers (urls.py) answer JSON on API paths outside any view."""
-    from monitor_project import errors
+    from common import errors
 
     assert errors.handler404(rf.get("/nope"), None)["Content-Type"] == "application/json"
     assert json.loads(errors.handler403(rf.get("/poll"), None).content)["code"] == "permission_denied"

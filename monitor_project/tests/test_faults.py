@@ -18,7 +18,7 @@ from django.core.files.storage import FileSystemStorage
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import OperationalError, close_old_connections, connection
 
-from monitor_project.errors import DATABASE_UNAVAILABLE_MESSAGE, RETRY_AFTER_SECONDS
+from common.errors import DATABASE_UNAVAILABLE_MESSAGE, RETRY_AFTER_SECONDS
 from reports.models import Report, ReportChunk, ReportStatus
 from reports.tests.test_services import csv_text
 from reports.tests.test_services_chunks import AS_OF, DATABASE_TASKS, STORE_IDS, one_chunk_csv, stores  # noqa: F401

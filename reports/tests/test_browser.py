@@ -17,9 +17,10 @@ from django.test import Client
 from django.utils import timezone
 
 from reports.models import Report, ReportStatus
-from reports.services import figures_refresh, report_generate
+from reports.figures import figures_refresh
+from reports.services import report_generate
 from stores.demo import DEMO_STORES, demo_load
-from stores.services import owner_create
+from accounts.services import owner_create
 from stores.tests.factories import BusinessHoursFactory, StoreFactory
 
 # live_server needs committed data, hence transactional tests.

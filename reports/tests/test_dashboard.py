@@ -7,9 +7,10 @@ import re
 import pytest
 from django.urls import reverse
 
-from reports import uptime
+from core import uptime
 from reports.models import Report, StoreFigures
-from reports.services import figures_refresh, report_generate
+from reports.figures import figures_refresh
+from reports.services import report_generate
 from stores.demo import demo_load
 from stores.models import PollStatus
 from stores.services import PollInput, polls_record

@@ -8,11 +8,13 @@ import pytest
 from django.utils import timezone
 
 from reports import services as report_services
-from reports import uptime
+
+from core import uptime
 from reports.models import Report, ReportChunk, ReportStatus
 from reports.services import AsOfOutOfRange, report_generate, report_trigger
 from stores.models import PollStatus, Store
-from stores.services import HoursInput, PollInput, polls_record, store_register
+from stores.hours import HoursInput
+from stores.services import PollInput, polls_record, store_register
 from stores.tests.factories import StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db

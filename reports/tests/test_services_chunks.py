@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from reports import services as report_services
-from reports import tasks as report_tasks
+
 from reports.models import ChunkState, Report, ReportChunk, ReportStatus
 from reports.services import report_chunk_run, report_generate, report_trigger, reports_sweep
 from stores.models import PollStatus
@@ -85,7 +85,7 @@ def one_chunk_csv(owner, stores, settings) -> str:
 def queued(monkeypatch) -> list[int]:
     """Chunk tasks are recorded instead of run: the test delivers them."""
     chunk_ids: list[int] = []
-    monkeypatch.setattr(report_tasks, "run_report_chunk", SimpleNamespace(enqueue=chunk_ids.append))
+    monkeypatch.setattr(report_services, "report_chunk_run_task", SimpleNamespace(enqueue=chunk_ids.append))
     return chunk_ids
 
 
@@ -341,10 +341,10 @@ def test_trigger_queues_the_planning_and_a_watchdog_one_lease_later(
         report = report_trigger(user=owner)
 
     tasks = {task.task_path.rsplit(".", 1)[1]: task for task in DBTaskResult.objects.all()}
-    assert set(tasks) == {"generate_report", "watch_report"}
-    assert tasks["generate_report"].args_kwargs["args"] == [str(report.id)]
+    assert set(tasks) == {"report_generate_task", "report_watch_task"}
+    assert tasks["report_generate_task"].args_kwargs["args"] == [str(report.id)]
     lease = dt.timedelta(seconds=settings.MONITOR_REPORT_CHUNK_LEASE_SECONDS)
-    assert before + lease <= tasks["watch_report"].run_after <= timezone.now() + lease
+    assert before + lease <= tasks["report_watch_task"].run_after <= timezone.now() + lease
 
 
 def test_the_watchdog_sweeps_its_report_and_comes_back_while_it_runs(owner, stores, settings, monkeypatch):
@@ -354,10 +354,10 @@ def test_the_watchdog_sweeps_its_report_and_comes_back_while_it_runs(owner, stor
 
     settings.TASKS = DATABASE_TASKS  # queued, not run: the watchdog can come back later
     report_services.report_watch(report_id=report.id)
-    assert DBTaskResult.objects.get().task_path.endswith("watch_report")  # lease not expired: nothing to queue
+    assert DBTaskResult.objects.get().task_path.endswith("report_watch_task")  # lease not expired: nothing to queue
 
     ReportChunk.objects.filter(state=ChunkState.RUNNING).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
     report_services.report_watch(report_id=report.id)
     paths = sorted(task.task_path.rsplit(".", 1)[1] for task in DBTaskResult.objects.all())
-    assert paths == ["run_report_chunk", "watch_report", "watch_report"]
+    assert paths == ["report_chunk_run_task", "report_watch_task", "report_watch_task"]
     assert ReportChunk.objects.get(index=1).state == ChunkState.PENDING

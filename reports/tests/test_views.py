@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from reports import uptime
+
+from core import uptime
 from reports.models import Report, ReportStatus
 from stores.tests.factories import StatusSpanFactory, StoreFactory
 

@@ -16,10 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import token_client
+from reports import figures
 from reports import services as report_services
-from reports import tasks
+from reports.figures import figures_refresh, figures_refresh_queue
 from reports.models import FiguresRefresh, Report, ReportStatus, StoreFigures
-from reports.services import TooManyRunningReports, figures_refresh, figures_refresh_queue, report_trigger
+from reports.services import TooManyRunningReports, report_trigger
 from stores.tests.factories import StoreFactory
 
 UTC = dt.timezone.utc
@@ -29,7 +30,7 @@ UTC = dt.timezone.utc
 def queued(monkeypatch) -> list[str]:
     """Figures refreshes queued (the task's enqueue, counted instead of run)."""
     calls: list[str] = []
-    monkeypatch.setattr(tasks, "refresh_figures", SimpleNamespace(enqueue=lambda *args, **kwargs: calls.append("refresh")))
+    monkeypatch.setattr(figures, "figures_refresh_task", SimpleNamespace(enqueue=lambda *args, **kwargs: calls.append("refresh")))
     return calls
 
 
@@ -225,11 +226,11 @@ def test_a_forced_refresh_runs_even_when_the_figures_are_fresh(owner):
     as_of = timezone.now()
     assert figures_refresh(as_of=as_of - dt.timedelta(minutes=1)) == 1
     # The background refresh skips fresh figures...
-    assert tasks.refresh_figures.call() == 0
+    assert figures.figures_refresh_task.call() == 0
     # ...unless someone pressed Refresh while it was queued.
     figures_refresh_queue(now=as_of)
     figures_refresh_queue(now=as_of, force=True)
     assert FiguresRefresh.objects.get().forced
-    assert tasks.refresh_figures.call() == 1
+    assert figures.figures_refresh_task.call() == 1
     assert StoreFigures.objects.get().as_of > as_of - dt.timedelta(minutes=1)
     assert FiguresRefresh.objects.get().queued_at is None

@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from stores.models import BusinessHours, PollStatus, Store, StatusSpan
-from stores.services import secret_hash
+from accounts.secrets import secret_hash
 
 
 class UserFactory(factory.django.DjangoModelFactory):

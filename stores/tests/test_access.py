@@ -20,7 +20,8 @@ from rest_framework.test import APIClient
 
 from reports.models import Report, ReportStatus
 from stores.models import Store, StatusSpan
-from stores.services import owner_grant, store_register
+from accounts.services import owner_grant
+from stores.services import store_register
 from stores.tests.factories import StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,9 @@ from rest_framework.test import APIClient
 
 from reports.models import Report, ReportStatus
 from stores.models import BusinessHours, Store, StatusSpan
-from stores.services import owner_grant, secret_hash, store_register
+from accounts.secrets import secret_hash
+from accounts.services import owner_grant
+from stores.services import store_register
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@ import datetime as dt
 
 import pytest
 
-from reports import uptime
-from stores.expressions import EpochMicroseconds, InIntegers, SecondsOfDay
+from core import instants
+from common.expressions import EpochMicroseconds, InIntegers, SecondsOfDay
 from stores.models import BusinessHours, StatusSpan, Store
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
 
@@ -26,7 +26,7 @@ UTC = dt.timezone.utc
 def test_epoch_microseconds_is_exact(instant):
     StatusSpanFactory(first_poll_at=instant, last_poll_at=instant)
     value = StatusSpan.objects.values_list(EpochMicroseconds("first_poll_at"), flat=True).get()
-    assert value == uptime.to_micros(instant)
+    assert value == instants.to_micros(instant)
 
 
 @pytest.mark.parametrize(

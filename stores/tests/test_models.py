@@ -9,11 +9,11 @@ from stores.tests.factories import StoreFactory
 pytestmark = pytest.mark.django_db
 
 NOW = dt.datetime(2024, 1, 10, 12, 0, tzinfo=dt.timezone.utc)
-STALE_AFTER = dt.timedelta(minutes=120)
+STALE_AFTER = dt.timedelta(minutes=120)  # MONITOR_STALE_AFTER_MINUTES, the default
 
 
 def state_of(store_id: str) -> str:
-    return Store.objects.with_state(now=NOW, stale_after=STALE_AFTER).get(store_id=store_id).state
+    return Store.objects.with_state(now=NOW).get(store_id=store_id).state
 
 
 @pytest.mark.parametrize(

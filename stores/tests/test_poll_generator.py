@@ -5,19 +5,19 @@ import io
 import pytest
 from django.core.management import call_command
 
-from reports import uptime
+from core import instants
 from stores.models import Store, StatusSpan
-from stores.parsing import parse_utc_timestamp
+from core.instants import parse_utc_timestamp
 from stores.poll_generator import PollPattern, generate_polls, store_rng, write_loop_csv
 
 
 def test_one_poll_per_interval_inside_it_when_nothing_is_missed():
-    start = 1_700_000_000 * uptime.SECOND
+    start = 1_700_000_000 * instants.SECOND
     pattern = PollPattern(interval_minutes=30, jitter_minutes=5, missed_rate=0, outage_rate=0)
     polls = generate_polls(store_rng(1, "s"), start, 96, pattern)
     assert len(polls) == 96 and all(active for _, active in polls)
     for slot, (at, _) in enumerate(polls):
-        assert start + slot * 30 * uptime.MINUTE <= at < start + (slot + 1) * 30 * uptime.MINUTE
+        assert start + slot * 30 * instants.MINUTE <= at < start + (slot + 1) * 30 * instants.MINUTE
 
 
 def test_missed_polls_and_outages_at_about_their_rates():

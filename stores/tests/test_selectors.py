@@ -3,8 +3,9 @@ import datetime as dt
 
 import pytest
 
-from reports import uptime
-from reports.uptime import DAY_SECONDS, Span
+from core import instants
+from core import uptime
+from core.uptime import DAY_SECONDS, Span
 from stores.models import PollStatus
 from stores.selectors import store_spans, store_uptime_inputs, store_weekly_hours
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
@@ -17,7 +18,7 @@ END = dt.datetime(2024, 1, 10, tzinfo=UTC)
 
 
 def micros(instant: dt.datetime) -> int:
-    return uptime.to_micros(instant)
+    return instants.to_micros(instant)
 
 
 def test_weekly_hours_of_each_store():
@@ -58,12 +59,12 @@ def test_spans_are_the_last_before_the_range_then_those_inside_it_in_order():
     spans = store_spans(store_pks=[store.pk, other.pk], start=START, end=END)
 
     assert spans[store.pk] == [
-        Span(True, micros(at[1]), micros(at[1]) + 1 * uptime.MINUTE),  # the latest before START only
-        Span(False, micros(at[2]), micros(at[2]) + 2 * uptime.MINUTE),
-        Span(True, micros(at[3]), micros(at[3]) + 3 * uptime.MINUTE),
+        Span(True, micros(at[1]), micros(at[1]) + 1 * instants.MINUTE),  # the latest before START only
+        Span(False, micros(at[2]), micros(at[2]) + 2 * instants.MINUTE),
+        Span(True, micros(at[3]), micros(at[3]) + 3 * instants.MINUTE),
         # at[4] starts at END: outside [START, END)
     ]
-    only = micros(START) + uptime.SECOND + 7
+    only = micros(START) + instants.SECOND + 7
     assert spans[other.pk] == [Span(True, only, only)]
 
 

@@ -4,6 +4,8 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.secrets import secret_hash, secret_matches
+from stores.hours import HoursInput
 from stores.models import DEFAULT_TIMEZONE, BusinessHours, PollStatus, Store, StatusSpan
 from stores.services import (
     CONFLICTING_STATUS,
@@ -12,20 +14,18 @@ from stores.services import (
     RECORDED,
     REPEAT,
     UNKNOWN_STORE,
-    HoursInput,
     PollInput,
     StoreIdTaken,
     polls_record,
-    secret_hash,
-    secret_matches,
     spans_prune,
-    stale_after,
     store_create,
     store_register,
     store_rotate_device_key,
-    week_problems,
 )
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
+
+# MONITOR_STALE_AFTER_MINUTES, the default.
+STALE_AFTER = dt.timedelta(minutes=120)
 
 pytestmark = pytest.mark.django_db
 
@@ -238,7 +238,7 @@ def test_same_status_within_stale_extends_the_span(store):
 
 def test_gap_just_under_stale_extends(store):
     record(store, (T0, INACTIVE))
-    at = T0 + stale_after() - dt.timedelta(microseconds=1)
+    at = T0 + STALE_AFTER - dt.timedelta(microseconds=1)
     record(store, (at, INACTIVE))
     assert spans_of(store) == [(INACTIVE, T0, at, 2)]
 
@@ -246,9 +246,9 @@ def test_gap_just_under_stale_extends(store):
 @pytest.mark.parametrize("status", [ACTIVE, INACTIVE])
 def test_gap_of_stale_or_more_opens_a_new_span(store, status):
     record(store, (T0, status))
-    at = T0 + stale_after()
+    at = T0 + STALE_AFTER
     assert record(store, (at, status)) == [RECORDED]
-    later = at + stale_after() + minutes(500)
+    later = at + STALE_AFTER + minutes(500)
     assert record(store, (later, status)) == [RECORDED]
     assert spans_of(store) == [(status, T0, T0, 1), (status, at, at, 1), (status, later, later, 1)]
 
@@ -359,8 +359,8 @@ def test_batch_is_applied_in_order(store):
         (T0 + minutes(2), INACTIVE),  # repeat of the latest
         (T0 + minutes(2), ACTIVE),  # same instant, other status
         (T0 + minutes(3), INACTIVE),
-        (T0 + minutes(3) + stale_after(), INACTIVE),  # gap: a new span
-        (T0 + minutes(4) + stale_after(), ACTIVE),
+        (T0 + minutes(3) + STALE_AFTER, INACTIVE),  # gap: a new span
+        (T0 + minutes(4) + STALE_AFTER, ACTIVE),
     )
     assert outcomes == [
         RECORDED,
@@ -373,7 +373,7 @@ def test_batch_is_applied_in_order(store):
         RECORDED,
         RECORDED,
     ]
-    gap_at = T0 + minutes(3) + stale_after()
+    gap_at = T0 + minutes(3) + STALE_AFTER
     assert spans_of(store) == [
         (ACTIVE, T0, T0 + minutes(1), 2),
         (INACTIVE, T0 + minutes(2), T0 + minutes(3), 2),
@@ -560,7 +560,7 @@ def test_business_hours_rows_are_not_pruned(store):
 
 
 # --------------------------------------------------------------------------
-# store_create and week_problems (used by the admin)
+# store_create (used by the admin)
 # --------------------------------------------------------------------------
 
 
@@ -592,18 +592,3 @@ def test_store_create_refuses_unknown_zones(owner):
     with pytest.raises(ValidationError):
         store_create(owner=owner, store_id="new", timezone="Mars/Olympus")
     assert not Store.objects.exists()
-
-
-def test_week_problems():
-    nine, five = dt.time(9), dt.time(17)
-    good = [HoursInput(0, nine, five), HoursInput(0, dt.time(18), dt.time(0)), HoursInput(6, closed=True)]
-    assert week_problems(week=good) == []
-    both = [HoursInput(1, nine, five), HoursInput(1, closed=True)]
-    assert week_problems(week=both) == ["Day 1 is both closed and open."]
-    assert week_problems(week=[HoursInput(2, nine, None)]) == [
-        "Day 2: give a start and an end time, or mark the day closed."
-    ]
-    assert week_problems(week=[HoursInput(3, nine, five, closed=True)]) == [
-        "Day 3: a closed day has no start or end time."
-    ]
-    assert week_problems(week=[HoursInput(7, nine, five)]) == ["Day 7 is not 0 (Monday) to 6 (Sunday)."]

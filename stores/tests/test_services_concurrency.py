@@ -9,8 +9,11 @@ import pytest
 from django.db import connection
 
 from stores.models import PollStatus, Store, StatusSpan
-from stores.services import OLDER_THAN_LATEST, RECORDED, PollInput, polls_record, stale_after
+from stores.services import OLDER_THAN_LATEST, RECORDED, PollInput, polls_record
 from stores.tests.factories import StoreFactory
+
+# MONITOR_STALE_AFTER_MINUTES, the default.
+STALE_AFTER = dt.timedelta(minutes=120)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +31,7 @@ def needs_postgres():
 def poll_at(j: int) -> tuple[dt.datetime, str]:
     """The j-th instant of the interleaved sequence and its status: status
     runs of 7, and a gap of STALE_AFTER every 40 polls."""
-    at = T0 + dt.timedelta(minutes=j) + (j // 40) * stale_after()
+    at = T0 + dt.timedelta(minutes=j) + (j // 40) * STALE_AFTER
     return at, PollStatus.ACTIVE if (j // 7) % 2 == 0 else PollStatus.INACTIVE
 
 
@@ -36,7 +39,7 @@ def expected_spans(recorded: list[tuple[dt.datetime, str]]) -> list[tuple]:
     """The spans a one-at-a-time replay of the recorded polls gives."""
     spans: list[list] = []
     for at, status in sorted(recorded):
-        if spans and spans[-1][0] == status and at - spans[-1][2] < stale_after():
+        if spans and spans[-1][0] == status and at - spans[-1][2] < STALE_AFTER:
             spans[-1][2] = at
             spans[-1][3] += 1
         else:
@@ -108,7 +111,7 @@ def assert_consistent(store: Store, results: list[tuple[PollInput, object]]) -> 
     for before, after in zip(spans, spans[1:]):
         assert before[2] < after[1], "spans overlap or are out of order"
         # Consecutive spans differ in status, or a stale gap separates them.
-        assert before[0] != after[0] or after[1] - before[2] >= stale_after()
+        assert before[0] != after[0] or after[1] - before[2] >= STALE_AFTER
     store.refresh_from_db()
     assert store.last_poll_at == max(span[2] for span in spans)
     assert store.last_status == spans[-1][0]

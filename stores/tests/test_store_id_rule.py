@@ -1,6 +1,6 @@
 """The store id rule (docs/semantics.md, section 1): 1 to 64 characters from
 A-Z a-z 0-9 . _ : ~ -, the first a letter or a digit. One rule
-(stores.parsing.clean_store_id), applied wherever an id enters: the API's
+(stores.store_ids.clean_store_id), applied wherever an id enters: the API's
 bodies and paths, the admin, the Loop import, the generator, the services;
 and a migration that will not run over ids outside it, with a command to
 rename them."""
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from stores.loop_import import import_hours, import_status, import_timezones
 from stores.models import Store
-from stores.parsing import InvalidStoreId, clean_store_id, is_store_id, store_id_suggestion
+from stores.store_ids import InvalidStoreId, clean_store_id, is_store_id, store_id_suggestion
 from stores.services import StoreRenameRefused, store_create, store_register, stores_rename
 from stores.tests.factories import StoreFactory
 

@@ -7,7 +7,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from stores.models import BusinessHours, PollStatus, Store, StatusSpan
-from stores.services import PollInput, polls_record, secret_hash, store_register, store_rotate_device_key
+from accounts.secrets import secret_hash
+from stores.services import PollInput, polls_record, store_register, store_rotate_device_key
 from stores.tests.factories import StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from reports import uptime
-from stores.parsing import clean_store_id, parse_utc_timestamp
+from core import instants
+from core.instants import parse_utc_timestamp
+from stores.store_ids import clean_store_id
 from stores.poll_generator import PollPattern, write_loop_csv
 
 
@@ -61,7 +62,7 @@ class Command(BaseCommand):
             raise CommandError("--interval-minutes and --days must be positive, --outage-polls MIN-MAX with 1 <= MIN <= MAX.")
         store_ids = self._store_ids(options["stores"], options["schedule"], options["seed"])
         count = options["days"] * 24 * 60 // pattern.interval_minutes
-        start = uptime.to_micros(end - dt.timedelta(days=options["days"]))
+        start = instants.to_micros(end - dt.timedelta(days=options["days"]))
 
         def write(out) -> int:
             return write_loop_csv(out, store_ids, start=start, count=count, pattern=pattern, seed=options["seed"])

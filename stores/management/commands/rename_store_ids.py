@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from stores.models import Store
-from stores.parsing import is_store_id, store_id_suggestion
+from stores.store_ids import is_store_id, store_id_suggestion
 from stores.services import StoreRenameRefused, stores_rename
 
 COLUMNS = ("old_store_id", "new_store_id")

@@ -1,0 +1,312 @@
+"""The uptime engine: exact interval arithmetic over business hours and status spans.
+
+Pure Python, no ORM and no Django: UTC instants and intervals in, numbers out.
+The rules it implements are written down in docs/semantics.md.
+
+Instants are integers of microseconds since the Unix epoch (UTC, core.instants),
+so every sum is exact; an interval is a half-open pair ``(start, end)``. Lists of intervals
+are sorted and pairwise disjoint unless said otherwise.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from .instants import DAY, HOUR, MINUTE, WEEK, from_micros, to_micros
+
+Interval = tuple[int, int]
+# Seven entries, Monday (0) to Sunday (6), each a tuple of local intervals in
+# seconds after that day's midnight: 0 <= start < 86400 and start < end <= start + 86400.
+WeeklyHours = tuple[tuple[tuple[int, int], ...], ...]
+
+DAY_SECONDS = 86_400
+# Ends written as 23:59:59 (the Loop data's habit) mean the midnight that ends the day.
+_END_OF_DAY = DAY_SECONDS - 1
+OPEN_ALL_DAY: tuple[tuple[int, int], ...] = ((0, DAY_SECONDS),)
+
+
+# --------------------------------------------------------------------------
+# Business hours
+# --------------------------------------------------------------------------
+
+
+class HoursEntry(NamedTuple):
+    """One stored row of a weekly schedule: an interval, or a day marked closed."""
+
+    day_of_week: int
+    start: dt.time | int | None
+    end: dt.time | int | None
+    closed: bool = False
+
+
+def _seconds(value: dt.time | int) -> int:
+    if isinstance(value, int):
+        return value
+    return value.hour * 3600 + value.minute * 60 + value.second
+
+
+def local_interval(start: dt.time | int, end: dt.time | int) -> tuple[int, int]:
+    """A schedule interval as local seconds after its day's midnight.
+
+    Times are `datetime.time`s or whole seconds after midnight. start == end is
+    open 24 hours from start; an end of 23:59:59 (or 24:00, stored as 00:00)
+    is the midnight ending the day; end < start runs past midnight into the
+    next day. Fractions of a second are ignored.
+    """
+    s, e = _seconds(start), _seconds(end)
+    if s == e:
+        return s, s + DAY_SECONDS
+    if e == _END_OF_DAY:
+        return s, DAY_SECONDS
+    if e < s:
+        return s, e + DAY_SECONDS
+    return s, e
+
+
+def weekly_hours(entries: Iterable[HoursEntry]) -> WeeklyHours:
+    """Resolve stored rows into a week: a day with intervals keeps them, a day
+    marked closed (and without intervals) has none, any other day is open all day."""
+    intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(7)}
+    closed: set[int] = set()
+    for entry in entries:
+        if entry.closed:
+            closed.add(entry.day_of_week)
+        elif entry.start is not None and entry.end is not None:
+            intervals[entry.day_of_week].append(local_interval(entry.start, entry.end))
+    week = []
+    for day in range(7):
+        if intervals[day]:
+            week.append(tuple(sorted(intervals[day])))
+        elif day in closed:
+            week.append(())
+        else:
+            week.append(OPEN_ALL_DAY)
+    return tuple(week)
+
+
+ALWAYS_OPEN: WeeklyHours = weekly_hours(())
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=262_144)
+def _local_to_micros(zone_name: str, ordinal: int, seconds: int) -> int:
+    """UTC instant of `seconds` after local midnight of the date `ordinal`.
+
+    Wall-clock arithmetic with fold=0: a time in a spring-forward gap takes the
+    offset from before the gap (so it lands later by the gap's length), and an
+    ambiguous fall-back time takes its first occurrence.
+    """
+    local = dt.datetime.fromordinal(ordinal).replace(tzinfo=_zone(zone_name))
+    local += dt.timedelta(seconds=seconds)  # wall-clock addition, fold stays 0
+    return to_micros(local)
+
+
+def business_intervals(hours: WeeklyHours, zone_name: str, start: int, end: int) -> list[Interval]:
+    """Business hours of a store within [start, end), as merged UTC intervals.
+
+    Each local calendar date's intervals are converted on that date, so DST is
+    exact; an interval from the day before can reach into the range, hence the
+    extra leading days.
+    """
+    if end <= start:
+        return []
+    zone = _zone(zone_name)
+    first_date = from_micros(start).astimezone(zone).date() - dt.timedelta(days=2)
+    last_date = from_micros(end).astimezone(zone).date()
+    pieces: list[Interval] = []
+    for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1):
+        # date.weekday() of an ordinal: ordinal 1 (0001-01-01) was a Monday.
+        for local_start, local_end in hours[(ordinal - 1) % 7]:
+            # Plain comparisons, not max()/min(): this runs for every interval of every store.
+            s = _local_to_micros(zone_name, ordinal, local_start)
+            if s < start:
+                s = start
+            e = _local_to_micros(zone_name, ordinal, local_end)
+            if e > end:
+                e = end
+            if s < e:
+                pieces.append((s, e))
+    return merge(pieces)
+
+
+@lru_cache(maxsize=4096)
+def _business_intervals_shared(hours: WeeklyHours, zone_name: str, start: int, end: int) -> tuple[Interval, ...]:
+    # Stores of a chain share their week and zone (13,584 Loop stores have
+    # 2,086 pairs): a report converts each pair's week once.
+    return tuple(business_intervals(hours, zone_name, start, end))
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Union of intervals, sorted; touching and overlapping ones are joined."""
+    merged: list[list[int]] = []
+    for s, e in sorted(intervals):
+        if merged and s <= merged[-1][1]:
+            if e > merged[-1][1]:
+                merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    return [(s, e) for s, e in merged]
+
+
+# --------------------------------------------------------------------------
+# Status over time
+# --------------------------------------------------------------------------
+
+
+class Span(NamedTuple):
+    """A run of polls with one status and gaps shorter than the stale period."""
+
+    active: bool
+    first_poll: int
+    last_poll: int
+
+
+class StatusTimeline(NamedTuple):
+    up: list[Interval]
+    down: list[Interval]
+
+
+def status_timeline(spans: Sequence[Span], stale_after: int, start: int, end: int) -> StatusTimeline:
+    """Up and down time within [start, end) from a store's spans, sorted by first poll.
+
+    A span's status holds from its first poll until the next span's first poll,
+    except that an active status expires `stale_after` after the span's last
+    poll (down, no signal). Before the first span nothing is monitored.
+    """
+    # Written with plain comparisons instead of min()/max(): this runs for
+    # every span of every store in a report.
+    up: list[Interval] = []
+    down: list[Interval] = []
+    count = len(spans)
+    for i in range(count):
+        active, first, last = spans[i]
+        if first >= end:
+            break
+        following = spans[i + 1][1] if i + 1 < count else end
+        if following > end:
+            following = end
+        if following <= start:
+            continue
+        begin = first if first > start else start
+        if active:
+            expires = last + stale_after
+            if expires > following:
+                expires = following
+            if begin < expires:
+                up.append((begin, expires))
+            if expires < start:
+                expires = start
+            if expires < following:
+                down.append((expires, following))
+        elif begin < following:
+            down.append((begin, following))
+    return StatusTimeline(up, down)
+
+
+def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """Intersection of two sorted disjoint interval lists."""
+    out: list[Interval] = []
+    i = j = 0
+    len_a, len_b = len(a), len(b)
+    while i < len_a and j < len_b:
+        a_start, a_end = a[i]
+        b_start, b_end = b[j]
+        s = a_start if a_start > b_start else b_start
+        if a_end < b_end:
+            if s < a_end:
+                out.append((s, a_end))
+            i += 1
+        else:
+            if s < b_end:
+                out.append((s, b_end))
+            j += 1
+    return out
+
+
+def _tail_measures(intervals: Sequence[Interval], hour_start: int, day_start: int) -> tuple[int, int, int]:
+    """Lengths after hour_start, after day_start, and in all, of intervals
+    that all end by the same instant: the three report windows in one pass."""
+    hour = day = week = 0
+    for s, e in intervals:
+        week += e - s
+        if e > day_start:
+            day += e - (s if s > day_start else day_start)
+            if e > hour_start:
+                hour += e - (s if s > hour_start else hour_start)
+    return hour, day, week
+
+
+# --------------------------------------------------------------------------
+# Report figures
+# --------------------------------------------------------------------------
+
+
+class UptimeFigures(NamedTuple):
+    """Up and down time inside business hours, in microseconds, per window."""
+
+    uptime_last_hour: int
+    uptime_last_day: int
+    uptime_last_week: int
+    downtime_last_hour: int
+    downtime_last_day: int
+    downtime_last_week: int
+
+
+REPORT_COLUMNS = (
+    "store_id",
+    "uptime_last_hour",
+    "uptime_last_day",
+    "uptime_last_week",
+    "downtime_last_hour",
+    "downtime_last_day",
+    "downtime_last_week",
+)
+# The last hour is reported in minutes, the last day and week in hours.
+_UNITS = (MINUTE, HOUR, HOUR, MINUTE, HOUR, HOUR)
+_HUNDREDTH = Decimal("0.01")
+
+
+def store_uptime(
+    *, spans: Sequence[Span], hours: WeeklyHours, zone_name: str, as_of: int, stale_after: int
+) -> UptimeFigures:
+    """Figures for one store over the hour, day and week ending at `as_of`."""
+    week_start = as_of - WEEK
+    timeline = status_timeline(spans, stale_after, week_start, as_of)
+    if not timeline.up and not timeline.down:
+        return UptimeFigures(0, 0, 0, 0, 0, 0)
+    open_hours = _business_intervals_shared(hours, zone_name, week_start, as_of)
+    up_hour, up_day, up_week = _tail_measures(intersect(timeline.up, open_hours), as_of - HOUR, as_of - DAY)
+    down_hour, down_day, down_week = _tail_measures(intersect(timeline.down, open_hours), as_of - HOUR, as_of - DAY)
+    return UptimeFigures(up_hour, up_day, up_week, down_hour, down_day, down_week)
+
+
+def in_unit(micros: int, unit: int) -> Decimal:
+    """A duration in minutes (unit=MINUTE) or hours (unit=HOUR), rounded half up
+    to two decimals, exactly: the one rounding of every figure shown anywhere."""
+    return (Decimal(micros) / unit).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
+
+
+def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
+    """The figures in report units (minutes for the hour, hours otherwise)."""
+    return tuple(in_unit(micros, unit) for micros, unit in zip(figures, _UNITS))
+
+
+def report_texts(figures: UptimeFigures) -> tuple[str, ...]:
+    """report_values as the CSV writes them, in integer arithmetic: the same
+    text, several times faster than Decimal (a report writes six per store)."""
+    texts = []
+    for micros, unit in zip(figures, _UNITS):
+        if micros < 0:  # never a duration; rounding half up differs below zero
+            texts.append(str(in_unit(micros, unit)))
+            continue
+        hundredths = (micros * 200 + unit) // (2 * unit)  # round half up, exactly
+        texts.append(f"{hundredths // 100}.{hundredths % 100:02d}")
+    return tuple(texts)

@@ -1,0 +1,146 @@
+"""The engine's figures for many stores: for the CSV reports' chunks, and
+for the dashboard, which keeps them on StoreFigures (refreshed in the
+background, one refresh at a time for every process)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django_tasks import task
+
+from core import instants, uptime
+from stores.models import Store, stale_after
+from stores.selectors import store_uptime_inputs
+
+from .models import FiguresRefresh, StoreFigures
+
+# Stores per bulk read in store_figures: bounds memory whatever the number of stores.
+READ_BATCH_SIZE = 2000
+
+
+class StoreRow(NamedTuple):
+    pk: int
+    store_id: str
+    timezone: str
+
+
+def store_figures(
+    *, stores: Sequence[StoreRow], as_of: dt.datetime, on_chunk: Callable[[int], None] | None = None
+) -> Iterator[tuple[StoreRow, uptime.UptimeFigures]]:
+    """The engine's figures for each store, in the given order, as of `as_of`.
+
+    Reads in batches (three queries each), so memory stays bounded whatever
+    the number of stores; `on_chunk` gets the number of stores done after
+    each. The CSV reports and the dashboard both come from here.
+    """
+    as_of_micros = instants.to_micros(as_of)
+    stale = stale_after()
+    week_start = as_of - dt.timedelta(days=7)
+    for offset in range(0, len(stores), READ_BATCH_SIZE):
+        batch = stores[offset : offset + READ_BATCH_SIZE]
+        inputs = store_uptime_inputs(store_pks=[row.pk for row in batch], start=week_start, end=as_of)
+        for row in batch:
+            yield row, uptime.store_uptime(
+                spans=inputs[row.pk].spans,
+                hours=inputs[row.pk].hours,
+                zone_name=row.timezone,
+                as_of=as_of_micros,
+                stale_after=stale,
+            )
+        if on_chunk is not None:
+            on_chunk(offset + len(batch))
+
+
+FIGURES_FIELDS = uptime.UptimeFigures._fields
+
+
+def figures_as_of() -> dt.datetime | None:
+    """When the dashboard figures were last computed (None: never)."""
+    return StoreFigures.objects.aggregate(latest=Max("as_of"))["latest"]
+
+
+def figures_max_age() -> dt.timedelta:
+    return dt.timedelta(minutes=settings.MONITOR_DASHBOARD_REFRESH_MINUTES)
+
+
+def figures_request_refresh(*, now: dt.datetime) -> dt.datetime | None:
+    """Queue a refresh of the dashboard figures when they are older than the
+    maximum age (figures_refresh_queue); returns their current as_of."""
+    latest = figures_as_of()
+    if latest is None or now - latest > figures_max_age():
+        figures_refresh_queue(now=now)
+    return latest
+
+
+def figures_refresh_queue(*, now: dt.datetime, force: bool = False) -> bool:
+    """Queue a refresh of the figures unless one is queued already; True when
+    this call queued it. `force`: a person asked, so it runs even if the
+    figures are fresh (a refresh already queued is made to run too).
+
+    Across every process, through the FiguresRefresh row: its conditional
+    UPDATE succeeds for one caller only. A refresh queued longer ago than the
+    refresh period is taken for lost, and may be queued again.
+    """
+    FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
+    row = FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW)
+    claimed = row.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - figures_max_age())).update(
+        queued_at=now, forced=force
+    )
+    if claimed:
+        transaction.on_commit(figures_refresh_task.enqueue)
+        return True
+    if force:
+        row.update(forced=True)
+    return False
+
+
+def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = False) -> int:
+    """Recompute every store's dashboard figures as of `as_of` (default now).
+
+    The same computation as a CSV report, over all stores, written in bulk;
+    returns the number of stores (0 when skipped because they are fresh, and
+    no refresh was forced). Ends the queued refresh, if any.
+    """
+    as_of = as_of or timezone.now()
+    try:
+        if skip_if_fresh and not FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, forced=True).exists():
+            latest = figures_as_of()
+            if latest is not None and as_of - latest <= figures_max_age() / 2:
+                return 0
+        return _figures_compute(as_of)
+    finally:
+        FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(queued_at=None, forced=False)
+
+
+def _figures_compute(as_of: dt.datetime) -> int:
+    stores = [StoreRow(*values) for values in Store.objects.values_list("pk", "store_id", "timezone")]
+    batch: list[StoreFigures] = []
+
+    def flush() -> None:
+        StoreFigures.objects.bulk_create(
+            batch,
+            update_conflicts=True,
+            unique_fields=["store"],
+            update_fields=["as_of", *FIGURES_FIELDS],
+            batch_size=500,
+        )
+        batch.clear()
+
+    for row, figures in store_figures(stores=stores, as_of=as_of):
+        batch.append(StoreFigures(store_id=row.pk, as_of=as_of, **figures._asdict()))
+        if len(batch) >= READ_BATCH_SIZE:
+            flush()
+    if batch:
+        flush()
+    return len(stores)
+
+
+@task()
+def figures_refresh_task(force: bool = False) -> int:
+    """figures_refresh in the background: skipped when the figures are fresh, unless forced."""
+    return figures_refresh(skip_if_fresh=not force)

@@ -1,0 +1,167 @@
+"""HTTP in, services, HTTP out: the seed endpoints and the /api/ viewsets for stores and polls."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.utils import timezone
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import Device
+from accounts.permissions import IsAccountUserOrDevice
+from common.errors import INVALID_STORE_ID, ApiError, validation_error
+
+from .models import BusinessHours, Store, StatusSpan
+from .openapi import poll_schema, poll_viewset_schema, register_schema, store_viewset_schema
+from .serializers import PollInvalid, RegisterStoreSerializer, StoreSerializer, poll_from_json
+from .services import StoreIdTaken, polls_record, store_register
+from .store_ids import InvalidStoreId, clean_store_id
+
+
+def _stores_with_hours():
+    return Store.objects.select_related("owner").prefetch_related(
+        Prefetch("business_hours", queryset=BusinessHours.objects.order_by("day_of_week", "start_time_local"))
+    )
+
+
+def register(request: Request, data: Any) -> Response:
+    """Create or update a store from either registration form."""
+    serializer = RegisterStoreSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        result = store_register(owner=request.user, **serializer.service_arguments())
+    except StoreIdTaken:
+        raise ApiError(
+            status_code=status.HTTP_409_CONFLICT,
+            code="store_id_taken",
+            message="This store id is registered to another account.",
+        ) from None
+    body = StoreSerializer(_stores_with_hours().get(pk=result.store.pk)).data
+    if result.device_key:
+        body = {**body, "device_key": result.device_key}
+    return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class RegisterStoreView(APIView):
+    @register_schema
+    def post(self, request: Request) -> Response:
+        return register(request, request.data)
+
+
+def record_polls(request: Request) -> Response:
+    """One poll object, or a list of up to MONITOR_MAX_POLL_BATCH, applied in order."""
+    data = request.data
+    single = isinstance(data, dict)
+    items = [data] if single else data
+    if not isinstance(items, list) or not items:
+        raise validation_error("Expected a poll object or a non-empty list of them.")
+    if len(items) > settings.MONITOR_MAX_POLL_BATCH:
+        raise validation_error(
+            f"At most {settings.MONITOR_MAX_POLL_BATCH} polls per request; this one has {len(items)}.",
+            code="batch_too_large",
+        )
+    now = timezone.now()
+    outcomes: list[dict[str, Any] | None] = [None] * len(items)
+    valid, positions = [], []
+    for index, item in enumerate(items):
+        try:
+            valid.append(poll_from_json(item, now=now))
+            positions.append(index)
+        except PollInvalid as exc:
+            outcomes[index] = {"status": 400, "code": exc.code, "message": exc.message, "errors": exc.errors}
+    device = request.user if isinstance(request.user, Device) else None
+    if valid:
+        if device is None:
+            recorded = polls_record(polls=valid, stores=Store.objects.visible_to(request.user))
+        else:
+            recorded = polls_record(polls=valid, stores=None, device_store=device.store)
+        for index, outcome in zip(positions, recorded):
+            outcomes[index] = {"status": outcome.http_status, "code": outcome.code, "message": outcome.message}
+    if single:
+        result = outcomes[0]
+        return Response({key: value for key, value in result.items() if key != "status"}, status=result["status"])
+    counts: dict[str, int] = {}
+    for index, result in enumerate(outcomes):
+        result["index"] = index
+        counts[result["code"]] = counts.get(result["code"], 0) + 1
+    return Response({"counts": counts, "results": outcomes}, status=status.HTTP_200_OK)
+
+
+class PollView(APIView):
+    permission_classes = [IsAccountUserOrDevice]
+
+    @poll_schema
+    def post(self, request: Request) -> Response:
+        return record_polls(request)
+
+
+# --------------------------------------------------------------------------
+# /api/
+# --------------------------------------------------------------------------
+
+
+@store_viewset_schema
+class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Stores the user may see, with their whole week. POST registers (either
+    form of /register_store); PUT /api/stores/<id>/ updates one."""
+
+    serializer_class = StoreSerializer
+    lookup_field = "store_id"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        return _stores_with_hours().visible_to(self.request.user).order_by("store_id")
+
+    def get_object(self) -> Store:
+        # Checked before the lookup: no stored id breaks the rule, and
+        # PostgreSQL cannot even compare text holding NUL.
+        try:
+            clean_store_id(self.kwargs[self.lookup_field])
+        except InvalidStoreId as exc:
+            message = f"store id {exc}"
+            raise validation_error(message, {"store_id": [message]}, code=INVALID_STORE_ID) from None
+        return super().get_object()
+
+    def create(self, request: Request) -> Response:
+        return register(request, request.data)
+
+    def update(self, request: Request, store_id: str) -> Response:
+        store = self.get_object()
+        if not isinstance(request.data, dict):
+            raise validation_error("Expected a JSON object.")
+        if str(request.data.get("store_id", store.store_id)) != store.store_id:
+            raise validation_error("store_id in the body differs from the one in the address.")
+        return register(request, {**request.data, "store_id": store.store_id})
+
+    @action(detail=True, methods=["get"])
+    def spans(self, request: Request, store_id: str) -> Response:
+        """The store's status spans, newest first (at most 1,000)."""
+        store = self.get_object()
+        spans = StatusSpan.objects.filter(store=store).order_by("-first_poll_at")[:1000]
+        return Response(
+            [
+                {
+                    "status": span.status,
+                    "first_poll_at": span.first_poll_at,
+                    "last_poll_at": span.last_poll_at,
+                    "poll_count": span.poll_count,
+                }
+                for span in spans
+            ]
+        )
+
+
+@poll_viewset_schema
+class PollViewSet(viewsets.ViewSet):
+    """POST /api/polls/: the same as /poll."""
+
+    permission_classes = [IsAccountUserOrDevice]
+
+    def create(self, request: Request) -> Response:
+        return record_polls(request)
+
