@@ -97,6 +97,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
+# The cache keeps the API rate limits, the failed login and credential
+# counts, and a flag against re-planning a report twice. By default each
+# process's own memory (a limit is then counted per gunicorn worker); servers
+# that share one cache count exactly: CACHE_URL=dbcache://store_monitor_cache
+# (after `manage.py createcachetable`, nothing new to run), or
+# redis://host:6379/0 (with the redis package installed).
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://store-monitor")}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

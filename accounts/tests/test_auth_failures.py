@@ -112,3 +112,17 @@ def test_the_default_is_30_a_minute(settings):
     result = load_settings({"SECRET_KEY": "x"}, "settings.MONITOR_THROTTLE_AUTH_FAILURES")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '"30/min"'
+
+
+def test_the_counts_work_in_a_cache_that_servers_share(owner, settings):
+    """CACHE_URL=dbcache://...: the counts live in the database, shared by every process."""
+    from django.core.cache import caches
+    from django.core.management import call_command
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "shared_cache"}}
+    settings.MONITOR_THROTTLE_AUTH_FAILURES = "3/min"
+    call_command("createcachetable", verbosity=0)
+    for _ in range(3):
+        assert with_token("wrong").get("/api/stores/").status_code == 401
+    assert_refused_unchecked(with_token("wrong").get("/api/stores/"))
+    assert caches["default"].__class__.__name__ == "DatabaseCache"

@@ -116,3 +116,20 @@ def test_sqlite_connection_is_in_wal_mode(tmp_path):
     journal_mode, busy_timeout = result.stdout.split()
     assert journal_mode == "wal"
     assert int(busy_timeout) >= 5000
+
+
+@pytest.mark.parametrize(
+    ("env", "backend", "location"),
+    [
+        ({}, "django.core.cache.backends.locmem.LocMemCache", "store-monitor"),
+        ({"CACHE_URL": "dbcache://store_monitor_cache"}, "django.core.cache.backends.db.DatabaseCache", "store_monitor_cache"),
+    ],
+    ids=["each process's memory by default", "shared through the database"],
+)
+def test_the_cache_is_set_and_configurable(env, backend, location):
+    """The rate limits and failure counts live in it: several servers share
+    counts by pointing CACHE_URL at one cache."""
+    result = load_settings({"SECRET_KEY": "x", **env}, "settings.CACHES['default']")
+    assert result.returncode == 0, result.stderr
+    cache = json.loads(result.stdout)
+    assert (cache["BACKEND"], cache["LOCATION"]) == (backend, location)

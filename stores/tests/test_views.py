@@ -869,3 +869,15 @@ def test_store_delete(api, store):
     assert response.status_code == 204
     assert not Store.objects.filter(store_id="s-1").exists()
     assert not StatusSpan.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("skew_seconds", "message"),
+    [(300, "More than 5 minutes in the future."), (60, "More than 1 minute in the future."), (90, "More than 90 seconds in the future.")],
+)
+def test_a_poll_too_far_ahead_is_refused_saying_the_allowed_skew(api, store, settings, skew_seconds, message):
+    settings.MONITOR_MAX_CLOCK_SKEW_SECONDS = skew_seconds
+    ahead = timezone.now() + dt.timedelta(seconds=skew_seconds + 30)
+    response = api.post("/poll", {"id": "s-1", "utc_timestamp": ahead.isoformat(), "status": "active"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"utc_timestamp": [message]}
