@@ -1,10 +1,11 @@
 """Database expressions that hand the engine integers instead of datetimes.
 
 Django reads PostgreSQL timestamps and times through psycopg's pure-Python
-loaders (Django ticket #36960), about 10 µs a value; a report reads hundreds
-of thousands of them only to turn them into integers. Computing the integers
-in SQL skips those objects altogether. `InIntegers` filters by thousands of
-keys with one query parameter instead of one each.
+loaders (Django ticket #36960); a report reads hundreds of thousands of them
+only to turn them into integers. Computing the integers in SQL skips those
+objects altogether. `InIntegers` filters by thousands of keys with one query
+parameter instead of one each. What each saves: bench/RESULTS.md,
+"Measurements behind the code".
 """
 import json
 from collections.abc import Iterable
@@ -81,7 +82,7 @@ class InIntegers(Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        # An array literal as text: psycopg's list dumper takes ~3 ms for 1,000 integers.
+        # An array literal as text: psycopg's list dumper is slower (bench/RESULTS.md).
         return f"{sql} = ANY(%s::bigint[])", (*params, "{" + ",".join(map(str, self.values)) + "}")
 
     def as_sqlite(self, compiler, connection, **extra_context):

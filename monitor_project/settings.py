@@ -299,8 +299,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MONITOR_MAX_BODY_BYTES
 MONITOR_REPORT_CHUNK_SIZE = env.int("MONITOR_REPORT_CHUNK_SIZE", default=2000)
 # A worker holds a chunk for this long; a chunk still unfinished after it is
 # taken for lost (its worker died) and queued again, at most
-# MONITOR_REPORT_CHUNK_MAX_ATTEMPTS times in all. A chunk of 2,000 stores
-# takes well under a second.
+# MONITOR_REPORT_CHUNK_MAX_ATTEMPTS times in all. A chunk takes a small
+# fraction of it (bench/RESULTS.md).
 MONITOR_REPORT_CHUNK_LEASE_SECONDS = env.int("MONITOR_REPORT_CHUNK_LEASE_SECONDS", default=60)
 MONITOR_REPORT_CHUNK_MAX_ATTEMPTS = env.int("MONITOR_REPORT_CHUNK_MAX_ATTEMPTS", default=3)
 # Reports one user may have running at once; the next request is refused

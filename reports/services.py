@@ -80,8 +80,8 @@ def _lease() -> dt.timedelta:
 class TooManyRunningReports(Exception):
     """The user has MONITOR_MAX_RUNNING_REPORTS reports running already."""
 
-    # Seconds to wait before asking again: one report of the Loop data's
-    # ~14,000 stores takes about a second (bench/RESULTS.md).
+    # Seconds to wait before asking again: reports finish in seconds
+    # (bench/RESULTS.md has the figures).
     retry_after = 5
 
     def __init__(self, running: int) -> None:

@@ -49,13 +49,13 @@ class Target:
 
 
 ENGINE_TESTS = (
-    "reports/tests/test_uptime.py",
-    "reports/tests/test_uptime_property.py",
+    "core/tests/test_uptime.py",
+    "core/tests/test_uptime_property.py",
     "reports/tests/test_timeline.py",
     "reports/tests/test_services.py",
 )
 SPAN_TESTS = (
-    "stores/tests/test_span_compression.py",
+    "core/tests/test_spans.py",
     "stores/tests/test_services.py",
     "stores/tests/test_loop_import.py",
     "stores/tests/test_models.py",
@@ -63,7 +63,7 @@ SPAN_TESTS = (
 ACCESS_TESTS = (
     "stores/tests/test_access.py",
     "stores/tests/test_admin.py",
-    "stores/tests/test_tokens.py",
+    "accounts/tests/test_tokens.py",
     "stores/tests/test_views.py",
     "stores/tests/test_services.py",
     "reports/tests/test_views.py",
@@ -71,13 +71,14 @@ ACCESS_TESTS = (
     "reports/tests/test_dashboard.py",
 )
 LIMIT_TESTS = (
-    "stores/tests/test_login_limit.py",
-    "stores/tests/test_throttling.py",
-    "stores/tests/test_auth_failures.py",
+    "accounts/tests/test_login_limit.py",
+    "accounts/tests/test_throttling.py",
+    "accounts/tests/test_auth_failures.py",
     "reports/tests/test_work_limits.py",
 )
 PARSING_TESTS = (
-    "stores/tests/test_parsing.py",
+    "core/tests/test_instants.py",
+    "stores/tests/test_hours.py",
     "stores/tests/test_store_id_rule.py",
     "stores/tests/test_loop_import.py",
     "stores/tests/test_views.py",
@@ -85,22 +86,26 @@ PARSING_TESTS = (
 )
 
 TARGETS = [
-    Target("engine", "reports/uptime.py", None, ENGINE_TESTS),
+    Target("engine", "core/uptime.py", None, ENGINE_TESTS),
+    Target("engine", "core/instants.py", None, ENGINE_TESTS + PARSING_TESTS),
     Target("timeline", "reports/timeline.py", ("store_week",), ENGINE_TESTS),
-    Target("span rule", "stores/span_compression.py", None, SPAN_TESTS),
-    Target("span rule", "stores/services.py", ("polls_record", "spans_prune"), SPAN_TESTS),
+    Target("span rule", "core/spans.py", None, SPAN_TESTS),
+    Target("span rule", "stores/services.py", ("polls_record", "store_polls_apply", "spans_prune"), SPAN_TESTS),
     Target("state", "stores/models.py", ("with_state",), SPAN_TESTS),
-    Target("parsing", "stores/parsing.py", None, PARSING_TESTS),
-    Target("access", "stores/models.py", ("visible_to",), ACCESS_TESTS),
-    Target("access", "reports/models.py", ("visible_to",), ACCESS_TESTS),
+    Target("parsing", "stores/store_ids.py", None, PARSING_TESTS),
+    Target("parsing", "stores/hours.py", None, PARSING_TESTS),
+    Target("access", "common/ownership.py", None, ACCESS_TESTS),
     Target("access", "stores/services.py", ("_store_register", "store_create", "stores_rename"), ACCESS_TESTS),
-    Target("access", "stores/permissions.py", None, ACCESS_TESTS),
-    Target("access", "stores/authentication.py", None, ACCESS_TESTS + LIMIT_TESTS),
-    Target("access", "stores/admin.py", ("_visible", "has_view_permission", "_own", "get_queryset"), ACCESS_TESTS),
-    Target("limits", "stores/login_limit.py", None, LIMIT_TESTS),
-    Target("limits", "stores/throttling.py", None, LIMIT_TESTS),
-    Target("limits", "stores/auth_failures.py", None, LIMIT_TESTS),
-    Target("limits", "reports/services.py", ("report_trigger", "figures_refresh_queue"), LIMIT_TESTS),
+    Target("access", "accounts/permissions.py", None, ACCESS_TESTS),
+    Target("access", "accounts/authentication.py", None, ACCESS_TESTS + LIMIT_TESTS),
+    Target("access", "stores/device_keys.py", None, ACCESS_TESTS + LIMIT_TESTS),
+    Target("access", "stores/admin.py", ("_visible", "has_view_permission", "get_queryset"), ACCESS_TESTS),
+    Target("access", "accounts/admin.py", ("_own", "get_queryset"), ACCESS_TESTS),
+    Target("limits", "accounts/login_limit.py", None, LIMIT_TESTS),
+    Target("limits", "accounts/throttling.py", None, LIMIT_TESTS),
+    Target("limits", "accounts/auth_failures.py", None, LIMIT_TESTS),
+    Target("limits", "reports/services.py", ("report_trigger",), LIMIT_TESTS),
+    Target("limits", "reports/figures.py", ("figures_refresh_queue", "figures_refresh"), LIMIT_TESTS),
 ]
 
 # Bugs that once survived the whole suite (issue 9), as exact edits: each
@@ -113,7 +118,7 @@ NAMED = [
         "store_register lets staff, not only superusers, update another owner's store",
     ),
     (
-        "stores/throttling.py",
+        "accounts/throttling.py",
         "if isinstance(user, Device) or not (user and user.is_authenticated):",
         "if not (user and user.is_authenticated):",
         "the owner throttle counts device requests (all devices share one count)",
@@ -125,15 +130,15 @@ NAMED = [
         "a byte-order mark at the start of the status file is read as part of its header",
     ),
     (
-        "stores/login_limit.py",
+        "accounts/login_limit.py",
         '        if cache.get(f"{stem}:locked") is not None:\n            # Refused while locked: it does not extend the lock.\n            continue\n',
         '        if cache.get(f"{stem}:locked") is not None:\n            cache.set(f"{stem}:locked", time.time() + period, timeout=period)\n            continue\n',
         "failed logins while locked extend the lock",
     ),
     (
         "stores/models.py",
-        "When(last_poll_at__lte=now - stale_after,",
-        "When(last_poll_at__lt=now - stale_after,",
+        "When(last_poll_at__lte=stale_since,",
+        "When(last_poll_at__lt=stale_since,",
         "a store whose last poll is exactly the stale period old is still up",
     ),
     (

@@ -17,7 +17,8 @@ def store_by_key_hash(key_hash: str) -> Store | None:
     """The store with this device key hash, if any.
 
     Written in SQL: every poll a device posts runs this, and the ORM's
-    filter().first() cost twice the CPU of the same lookup through raw().
+    filter().first() costs more CPU than the same lookup through raw()
+    (bench/RESULTS.md).
     """
     quote = connection.ops.quote_name
     meta = Store._meta

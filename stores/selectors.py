@@ -122,8 +122,8 @@ def store_latest_spans(*, store_pks: Sequence[int]) -> dict[int, StatusSpan]:
     pk; polls_record and the Loop import read them in their transactions.
 
     Written in SQL: building and compiling the ORM's form of the same
-    statement (a Subquery over an OuterRef annotation) cost about 1 ms of
-    CPU on every poll, a quarter of a single poll's time in the web server.
+    statement (a Subquery over an OuterRef annotation) was a large share of a
+    single poll's CPU in the web server (bench/RESULTS.md).
     """
     if not store_pks:
         return {}
@@ -135,7 +135,7 @@ def store_latest_spans(*, store_pks: Sequence[int]) -> dict[int, StatusSpan]:
     store_pk = quote(Store._meta.pk.column)
     columns = ", ".join(f"{spans}.{quote(field.column)}" for field in StatusSpan._meta.concrete_fields)
     if len(store_pks) == 1:
-        # A device's poll: this simpler statement costs PostgreSQL less than half the CPU.
+        # A device's poll: this simpler statement costs PostgreSQL less.
         statement = f"SELECT {columns} FROM {spans} WHERE {span_store} = %s ORDER BY {span_first} DESC LIMIT 1"
     else:
         # The ORM's statement: for each store, its span with the latest start.

@@ -205,8 +205,8 @@ def _locked_store(store_id: str) -> list[Store]:
     transaction ends, with _LOCKED_FIELDS (the others deferred).
 
     Written in SQL: a device's poll runs this, and building and compiling the
-    ORM's statement (polls_record's for a scope of stores) was a tenth of a
-    poll's CPU in the web server (bench/RESULTS.md).
+    ORM's statement (polls_record's for a scope of stores) was a noticeable
+    share of a poll's CPU in the web server (bench/RESULTS.md).
     """
     quote = connection.ops.quote_name
     meta = Store._meta
