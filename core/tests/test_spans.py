@@ -1,8 +1,8 @@
-"""The span rule on integers (stores/span_compression.py), stated with concrete times."""
+"""The span rule (core/spans.py), stated with concrete times."""
 import datetime as dt
 
 from core import instants
-from core.spans import SpanRun, encode_poll, spans_apply
+from core.spans import SpanRun, Verdict, encode_poll, spans_apply
 
 STALE = 120 * instants.MINUTE  # the default stale period, two hours
 
@@ -78,3 +78,41 @@ def test_a_stored_open_span_of_the_other_status_is_left_alone():
     )
     assert result.extended is None
     assert result.new == [SpanRun(False, at("2023-01-22 11:00"), at("2023-01-22 11:00"), 1)]
+
+
+def test_each_poll_gets_its_verdict_in_the_order_posted():
+    """As devices post them, unsorted: the store's latest poll is 10:00, active."""
+    open_span = SpanRun(True, at("2023-01-22 08:00"), at("2023-01-22 10:00"), 3, pk=7)
+    verdicts: list[Verdict] = []
+    result = spans_apply(
+        polls=[
+            encode_poll(at("2023-01-22 10:00"), True),  # the latest again: a repeat
+            encode_poll(at("2023-01-22 10:00"), False),  # its instant, the other status
+            encode_poll(at("2023-01-22 09:00"), True),  # older than the latest
+            encode_poll(at("2023-01-22 11:00"), False),  # recorded: a new span
+            encode_poll(at("2023-01-22 11:00"), False),  # now the latest again
+            encode_poll(at("2023-01-22 10:30"), True),  # older than the new latest
+        ],
+        open_span=open_span,
+        latest=at("2023-01-22 10:00"),
+        latest_active=True,
+        stale_after=STALE,
+        verdicts=verdicts,
+    )
+    assert verdicts == [
+        Verdict.REPEAT,
+        Verdict.CONFLICT,
+        Verdict.OLDER,
+        Verdict.RECORDED,
+        Verdict.REPEAT,
+        Verdict.OLDER,
+    ]
+    assert (result.recorded, result.skipped, result.latest_active) == (1, 5, False)
+    assert result.new == [SpanRun(False, at("2023-01-22 11:00"), at("2023-01-22 11:00"), 1)]
+
+
+def test_a_store_without_polls_takes_its_first_poll_whatever_it_is():
+    verdicts: list[Verdict] = []
+    result = spans_apply(polls=polls(("2023-01-22 10:00", False)), open_span=None, latest=None, stale_after=STALE, verdicts=verdicts)
+    assert verdicts == [Verdict.RECORDED]
+    assert (result.latest, result.latest_active) == (at("2023-01-22 10:00"), False)
