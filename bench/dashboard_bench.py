@@ -9,17 +9,17 @@ Usage (from the project folder):
 
 What it does, and why each step is there:
 
-1. It builds its own database exactly as bench/report_bench.py does (its
-   functions are imported, not copied): the database is dropped and created
-   (its name must contain "bench"), the Loop stores are created with their
-   real timezones and business hours, hourly polls are generated, compressed
-   into spans (cross-checked against polls_record) and bulk loaded.
+1. It builds its own database exactly as bench/report_bench.py does (with
+   bench/harness.py and bench/dataset.py): the database is dropped and
+   created (its name must contain "bench"), the Loop stores are created with
+   their real timezones and business hours, hourly polls are generated,
+   compressed into spans (cross-checked against polls_record) and bulk loaded.
    One difference: the polls end now, not at report_bench's fixed instant.
    The dashboard is live: a store's state comes from its last poll compared
    with the wall clock, and the figures are refreshed when older than
    MONITOR_DASHBOARD_REFRESH_MINUTES. With polls ending in 2023, every store
    would show "no signal" and every request would queue a refresh.
-2. It times reports.services.figures_refresh once: the background job that
+2. It times reports.figures.figures_refresh once: the background job that
    fills StoreFigures, which the dashboard sorts, filters and totals on.
 3. It creates a superuser and a non-superuser owner. The owner owns half
    of the stores (every other one; the rest belong to a third user) or,
@@ -55,54 +55,27 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import io
-import json
 import os
-import platform
 import pstats
 import re
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode
 
-# Run as `python bench/dashboard_bench.py`, sys.path[0] is bench/ already; not
-# when imported from elsewhere.
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-from report_bench import (  # noqa: E402  (report_bench also puts the project on sys.path)
-    DEFAULT_DATA_DIR,
-    MICROS_PER_HOUR,
-    MICROS_PER_MINUTE,
-    VERIFY_SAMPLE,
-    SpanRow,
-    StoreSpec,
-    bench_database,
-    compress,
-    database_config,
-    load_database,
-    positive_int,
-    select_stores,
-    step,
-    verify_compression,
-)
-from core.uptime import to_micros  # noqa: E402
-from stores.poll_generator import generate_polls, store_rng  # noqa: E402
+import harness  # first of the project's imports: it puts the project on sys.path
+from core.instants import HOUR, to_micros
+from dataset import StoreSpec, generate_spans, load_database, select_stores, vacuum_analyze, verify_compression
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
     from django.test import Client
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/store_monitor_dashboard_bench"
+DEFAULT_DATABASE_URL = harness.database_url("store_monitor_dashboard_bench")
 DEFAULT_STORES = 10_000
-DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
 SEARCH = "12"
 PAGE_NUMBER = 100
 # Figures must not go stale while requests are timed (see the module docstring).
@@ -152,31 +125,9 @@ class PageResult(NamedTuple):
         return statistics.quantiles(self.times, n=20, method="inclusive")[18] * 1000
 
 
-class Machine(NamedTuple):
-    cpus: int
-    memory_gib: float
-    postgres: str
-    python: str
-    django: str
-    date: str
-
-
 # --------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------
-
-
-def generate_spans(
-    stores: Sequence[StoreSpec], *, seed: int, start: int, hours: int, stale_after: int
-) -> tuple[dict[str, list[SpanRow]], int]:
-    """Each store's spans (report_bench's generator and compressor), and the number of polls."""
-    spans: dict[str, list[SpanRow]] = {}
-    polls_total = 0
-    for spec in stores:
-        polls = generate_polls(store_rng(seed, spec.store_id), start, hours)
-        polls_total += len(polls)
-        spans[spec.store_id] = compress(polls, stale_after)
-    return spans, polls_total
 
 
 def create_users(owner_share: str) -> tuple[AbstractBaseUser, AbstractBaseUser, AbstractBaseUser]:
@@ -198,15 +149,6 @@ def split_ownership(other: AbstractBaseUser) -> int:
     from stores.models import Store
 
     return Store.objects.annotate(parity=Mod("pk", 2)).filter(parity=0).update(owner=other)
-
-
-def analyze(*tables: str) -> None:
-    """What autovacuum would have done on a live database after these writes."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f'VACUUM ANALYZE "{table}"')
 
 
 # --------------------------------------------------------------------------
@@ -259,7 +201,7 @@ def check_response(spec: PageSpec, response: Any) -> tuple[int | None, int | Non
     if match is None:
         raise SystemExit(f"{spec.url}: no paginator line")
     number, _, matching = map(int, match.groups())
-    from reports.dashboard import PAGE_SIZE
+    from reports.dashboard_pages import PAGE_SIZE
 
     expected = max(0, min(PAGE_SIZE, matching - (number - 1) * PAGE_SIZE))
     if rows != expected or rows == 0:
@@ -313,7 +255,7 @@ def profile_page(client: Client, spec: PageSpec, top: int) -> str:
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
     # The project's own functions (the cumulative listing's top is Django's request plumbing).
-    stats.sort_stats("cumulative").print_stats(re.escape(str(PROJECT_DIR)) + r"/(?!\.venv)", top)
+    stats.sort_stats("cumulative").print_stats(re.escape(str(harness.PROJECT_DIR)) + r"/(?!\.venv)", top)
     return stream.getvalue()
 
 
@@ -334,40 +276,11 @@ def explain(sql_text: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def machine() -> Machine:
-    import django
-    from django.db import connection
-
-    memory_kib = 0
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemTotal:"):
-                    memory_kib = int(line.split()[1])
-    except OSError:
-        pass
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
-    try:
-        cpus = len(os.sched_getaffinity(0))  # what nproc prints
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    return Machine(
-        cpus=cpus,
-        memory_gib=memory_kib / 1024 / 1024,
-        postgres=f"{connection.vendor} {version}",
-        python=platform.python_version(),
-        django=django.get_version(),
-        date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-
-
 def markdown(
     *,
     stores: int,
     results: Sequence[PageResult],
-    machine_: Machine,
+    machine: harness.Machine,
     facts: dict[str, str],
     target_ms: float,
     repeat: int,
@@ -376,8 +289,8 @@ def markdown(
     lines = [
         f"## Dashboard, {stores:,} stores",
         "",
-        f"Machine: {machine_.cpus} CPUs (nproc), {machine_.memory_gib:.1f} GiB memory, {machine_.postgres}, "
-        f"Python {machine_.python}, Django {machine_.django}; {machine_.date}.",
+        f"Machine: {machine.cpus} CPUs (nproc), {machine.memory_gib:.1f} GiB memory, postgresql {machine.postgres}, "
+        f"Python {machine.python}, Django {machine.django}; {machine.date:%Y-%m-%d %H:%M} UTC.",
         "",
         *(f"- {key}: {value}" for key, value in facts.items()),
         "",
@@ -426,18 +339,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--stores",
-        type=positive_int,
+        type=harness.positive_int,
         default=DEFAULT_STORES,
         help=f"number of stores (default {DEFAULT_STORES:,}); past the Loop set, synthetic stores are added",
     )
-    parser.add_argument("--days", type=positive_int, default=8, help="days of polls ending now (default 8)")
-    parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help=f"database to drop, create and use; its name must contain 'bench' (default {DEFAULT_DATABASE_URL})",
-    )
-    parser.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
-    parser.add_argument("--repeat", type=positive_int, default=10, help="timed requests per page (default 10)")
+    parser.add_argument("--days", type=harness.positive_int, default=8, help="days of polls ending now (default 8)")
+    parser.add_argument("--repeat", type=harness.positive_int, default=10, help="timed requests per page (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed requests per page first (default 2)")
     parser.add_argument(
         "--owner-share",
@@ -447,93 +354,91 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--target-ms", type=float, default=500.0, help="target per page (default 500 ms)")
     parser.add_argument("--profile", action="store_true", help="profile every page, not only those over the target")
-    parser.add_argument("--profile-top", type=positive_int, default=15, help="functions in a profile (default 15)")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the Loop CSV files")
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help=f"Markdown file (default {DEFAULT_RESULTS})")
+    parser.add_argument(
+        "--profile-top", type=harness.positive_int, default=15, help="functions in a profile (default 15)"
+    )
+    harness.add_data_dir_option(parser)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=harness.RESULTS_FILE,
+        help=f"Markdown file (default {harness.RESULTS_FILE}; not written with --json)",
+    )
     parser.add_argument("--no-results", dest="write_results", action="store_false", help="only print the table")
-    parser.add_argument("--json", type=Path, help="write the section and its target here instead (for bench/run.py)")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    harness.add_common_options(
+        parser, default_database_url=DEFAULT_DATABASE_URL, seed_help="seed of every random choice"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    config = database_config(args.database_url)
-    if config["ENGINE"] != "django.db.backends.postgresql":
+    database = harness.BenchDatabase.from_url(args.database_url)
+    if not database.is_postgresql:
         raise SystemExit("the dashboard benchmark runs on PostgreSQL")
 
-    with step("select stores"):
-        stores = select_stores(args.data_dir, args.stores, args.seed)
-    synthetic = sum(spec.synthetic for spec in stores)
-    print(f"  {len(stores):,} stores ({len(stores) - synthetic:,} from {args.data_dir}, {synthetic:,} synthetic)")
+    stores = select_stores(args.data_dir, args.stores, args.seed)
 
     # The test client's host.
     hosts = [host for host in os.environ.get("ALLOWED_HOSTS", "").split(",") if host]
     os.environ["ALLOWED_HOSTS"] = ",".join([*hosts, "testserver"])
-    with bench_database(config, args.database_url, keep=args.keep, media_prefix="dashboard-bench-media-"):
-        section, results = benchmark(args, stores)
+    with harness.bench_database(database, keep=args.keep, media_prefix="dashboard-bench-media-"):
+        section, results = benchmark(args, stores, harness.machine(database.server_conninfo()))
     print()
     print(section)
     if args.json:
         slowest = max(results, key=lambda result: result.median_ms)
-        target = {
+        target: harness.Target = {
             "target": f"Dashboard pages, {len(stores):,} stores",
             "goal": f"< {args.target_ms:.0f} ms median per page",
             "measured": f"slowest median {slowest.median_ms:.0f} ms ({slowest.label}, {slowest.user})",
             "met": slowest.median_ms < args.target_ms,
         }
-        args.json.write_text(
-            json.dumps({"title": "Dashboard", "markdown": section, "targets": [target]}, indent=2), encoding="utf-8"
-        )
+        harness.json_write(args.json, title="Dashboard", markdown=section, targets=[target])
     elif args.write_results:
         write_results(args.results, section)
         print(f"written to {args.results}")
 
 
-def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> tuple[str, list[PageResult]]:
-    from django.conf import settings
+def benchmark(
+    args: argparse.Namespace, stores: list[StoreSpec], machine: harness.Machine
+) -> tuple[str, list[PageResult]]:
     from django.db import connection
     from django.test import Client, override_settings
     from django.utils import timezone
 
+    from reports.figures import figures_as_of, figures_refresh
     from reports.models import StoreFigures
-    from reports.services import figures_as_of, figures_refresh
     from stores.models import Store
 
-    machine_ = machine()
-    print(f"  database: {machine_.postgres}")
-    stale_after = settings.MONITOR_STALE_AFTER_MINUTES * MICROS_PER_MINUTE
+    print(f"  database: postgresql {machine.postgres}")
+    hours = args.days * 24
     # Polls end now (to the minute), so states and figures are those of a live dashboard.
     end = timezone.now().replace(second=0, microsecond=0)
-    start = to_micros(end) - args.days * 24 * MICROS_PER_HOUR
-    hours = args.days * 24
+    start = to_micros(end) - hours * HOUR
 
-    with step(f"generate {args.days} days of polls ending {end:%Y-%m-%d %H:%M} UTC and compress them"):
-        spans, polls_total = generate_spans(stores, seed=args.seed, start=start, hours=hours, stale_after=stale_after)
+    with harness.step(f"generate {args.days} days of polls ending {end:%Y-%m-%d %H:%M} UTC and compress them"):
+        spans, polls_total = generate_spans(stores, seed=args.seed, start=start, hours=hours)
     span_total = sum(map(len, spans.values()))
     print(f"  polls generated: {polls_total:,}; span rows: {span_total:,}")
 
     admin, owner, other = create_users(args.owner_share)
-    with step("verify compression against polls_record"):
-        sample = sorted(stores[:500], key=lambda spec: len(spans[spec.store_id]), reverse=True)[:VERIFY_SAMPLE]
-        verify_compression(
-            owner,
-            [(generate_polls(store_rng(args.seed, spec.store_id), start, hours), spans[spec.store_id]) for spec in sample],
-        )
-    with step("bulk load stores, hours and spans"):
+    with harness.step("verify compression against polls_record"):
+        verify_compression(owner, stores, spans, seed=args.seed, start=start, hours=hours)
+    with harness.step("bulk load stores, hours and spans"):
         hours_rows, span_rows = load_database(owner, stores, spans)
     print(f"  rows: {len(stores):,} stores, {hours_rows:,} business hours, {span_rows:,} spans")
     del spans
     if args.owner_share == "half":
         moved = split_ownership(other)
-        analyze(Store._meta.db_table)
+        vacuum_analyze(Store)
         print(f"  {owner.username} owns {len(stores) - moved:,} stores, {other.username} {moved:,}")
 
     started = time.perf_counter()
     refreshed = figures_refresh()
     refresh_seconds = time.perf_counter() - started
     print(f"figures_refresh: {refreshed:,} stores in {refresh_seconds:.2f} s")
-    analyze(StoreFigures._meta.db_table)
+    vacuum_analyze(StoreFigures)
     as_of = figures_as_of()
     if StoreFigures.objects.count() != len(stores):
         raise SystemExit("figures_refresh did not write one row per store")
@@ -585,7 +490,7 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> tuple[str, l
         "figures_refresh (the background job behind the dashboard)": f"{refresh_seconds:.2f} s for {refreshed:,} stores",
         "load average (1, 5, 15 min) before and after the timed requests": (
             f"{' / '.join(f'{x:.2f}' for x in load_before)}, {' / '.join(f'{x:.2f}' for x in load_after)} "
-            f"({machine_.cpus} CPUs; the run itself keeps about one busy)"
+            f"({machine.cpus} CPUs; the run itself keeps about one busy)"
         ),
         "owner": (
             f"non-superuser owning {'half' if args.owner_share == 'half' else 'all'} of the stores "
@@ -596,7 +501,7 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> tuple[str, l
     section = markdown(
         stores=len(stores),
         results=results,
-        machine_=machine_,
+        machine=machine,
         facts=facts,
         target_ms=args.target_ms,
         repeat=args.repeat,

@@ -27,7 +27,6 @@ The Loop files are read in place, never copied into the project.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -35,18 +34,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from report_bench import (  # noqa: E402  (report_bench also puts the project on sys.path)
-    BASE_DIR,
-    DEFAULT_DATA_DIR,
-    bench_database,
-    database_config,
-    positive_int,
-    step,
-)
+import harness
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/store_monitor_import_bench"
+DEFAULT_DATABASE_URL = harness.database_url("store_monitor_import_bench")
 # The day after the last poll of the original Loop status data: fixed, so two
 # runs with one seed import the same rows.
 END = "2023-01-26 00:00:00 UTC"
@@ -67,7 +59,10 @@ def run_command(*args: str) -> CommandRun:
     bench_database), its wall time and the peak RSS the kernel counted."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, str(BASE_DIR / "manage.py"), *args], stdout=subprocess.PIPE, text=True, cwd=BASE_DIR
+        [sys.executable, str(harness.PROJECT_DIR / "manage.py"), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=harness.PROJECT_DIR,
     )
     output = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
@@ -87,7 +82,7 @@ def summary_numbers(output: str, name: str) -> dict[str, int]:
     }
 
 
-def benchmark(args: argparse.Namespace) -> dict[str, object]:
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db.models import Count, Sum
@@ -102,16 +97,16 @@ def benchmark(args: argparse.Namespace) -> dict[str, object]:
 
     with tempfile.TemporaryDirectory(prefix="import-bench-") as folder:
         polls_csv = Path(folder) / "store_status.csv"
-        with step("generate polls"):
+        with harness.step("generate polls"):
             call_command(
                 "generate_polls", "--schedule", str(timezones), "--days", str(args.days), "--end", END,
                 "--seed", str(args.seed), "--output", str(polls_csv),
             )  # fmt: skip
-        with step("import timezones and hours"):
+        with harness.step("import timezones and hours"):
             schedules = run_command("import_loop", "--timezones", str(timezones), "--hours", str(hours), "--owner", OWNER)
-        with step("import polls"):
+        with harness.step("import polls"):
             first = run_command("import_loop", "--status", str(polls_csv), "--owner", OWNER)
-        with step("import the same polls again"):
+        with harness.step("import the same polls again"):
             again = run_command("import_loop", "--status", str(polls_csv), "--owner", OWNER)
 
     status, status_again = summary_numbers(first.output, "status"), summary_numbers(again.output, "status")
@@ -174,29 +169,24 @@ def benchmark(args: argparse.Namespace) -> dict[str, object]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--days", type=positive_int, default=8, help="days of polls (default 8)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the generated polls (default 1)")
-    parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help=f"database to drop, create and use; its name must contain 'bench' (default {DEFAULT_DATABASE_URL})",
+    parser.add_argument("--days", type=harness.positive_int, default=8, help="days of polls (default 8)")
+    harness.add_data_dir_option(parser)
+    harness.add_common_options(
+        parser, default_database_url=DEFAULT_DATABASE_URL, seed_help="seed of the generated polls"
     )
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the Loop CSV files")
-    parser.add_argument("--json", type=Path, help="write the section and the targets here (for bench/run.py)")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    config = database_config(args.database_url)
-    with bench_database(config, args.database_url, keep=args.keep, media_prefix="import-bench-media-"):
+    database = harness.BenchDatabase.from_url(args.database_url)
+    with harness.bench_database(database, keep=args.keep, media_prefix="import-bench-media-"):
         result = benchmark(args)
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        harness.json_write(args.json, title=result["title"], markdown=result["markdown"], targets=result["targets"])
     print(result["markdown"])
-    for target in result["targets"]:
-        print(f"{target['target']}: {target['measured']} (goal {target['goal']}): {'met' if target['met'] else 'MISSED'}")
+    for line in harness.target_lines(result["targets"]):
+        print(line)
 
 
 if __name__ == "__main__":

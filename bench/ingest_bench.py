@@ -14,11 +14,12 @@ What it does, and why each step is there:
 
 1. It drops and creates its own database, `store_monitor_ingest_bench` by
    default (its name must contain "bench"), and migrates it, with
-   bench/report_bench.py's helpers (imported, not copied): figures never
-   depend on, and never touch, a developer's data.
-2. Through stores.services, as the API would, it creates an owner with an
-   API token, each client's own stores (so clients never wait for each
-   other's row locks) with their device keys, and the batch's stores.
+   bench/harness.py: figures never depend on, and never touch, a
+   developer's data.
+2. Through accounts.services and stores.services, as the API would, it
+   creates an owner with an API token, each client's own stores (so clients
+   never wait for each other's row locks) with their device keys, and the
+   batch's stores (bench/dataset.py).
 3. In this process, with django.test.Client (the whole middleware and DRF
    stack, no network), it counts the SQL statements of a single poll, the
    first of a store and one extending its span, and the CPU time of a poll;
@@ -80,45 +81,31 @@ impossible to miss).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import datetime as dt
 import http.client
 import io
 import json
-import math
 import os
 import pstats
 import random
-import resource
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-# Run as `python bench/ingest_bench.py`, sys.path[0] is bench/ already; not
-# when imported from elsewhere.
-BENCH_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = BENCH_DIR.parent
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-from report_bench import bench_database, database_config, positive_int, step  # noqa: E402
+import harness
+from dataset import create_owner, create_stores
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/store_monitor_ingest_bench"
+DEFAULT_DATABASE_URL = harness.database_url("store_monitor_ingest_bench")
 # A fixed first instant, long enough ago that an hour per poll stays in the
 # past (a poll more than 5 minutes ahead of the server's clock is refused)
 # for hundreds of thousands of polls per store.
@@ -129,14 +116,6 @@ STATUS_CHANGE = 0.05  # chance a poll's status differs from the store's previous
 TARGET_POLLS_PER_SECOND = 400
 TARGET_P99_MS = 100.0
 TARGET_BATCH_SECONDS = 1.0
-
-# The server's configuration: the module docstring says why.
-DEFAULT_WORKER_CLASS = "gthread"
-DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 2
-DEFAULT_CONN_MAX_AGE = 60
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------
@@ -166,25 +145,12 @@ class BenchStore:
         return poll
 
 
-def create_owner() -> tuple[AbstractBaseUser, str]:
-    from stores.services import owner_create
-
-    return owner_create(username="ingest-bench", password=secrets.token_urlsafe(24))
-
-
-def create_stores(owner: AbstractBaseUser, prefix: str, count: int, seed: int) -> list[BenchStore]:
-    """Stores through the service that registers them, so each has a real device key."""
-    from django.db import transaction
-
-    from stores.services import store_create
-
-    stores = []
-    with transaction.atomic():
-        for index in range(count):
-            store_id = f"{prefix}-{index:05d}"
-            created = store_create(owner=owner, store_id=store_id, timezone="America/New_York")
-            stores.append(BenchStore(store_id, created.device_key, random.Random(f"{seed}/{store_id}")))
-    return stores
+def bench_stores(owner: AbstractBaseUser, prefix: str, count: int, seed: int) -> list[BenchStore]:
+    """New stores with their device keys, each with its own seeded poll sequence."""
+    return [
+        BenchStore(made.store_id, made.device_key, random.Random(f"{seed}/{made.store_id}"))
+        for made in create_stores(owner, prefix, count)
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -256,194 +222,6 @@ def profile_polls(store: BenchStore, count: int, top: int) -> tuple[str, Counter
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
     return stream.getvalue(), Counter({store.store_id: count})
-
-
-# --------------------------------------------------------------------------
-# gunicorn
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    worker_class: str
-    workers: int
-    threads: int
-    conn_max_age: int
-
-    def describe(self) -> str:
-        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
-        return f"{self.worker_class}, {self.workers} workers{threads}, CONN_MAX_AGE {self.conn_max_age}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def gunicorn(config: ServerConfig, log_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """A gunicorn master on a free local port, stopped (TERM, then KILL) on exit."""
-    port = free_port()
-    # The benchmark's own settings (database, SECRET_KEY, DEBUG=false, ENV_FILE
-    # set to /dev/null) are in os.environ since setup_django.
-    env = {key: value for key, value in os.environ.items() if key not in {"GUNICORN_CMD_ARGS", "WEB_CONCURRENCY"}}
-    env.update(
-        {
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "CONN_MAX_AGE": str(config.conn_max_age),
-            # Production's: a poll never queues a task, but a report request would.
-            "TASK_BACKEND": "database",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "monitor_project.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--worker-class",
-        config.worker_class,
-        "--workers",
-        str(config.workers),
-        "--threads",
-        str(config.threads),
-        "--log-level",
-        "warning",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_answering(port, process, log_path)
-        yield port, process
-    finally:
-        stop(process)
-
-
-def wait_until_answering(port: int, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            # The admin's login page: an answer from Django that logs no warning.
-            connection.request("GET", "/admin/login/")
-            connection.getresponse().read()
-            connection.close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"gunicorn did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)  # graceful: workers finish their request
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def worker_pids(master: int) -> list[int]:
-    try:
-        return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    user, nice, system, idle, iowait, irq, softirq, steal = (
-        int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
-    busy = user + nice + system + irq + softirq  # guest time is inside user already
-    return busy / CLOCK_TICKS, (busy + idle + iowait + steal) / CLOCK_TICKS
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-def self_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL process of the machine (its backends are named "postgres" too)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-            except OSError:
-                pass  # exited meanwhile
-    return pids
-
-
-class CpuSample(NamedTuple):
-    at: float
-    client: float
-    server: dict[int, float]
-    database: dict[int, float]
-    machine_busy: float
-    machine_total: float
-
-    @classmethod
-    def take(cls, master: int) -> CpuSample:
-        busy, total = machine_cpu_seconds()
-        return cls(
-            time.perf_counter(),
-            self_cpu_seconds(),
-            {pid: process_cpu_seconds(pid) for pid in [master, *worker_pids(master)]},
-            {pid: process_cpu_seconds(pid) for pid in postgres_pids()},
-            busy,
-            total,
-        )
-
-
-class CpuUse(NamedTuple):
-    """Cores used on average over a window (1.0 = one core busy all the time).
-    `other` is the rest of the machine's busy time: other programs, the
-    kernel's work outside these processes, and processes that ended inside
-    the window (PostgreSQL backends, with CONN_MAX_AGE 0)."""
-
-    client: float
-    server: float
-    database: float
-    other: float
-    machine: float
-    cpus: int
-
-
-def cpu_use(before: CpuSample, after: CpuSample) -> CpuUse:
-    seconds = after.at - before.at
-
-    def grown(start: dict[int, float], end: dict[int, float]) -> float:
-        return sum(end[pid] - start.get(pid, 0.0) for pid in end) / seconds
-
-    client = (after.client - before.client) / seconds
-    server, database = grown(before.server, after.server), grown(before.database, after.database)
-    cpus = cpu_count()
-    machine = (after.machine_busy - before.machine_busy) / (after.machine_total - before.machine_total) * cpus
-    return CpuUse(client, server, database, max(0.0, machine - client - server - database), machine, cpus)
 
 
 # --------------------------------------------------------------------------
@@ -541,7 +319,7 @@ class LoadResult(NamedTuple):
     statuses: Counter[int]
     recorded: Counter[str]
     failures: list[str]
-    cpu: CpuUse
+    cpu: harness.CpuUse
 
     @property
     def polls_per_second(self) -> float:
@@ -577,9 +355,9 @@ def run_load(
     before = after = None
     if window[0]:
         time.sleep(max(0.0, window[0] - time.perf_counter()))
-        before = CpuSample.take(master)
+        before = harness.CpuSample.take(master)
         time.sleep(max(0.0, window[1] - time.perf_counter()))
-        after = CpuSample.take(master)
+        after = harness.CpuSample.take(master)
     for thread in threads:
         thread.join()
     crashed = [result.crash for result in results if result.crash is not None]
@@ -590,7 +368,7 @@ def run_load(
     statuses: Counter[int] = sum((result.statuses for result in results), Counter())
     recorded: Counter[str] = sum((result.recorded for result in results), Counter())
     failures = [failure for result in results for failure in result.failures]
-    return LoadResult(seconds, latencies, statuses, recorded, failures, cpu_use(before, after))
+    return LoadResult(seconds, latencies, statuses, recorded, failures, harness.cpu_use(before, after))
 
 
 class BatchResult(NamedTuple):
@@ -654,15 +432,9 @@ def verify(owner: AbstractBaseUser, recorded: Counter[str]) -> int:
 # --------------------------------------------------------------------------
 
 
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
 class Results(NamedTuple):
     args: argparse.Namespace
-    config: ServerConfig
+    config: harness.ServerConfig
     queries: QueryCount
     load: LoadResult
     batch: BatchResult
@@ -671,10 +443,10 @@ class Results(NamedTuple):
     load_average: tuple[float, float, float]
 
 
-def single_target(results: Results) -> dict[str, Any]:
+def single_target(results: Results) -> harness.Target:
     load = results.load
     latencies = sorted(load.latencies)
-    p99 = percentile(latencies, 0.99) * 1000
+    p99 = harness.percentile(latencies, 0.99) * 1000
     met = load.polls_per_second >= TARGET_POLLS_PER_SECOND and p99 < TARGET_P99_MS and load.errors == 0
     return {
         "target": f"HTTP single polls, {results.args.clients} clients",
@@ -684,7 +456,7 @@ def single_target(results: Results) -> dict[str, Any]:
     }
 
 
-def batch_target(results: Results) -> dict[str, Any]:
+def batch_target(results: Results) -> harness.Target:
     median = statistics.median(results.batch.seconds)
     return {
         "target": f"{results.args.batch_size:,}-poll batch",
@@ -698,7 +470,7 @@ def markdown(results: Results) -> str:
     """The section for bench/RESULTS.md: the setup, then a table of the figures."""
     args, load, batch, queries, cpu = results.args, results.load, results.batch, results.queries, results.load.cpu
     latencies = sorted(load.latencies)
-    p50, p95, p99 = (f"{percentile(latencies, fraction) * 1000:.1f}" for fraction in (0.50, 0.95, 0.99))
+    p50, p95, p99 = (f"{harness.percentile(latencies, fraction) * 1000:.1f}" for fraction in (0.50, 0.95, 0.99))
     per_poll = 1000 / load.polls_per_second  # ms of one core per poll, for each core in use
     batch_times = ", ".join(f"{seconds:.2f}" for seconds in batch.seconds)
     rows = [
@@ -748,12 +520,6 @@ def markdown(results: Results) -> str:
     return "\n".join(lines)
 
 
-def targets_table(targets: Sequence[dict[str, Any]]) -> str:
-    lines = ["| target | goal | measured | met |", "|---|---|---|:---:|"]
-    lines.extend(f"| {t['target']} | {t['goal']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in targets)
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
@@ -761,48 +527,53 @@ def targets_table(targets: Sequence[dict[str, Any]]) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=positive_int, default=16, help="concurrent single-poll clients (default 16)")
     parser.add_argument(
-        "--stores-per-client", type=positive_int, default=4, help="stores each client posts for (default 4)"
+        "--clients", type=harness.positive_int, default=16, help="concurrent single-poll clients (default 16)"
+    )
+    parser.add_argument(
+        "--stores-per-client", type=harness.positive_int, default=4, help="stores each client posts for (default 4)"
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds of single polls (default 20)")
     parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds before them (default 3)")
     parser.add_argument(
         "--worker-class",
         choices=("gthread", "sync"),
-        default=DEFAULT_WORKER_CLASS,
-        help=f"gunicorn's worker class (default {DEFAULT_WORKER_CLASS})",
+        default=harness.SERVER_CONFIG.worker_class,
+        help=f"gunicorn's worker class (default {harness.SERVER_CONFIG.worker_class})",
     )
     parser.add_argument(
-        "--workers", type=positive_int, default=DEFAULT_WORKERS, help=f"gunicorn's workers (default {DEFAULT_WORKERS})"
+        "--workers",
+        type=harness.positive_int,
+        default=harness.SERVER_CONFIG.workers,
+        help=f"gunicorn's workers (default {harness.SERVER_CONFIG.workers})",
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
-        default=DEFAULT_THREADS,
-        help=f"threads per gthread worker (default {DEFAULT_THREADS})",
+        type=harness.positive_int,
+        default=harness.SERVER_CONFIG.threads,
+        help=f"threads per gthread worker (default {harness.SERVER_CONFIG.threads})",
     )
     parser.add_argument(
         "--conn-max-age",
         type=int,
-        default=DEFAULT_CONN_MAX_AGE,
-        help=f"the server's CONN_MAX_AGE, seconds; 0 connects per request (default {DEFAULT_CONN_MAX_AGE})",
+        default=harness.SERVER_CONFIG.conn_max_age,
+        help="the server's CONN_MAX_AGE, seconds; 0 connects per request "
+        f"(default {harness.SERVER_CONFIG.conn_max_age})",
     )
-    parser.add_argument("--batch-size", type=positive_int, default=10_000, help="polls per batch (default 10,000)")
     parser.add_argument(
-        "--batch-stores", type=positive_int, default=1000, help="stores the batch polls are for (default 1,000)"
+        "--batch-size", type=harness.positive_int, default=10_000, help="polls per batch (default 10,000)"
     )
-    parser.add_argument("--batch-runs", type=positive_int, default=3, help="timed batches (default 3)")
     parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help=f"database to drop, create and use; its name must contain 'bench' (default {DEFAULT_DATABASE_URL})",
+        "--batch-stores", type=harness.positive_int, default=1000, help="stores the batch polls are for (default 1,000)"
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the poll statuses (default 1)")
+    parser.add_argument("--batch-runs", type=harness.positive_int, default=3, help="timed batches (default 3)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of single polls in this process")
-    parser.add_argument("--profile-top", type=positive_int, default=20, help="functions in the profile (default 20)")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the section and the targets as JSON here")
+    parser.add_argument(
+        "--profile-top", type=harness.positive_int, default=20, help="functions in the profile (default 20)"
+    )
+    harness.add_common_options(
+        parser, default_database_url=DEFAULT_DATABASE_URL, seed_help="seed of the poll statuses"
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0:
         parser.error("--seconds must be positive and --warmup not negative")
@@ -811,41 +582,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    config = database_config(args.database_url)
-    server = ServerConfig(args.worker_class, args.workers, args.threads, args.conn_max_age)
+    database = harness.BenchDatabase.from_url(args.database_url)
+    server = harness.ServerConfig(args.worker_class, args.workers, args.threads, args.conn_max_age)
     # Django in this process keeps its connection like the server's workers,
     # so the in-process CPU time per poll is comparable.
     os.environ["CONN_MAX_AGE"] = str(args.conn_max_age)
-    with bench_database(config, args.database_url, keep=args.keep, media_prefix="ingest-bench-media-"):
+    with harness.bench_database(database, keep=args.keep, media_prefix="ingest-bench-media-"):
         results = benchmark(args, server)
     section = markdown(results)
     targets = [single_target(results), batch_target(results)]
     if args.json:
-        payload = {"title": "HTTP ingestion", "markdown": section, "targets": targets}
-        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        harness.json_write(args.json, title="HTTP ingestion", markdown=section, targets=targets)
         print(f"wrote {args.json}")
     else:
         print()
         print(section)
-        print(targets_table(targets))
+        print(harness.targets_table(targets))
 
 
-def benchmark(args: argparse.Namespace, server: ServerConfig) -> Results:
+def benchmark(args: argparse.Namespace, server: harness.ServerConfig) -> Results:
     from django.db import connection
 
-    database = f"{connection.vendor} {'.'.join(map(str, connection.get_database_version()))}"
+    database = harness.database_version()
     print(f"  database: {database}")
-    with step("create the owner and stores"):
-        owner, token = create_owner()
-        stores = create_stores(owner, "client", args.clients * args.stores_per_client, args.seed)
-        batch_stores = create_stores(owner, "batch", args.batch_stores, args.seed)
-        probe = create_stores(owner, "probe", 1, args.seed)[0]
+    with harness.step("create the owner and stores"):
+        owner, token = create_owner("ingest-bench")
+        stores = bench_stores(owner, "client", args.clients * args.stores_per_client, args.seed)
+        batch_stores = bench_stores(owner, "batch", args.batch_stores, args.seed)
+        probe = bench_stores(owner, "probe", 1, args.seed)[0]
     client_stores = [
         stores[index * args.stores_per_client : (index + 1) * args.stores_per_client] for index in range(args.clients)
     ]
     recorded: Counter[str] = Counter()
 
-    with step("count the queries of a single poll (in process)"):
+    with harness.step("count the queries of a single poll (in process)"):
         queries = count_queries(probe)
     recorded += queries.recorded
     print(
@@ -864,21 +634,23 @@ def benchmark(args: argparse.Namespace, server: ServerConfig) -> Results:
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as folder:
         log_path = Path(folder) / "gunicorn.log"
         print(f"start gunicorn ({server.describe()})", flush=True)
-        with gunicorn(server, log_path) as (port, process):
-            with step(f"single polls: {args.clients} clients, {args.warmup:g} s warm-up, {args.seconds:g} s timed"):
+        with harness.gunicorn(server, log_path) as (port, process):
+            with harness.step(
+                f"single polls: {args.clients} clients, {args.warmup:g} s warm-up, {args.seconds:g} s timed"
+            ):
                 load = run_load(port, process.pid, client_stores, warmup=args.warmup, seconds=args.seconds)
             recorded += load.recorded
             latencies = sorted(load.latencies)
             print(
-                f"  {load.polls_per_second:.0f} polls/s; p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; "
+                f"  {load.polls_per_second:.0f} polls/s; p50 {harness.percentile(latencies, 0.5) * 1000:.1f} ms, "
+                f"p99 {harness.percentile(latencies, 0.99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; "
                 f"answers {dict(sorted(load.statuses.items()))}; "
                 f"CPU cores: clients {load.cpu.client:.2f}, gunicorn {load.cpu.server:.2f}, "
                 f"PostgreSQL {load.cpu.database:.2f}, other {load.cpu.other:.2f}, machine {load.cpu.machine:.2f}"
             )
             for failure in load.failures:
                 print(f"  unexpected answer {failure}")
-            with step(f"{args.batch_runs} batches of {args.batch_size:,} polls"):
+            with harness.step(f"{args.batch_runs} batches of {args.batch_size:,} polls"):
                 batch = run_batches(port, token, batch_stores, args.batch_size, args.batch_runs)
             recorded += batch.recorded
             print(f"  {', '.join(f'{seconds:.2f} s' for seconds in batch.seconds)}")
@@ -886,7 +658,7 @@ def benchmark(args: argparse.Namespace, server: ServerConfig) -> Results:
         if log.strip():
             print(f"gunicorn's log:\n{log[-3000:]}")
 
-    with step("verify: span poll counts = polls answered 201"):
+    with harness.step("verify: span poll counts = polls answered 201"):
         verified = verify(owner, recorded)
     return Results(args, server, queries, load, batch, verified, database, load_average)
 

@@ -15,11 +15,11 @@ request that failed then was retried until it had an answer.
 What it does, and why each step is there:
 
 1. It drops and creates its own database, `store_monitor_load_bench` by
-   default, with bench/report_bench.py's helpers, and creates an owner (with
-   its API token) and the stores (with their device keys) through
-   stores.services, with bench/ingest_bench.py's helpers: --stores stores,
-   each posted to by one client only, and --hot-stores stores every client
-   shares (each client posts to two of them).
+   default (bench/harness.py), and creates an owner (with its API token)
+   and the stores (with their device keys) through accounts.services and
+   stores.services (bench/dataset.py): --stores stores, each posted to by
+   one client only, and --hot-stores stores every client shares (each
+   client posts to two of them).
 2. Each client's requests are planned beforehand from --seed: single polls
    with the store's device key, small lists for one store with its device
    key, and small lists for several stores with the owner's token (hot
@@ -32,8 +32,8 @@ What it does, and why each step is there:
    first, a slow device), so the clients' polls for it interleave and some
    arrive after a later one (409 older_than_latest): rejected, not lost.
    Every poll (store, timestamp, status) is distinct.
-3. gunicorn is started as bench/ingest_bench.py starts it (its
-   configuration: gthread, 2 workers of 2 threads, CONN_MAX_AGE 60), and
+3. gunicorn is started as bench/ingest_bench.py starts it (harness.gunicorn,
+   with its configuration: gthread, 2 workers of 2 threads, CONN_MAX_AGE 60), and
    --clients threads (http.client, keep-alive) send their plans at once.
    With probability --resend a request is sent again, as a device does when
    its answer is lost (a simulated timeout: the answer did arrive and is
@@ -96,33 +96,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
-# Run as `python bench/load_test.py`, sys.path[0] is bench/ already; not
-# when imported from elsewhere.
-BENCH_DIR = Path(__file__).resolve().parent
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-from ingest_bench import (  # noqa: E402
-    DEFAULT_CONN_MAX_AGE,
-    DEFAULT_THREADS,
-    DEFAULT_WORKER_CLASS,
-    DEFAULT_WORKERS,
-    CpuSample,
-    CpuUse,
-    ServerConfig,
-    cpu_use,
-    create_owner,
-    create_stores,
-    gunicorn,
-    percentile,
-    targets_table,
-)
-from report_bench import _admin_connection, bench_database, database_config, positive_int, step  # noqa: E402
+import harness  # first of the project's imports: it puts the project on sys.path
+from core.instants import SECOND
+from dataset import create_owner, create_stores
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/store_monitor_load_bench"
+DEFAULT_DATABASE_URL = harness.database_url("store_monitor_load_bench")
 TITLE = "Load test: nothing lost"
 
 # Every store's first poll; an hour or so a poll keeps them all in the past.
@@ -564,7 +545,7 @@ class Fault(NamedTuple):
 
 
 def inject_faults(
-    config: dict[str, Any], database: str, clients: Sequence[Client], total: int, count: int, seconds: float,
+    database: harness.BenchDatabase, clients: Sequence[Client], total: int, count: int, seconds: float,
     faults: list[Fault], stop: threading.Event,
 ) -> None:
     """At evenly spaced points of the clients' progress, terminate the server's
@@ -573,7 +554,7 @@ def inject_faults(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
         " WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
     )
-    with _admin_connection(config) as admin:
+    with database.server_connection() as admin:
         for number in range(1, count + 1):
             while sum(client.log.done for client in clients) < total * number / (count + 1):
                 if stop.wait(0.02):
@@ -582,7 +563,7 @@ def inject_faults(
             terminated = 0
             while time.perf_counter() - started < seconds:
                 last = time.perf_counter()
-                terminated += admin.execute(statement, [database]).fetchone()[0]
+                terminated += admin.execute(statement, [database.name]).fetchone()[0]
                 time.sleep(FAULT_EVERY)
             faults.append(Fault(started, last, terminated))
 
@@ -591,11 +572,11 @@ class Load(NamedTuple):
     seconds: float
     logs: list[ClientLog]
     faults: list[Fault]
-    cpu: CpuUse
+    cpu: harness.CpuUse
 
 
 def run_load(
-    port: int, master: int, clients: list[Client], *, config: dict[str, Any], database: str, faults: int,
+    port: int, master: int, clients: list[Client], *, database: harness.BenchDatabase, faults: int,
     fault_seconds: float,
 ) -> Load:
     total = sum(len(client.plan) for client in clients)
@@ -609,22 +590,22 @@ def run_load(
     barrier = threading.Barrier(len(clients), action=started)
     threads = [threading.Thread(target=client.run, args=(barrier,), daemon=True) for client in clients]
     injector = threading.Thread(
-        target=inject_faults, args=(config, database, clients, total, faults, fault_seconds, done, stop), daemon=True
+        target=inject_faults, args=(database, clients, total, faults, fault_seconds, done, stop), daemon=True
     )
-    before = CpuSample.take(master)
+    before = harness.CpuSample.take(master)
     for thread in threads:
         thread.start()
     injector.start()
     for thread in threads:
         thread.join()
     ended = time.perf_counter()
-    after = CpuSample.take(master)
+    after = harness.CpuSample.take(master)
     stop.set()
     injector.join()
     crashed = [client.log.crash for client in clients if client.log.crash is not None]
     if crashed:
         raise RuntimeError(f"{len(crashed)} of {len(clients)} clients stopped early") from crashed[0]
-    return Load(ended - times[0], [client.log for client in clients], done, cpu_use(before, after))
+    return Load(ended - times[0], [client.log for client in clients], done, harness.cpu_use(before, after))
 
 
 # --------------------------------------------------------------------------
@@ -772,7 +753,7 @@ def check_spans(
 
 class Results(NamedTuple):
     args: argparse.Namespace
-    config: ServerConfig
+    config: harness.ServerConfig
     load: Load
     verified: Verified
     problems: Problems
@@ -838,11 +819,11 @@ def nothing_lost(results: Results) -> bool:
     return not results.problems.counts
 
 
-def targets(results: Results, numbers: Figures) -> list[dict[str, Any]]:
+def targets(results: Results, numbers: Figures) -> list[harness.Target]:
     args, verified = results.args, results.verified
     outside = sum(numbers.errors_out.values())
     lost = not nothing_lost(results)
-    load = [
+    load: list[harness.Target] = [
         {
             "target": f"Load test, {results.planned_polls:,} polls from {args.clients} clients",
             "goal": "nothing lost, no 5xx outside the fault window",
@@ -879,7 +860,7 @@ def markdown(results: Results, numbers: Figures) -> str:
     fault_seconds = sum(fault.ended - fault.started for fault in load.faults)
 
     def ms(values: list[float], fraction: float) -> str:
-        return f"{percentile(values, fraction) * 1000:.1f}" if values else "-"
+        return f"{harness.percentile(values, fraction) * 1000:.1f}" if values else "-"
 
     rejected = ", ".join(
         f"{numbers.fates[code]:,} {code}" for code in (OLDER, CONFLICTING) if numbers.fates[code]
@@ -965,25 +946,28 @@ def share(text: str) -> float:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--polls", type=positive_int, default=40_000, help="distinct polls to send (default 40,000)")
-    parser.add_argument("--clients", type=positive_int, default=32, help="concurrent client threads (default 32)")
-    parser.add_argument("--stores", type=positive_int, default=500, help="stores each posted to by one client (default 500)")
-    parser.add_argument("--hot-stores", type=positive_int, default=4, help="stores all clients share (default 4)")
+    parser.add_argument(
+        "--polls", type=harness.positive_int, default=40_000, help="distinct polls to send (default 40,000)"
+    )
+    parser.add_argument(
+        "--clients", type=harness.positive_int, default=32, help="concurrent client threads (default 32)"
+    )
+    parser.add_argument(
+        "--stores", type=harness.positive_int, default=500, help="stores each posted to by one client (default 500)"
+    )
+    parser.add_argument(
+        "--hot-stores", type=harness.positive_int, default=4, help="stores all clients share (default 4)"
+    )
     parser.add_argument(
         "--hot-share", type=share, default=0.15, help="share of requests to a hot store (default 0.15)"
     )
     parser.add_argument("--batch-share", type=share, default=0.3, help="share of requests that are lists (default 0.3)")
     parser.add_argument("--resend", type=share, default=0.05, help="share of requests sent again (default 0.05)")
-    parser.add_argument("--faults", type=int, default=3, help="times the server's database connections are killed (default 3; 0: none)")
-    parser.add_argument("--fault-seconds", type=float, default=0.5, help="how long each fault lasts (default 0.5)")
     parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help=f"database to drop, create and use; its name must contain 'bench' (default {DEFAULT_DATABASE_URL})",
+        "--faults", type=int, default=3, help="times the server's database connections are killed (default 3; 0: none)"
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the plans (default 1)")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the section and the targets as JSON here")
+    parser.add_argument("--fault-seconds", type=float, default=0.5, help="how long each fault lasts (default 0.5)")
+    harness.add_common_options(parser, default_database_url=DEFAULT_DATABASE_URL, seed_help="seed of the plans")
     args = parser.parse_args(argv)
     if args.stores < args.clients:
         parser.error("--stores must be at least --clients: each client posts for stores of its own")
@@ -994,10 +978,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    config = database_config(args.database_url)
-    server = ServerConfig(DEFAULT_WORKER_CLASS, DEFAULT_WORKERS, DEFAULT_THREADS, DEFAULT_CONN_MAX_AGE)
-    with bench_database(config, args.database_url, keep=args.keep, media_prefix="load-test-media-"):
-        results = run(args, server, config)
+    database = harness.BenchDatabase.from_url(args.database_url)
+    # The configuration bench/ingest_bench.py chose (its docstring says why).
+    server = harness.SERVER_CONFIG
+    with harness.bench_database(database, keep=args.keep, media_prefix="load-test-media-"):
+        results = run(args, server, database)
     numbers = figures(results.load)
     section = markdown(results, numbers)
     goals = targets(results, numbers)
@@ -1007,29 +992,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {sample}")
     print(f"nothing lost: {'yes' if nothing_lost(results) else 'NO'}")
     if args.json:
-        payload = {"title": TITLE, "markdown": section, "targets": goals}
-        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        harness.json_write(args.json, title=TITLE, markdown=section, targets=goals)
         print(f"wrote {args.json}")
     else:
         print()
         print(section)
-        print(targets_table(goals))
+        print(harness.targets_table(goals))
     return 0 if nothing_lost(results) else 1
 
 
-def run(args: argparse.Namespace, server: ServerConfig, config: dict[str, Any]) -> Results:
-    from django.conf import settings
+def run(args: argparse.Namespace, server: harness.ServerConfig, database: harness.BenchDatabase) -> Results:
     from django.db import connection
 
-    database = f"{connection.vendor} {'.'.join(map(str, connection.get_database_version()))}"
-    stale = settings.MONITOR_STALE_AFTER_MINUTES * MINUTE
-    with step(f"create the owner, {args.stores} stores and {args.hot_stores} hot stores"):
-        owner, token = create_owner()
-        hot_made = create_stores(owner, "hot", args.hot_stores, args.seed)
-        own_made = create_stores(owner, "store", args.stores, args.seed)
+    from stores.models import stale_after
+
+    version = harness.database_version()
+    stale = stale_after() // SECOND  # the plans count in seconds
+    with harness.step(f"create the owner, {args.stores} stores and {args.hot_stores} hot stores"):
+        owner, token = create_owner("load-test")
+        hot_made = create_stores(owner, "hot", args.hot_stores)
+        own_made = create_stores(owner, "store", args.stores)
     keys = {store.store_id: store.device_key for store in own_made}
 
-    with step(f"plan {args.polls:,} polls for {args.clients} clients"):
+    with harness.step(f"plan {args.polls:,} polls for {args.clients} clients"):
         plans = []
         for index in range(args.clients):
             own = [
@@ -1056,14 +1041,14 @@ def run(args: argparse.Namespace, server: ServerConfig, config: dict[str, Any]) 
     with tempfile.TemporaryDirectory(prefix="load-test-") as folder:
         log_path = Path(folder) / "gunicorn.log"
         print(f"start gunicorn ({server.describe()})", flush=True)
-        with gunicorn(server, log_path) as (port, process):
+        with harness.gunicorn(server, log_path) as (port, process):
             clients = [
                 Client(port, plan, keys, token, hot_stores, stale, random.Random(f"{args.seed}/retry/{index}"), problems)
                 for index, plan in enumerate(plans)
             ]
-            with step(f"load: {planned_polls:,} polls from {args.clients} clients, {args.faults} faults"):
+            with harness.step(f"load: {planned_polls:,} polls from {args.clients} clients, {args.faults} faults"):
                 load = run_load(
-                    port, process.pid, clients, config=config, database=config["NAME"], faults=args.faults,
+                    port, process.pid, clients, database=database, faults=args.faults,
                     fault_seconds=args.fault_seconds,
                 )
         server_log = log_path.read_text(errors="replace")
@@ -1082,14 +1067,14 @@ def run(args: argparse.Namespace, server: ServerConfig, config: dict[str, Any]) 
     if server_errors:
         print(f"  server log: {sum(server_errors.values())} exception lines, e.g. {server_errors.most_common(3)}")
 
-    with step("verify the spans against every answer"):
+    with harness.step("verify the spans against every answer"):
         verified = verify(owner, clients, hot_stores, stale, problems)
     print(
         f"  {verified.in_spans:,} polls in {verified.spans:,} spans; {verified.recorded:,} recorded, "
         f"{verified.uncertain} of unknown fate"
     )
     return Results(
-        args, server, load, verified, problems, planned_polls, sum(hot_wanted.values()), server_errors, database
+        args, server, load, verified, problems, planned_polls, sum(hot_wanted.values()), server_errors, version
     )
 
 

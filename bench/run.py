@@ -13,10 +13,7 @@ A benchmark that fails is listed as failed, and the others still run.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,9 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-BENCH_DIR = Path(__file__).resolve().parent
-BASE_DIR = BENCH_DIR.parent
-DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
+import harness
 
 
 class Benchmark(NamedTuple):
@@ -44,28 +39,22 @@ BENCHMARKS = (
 )
 
 
-def machine() -> list[str]:
-    """What the figures were measured on."""
-    import django
-    import psycopg
-
-    cpu_model = ""
-    memory_kib = 0
-    with open("/proc/cpuinfo") as file:
-        cpu_model = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), "")
-    with open("/proc/meminfo") as file:
-        memory_kib = next(int(line.split()[1]) for line in file if line.startswith("MemTotal:"))
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres") as conn:
-        postgres = conn.execute("SHOW server_version").fetchone()[0]
+def machine_lines() -> list[str]:
+    """What the figures were measured on, and which commit."""
+    machine = harness.machine(harness.database_url("postgres"))
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BASE_DIR
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=harness.PROJECT_DIR
     ).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=BASE_DIR).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        cwd=harness.PROJECT_DIR,
+    ).stdout
     return [
-        f"- CPUs: {len(os.sched_getaffinity(0))} ({cpu_model or 'unknown model'}); memory {memory_kib / 1024 / 1024:.1f} GiB",
-        f"- PostgreSQL {postgres}, Python {platform.python_version()}, Django {django.get_version()}, {platform.platform()}",
-        f"- commit {commit}{' with uncommitted changes' if dirty.strip() else ''}; "
-        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- CPUs: {machine.cpus} ({machine.cpu_model or 'unknown model'}); memory {machine.memory_gib:.1f} GiB",
+        f"- PostgreSQL {machine.postgres}, Python {machine.python}, Django {machine.django}, {machine.platform}",
+        f"- commit {commit}{' with uncommitted changes' if dirty.strip() else ''}; {machine.date:%Y-%m-%d %H:%M} UTC",
     ]
 
 
@@ -74,8 +63,8 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> tuple[dict[str, Any] | 
     out = folder / f"{benchmark.name}.json"
     started = time.perf_counter()
     process = subprocess.run(
-        [sys.executable, str(BENCH_DIR / benchmark.script), *benchmark.args, "--json", str(out)],
-        cwd=BASE_DIR,
+        [sys.executable, str(harness.BENCH_DIR / benchmark.script), *benchmark.args, "--json", str(out)],
+        cwd=harness.PROJECT_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -95,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results",
         type=Path,
-        help=f"Markdown file to write (default {DEFAULT_RESULTS}; with --only, none unless given: "
+        help=f"Markdown file to write (default {harness.RESULTS_FILE}; with --only, none unless given: "
         "a partial run must not replace the whole suite's figures)",
     )
     args = parser.parse_args(argv)
     if args.results is None and not args.only:
-        args.results = DEFAULT_RESULTS
+        args.results = harness.RESULTS_FILE
     chosen = BENCHMARKS
     if args.only:
         names = {name.strip() for name in args.only.split(",")}
@@ -109,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
         chosen = tuple(b for b in BENCHMARKS if b.name in names)
 
-    header = machine()
+    header = machine_lines()
     targets: list[dict[str, Any]] = []
     sections: list[str] = []
     failures: list[str] = []
