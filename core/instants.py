@@ -88,9 +88,9 @@ def _day_micros(year: int, month: int, day: int) -> int:
 
 
 def parse_utc_micros(text: str) -> int:
-    """parse_utc_timestamp's instant as microseconds since the epoch, several
-    times faster on the Loop form, which the bulk import parses by the
-    million (bench/RESULTS.md)."""
+    """parse_utc_timestamp's instant as microseconds since the epoch, faster
+    on the Loop form, which the bulk import parses by the million
+    (bench/RESULTS.md)."""
     match = _LOOP_TIMESTAMP.match(text) if isinstance(text, str) else None
     if match is None:
         return to_micros(parse_utc_timestamp(text))

@@ -1,0 +1,659 @@
+"""The measurements behind the code: each choice whose comment cites bench/RESULTS.md, against its alternative.
+
+Usage (from the project folder):
+
+    .venv/bin/python bench/micro_bench.py [--values 50000] [--keys 1000] [--calls 200]
+        [--update-rows 2000] [--insert-rows 50000] [--repeats 5] [--seed 1]
+        [--database-url URL] [--json PATH] [--keep]
+
+What it compares (the code's way first, then the alternative):
+
+1. common/expressions.py, EpochMicroseconds: reading --values timestamps as
+   integers computed in SQL, versus as datetimes (a DateTimeField's
+   values_list through the same plain cursor, so psycopg's loaders build
+   them); wall time per value.
+2. common/expressions.py, InIntegers.as_postgresql: filtering by --keys
+   integer keys with the array as one text parameter ('{1,2,...}', built per
+   query as the code builds it), versus the Python list for psycopg to dump;
+   wall time per query.
+3. core/instants.py: parse_utc_micros versus
+   to_micros(parse_utc_timestamp(...)) on --values Loop-form timestamps
+   ("2023-01-22 12:09:39.388884 UTC", eight days of them, as a poll file
+   has); wall time per timestamp (pure Python: wall is CPU).
+4. stores/device_keys.py: store_by_key_hash (raw SQL) versus
+   Store.objects.filter(device_key_hash=...).first(); this process's CPU
+   per lookup (the web server's share; PostgreSQL's is not counted).
+5. stores/selectors.py: store_latest_spans for one store versus the ORM form
+   it replaced (a Subquery over an OuterRef annotation: each store's span
+   with the latest first_poll_at); CPU per call. Then PostgreSQL's own cost
+   (EXPLAIN ANALYZE, planning + execution) of the one-store statement versus
+   the general IN (...) statement, the latter given the store twice, the
+   only way to make store_latest_spans emit it for one store.
+6. stores/services.py: _locked_store (raw SQL, FOR UPDATE) versus
+   Store.objects.filter(store_id=...).select_for_update().only(...), both in
+   one transaction per repetition; CPU per call.
+7. common/bulk_writes.py: update_rows versus bulk_update of --update-rows
+   spans (last_poll_at, poll_count), each run committed; and insert_rows
+   (COPY) versus bulk_create (batches of bulk_writes.INSERT_BATCH, the
+   instances built from the same rows inside the timing, as insert_rows'
+   own fallback does) of --insert-rows spans, each run in a transaction
+   rolled back afterwards, and the table vacuumed (untimed) before the next;
+   wall time per run.
+
+How: its own throwaway database (dropped and created; the name must contain
+"bench"), with an owner, --keys stores and --values spans. Each comparison
+runs both ways once untimed, then --repeats repetitions of each, alternating
+which goes first, with a garbage collection (untimed) before each; a
+repetition is --calls calls for the per-call rows and one run otherwise. The
+figure is the median repetition, per operation. The two ways of a row are
+checked to give the same answer before they are timed.
+
+No targets: these figures explain code choices; bench/run.py lists the
+section without pass/fail rows.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import itertools
+import json
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, NamedTuple
+
+import harness  # first of the project's imports: it puts the project on sys.path
+
+DEFAULT_DATABASE_URL = harness.database_url("store_monitor_micro_bench")
+TITLE = "Measurements behind the code"
+OWNER = "micro-bench-owner"
+# Seeded spans start here, one an hour per store; inserted ones a year later,
+# so they never collide with them on (store, first_poll_at).
+SEEDED_FROM = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
+INSERTED_FROM = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+# Loop-form timestamps are spread over eight days, as in a week's poll file.
+LOOP_FROM = dt.datetime(2023, 1, 18, tzinfo=dt.timezone.utc)
+LOOP_DAYS = 8
+EXPLAIN_RUNS = 50
+SPAN_FIELDS = ("store", "status", "first_poll_at", "last_poll_at", "poll_count")
+UPDATED_FIELDS = ("last_poll_at", "poll_count")
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+
+WALL = "wall"
+CPU = "CPU"
+SERVER = "PostgreSQL"  # the way's run() returns the seconds PostgreSQL reports
+CLOCKS: dict[str, Callable[[], float]] = {WALL: time.perf_counter, CPU: time.process_time}
+
+
+class Way(NamedTuple):
+    label: str
+    run: Callable[[], Any]
+
+
+class Comparison(NamedTuple):
+    claim: str
+    where: str
+    unit: str  # what one operation is: "value", "query", "lookup", "call", "run"
+    clock: str  # WALL, CPU or SERVER
+    ours: Way  # the code's way
+    other: Way  # the alternative it was chosen over
+    ops: int = 1  # operations per run() call
+    calls: int = 1  # run() calls per repetition
+    before: Callable[[], None] | None = None  # untimed, before each repetition
+    around: Callable[[], AbstractContextManager[Any]] = nullcontext  # entered untimed around each repetition
+
+
+class Figure(NamedTuple):
+    comparison: Comparison
+    ours: list[float]  # seconds per operation, one per repetition
+    other: list[float]
+
+    @property
+    def ratio(self) -> float:
+        """How many times the alternative's cost the code's way's is (above 1: the code's way is cheaper)."""
+        return statistics.median(self.other) / statistics.median(self.ours)
+
+
+def repetition(comparison: Comparison, way: Way) -> float:
+    """Seconds per operation of one repetition of one way."""
+    if comparison.before is not None:
+        comparison.before()
+    # Garbage left by the other way must not be collected on this one's time.
+    gc.collect()
+    with comparison.around():
+        if comparison.clock == SERVER:
+            spent = sum(way.run() for _ in range(comparison.calls))
+        else:
+            clock = CLOCKS[comparison.clock]
+            started = clock()
+            for _ in range(comparison.calls):
+                way.run()
+            spent = clock() - started
+    return spent / (comparison.calls * comparison.ops)
+
+
+def measure(comparison: Comparison, repeats: int) -> Figure:
+    """Both ways once untimed (caches, first connection use), then `repeats`
+    repetitions each, alternating which goes first so that neither always
+    runs right after the other's garbage or in the same phase of other load."""
+    with comparison.around():
+        comparison.ours.run()
+        comparison.other.run()
+    ours: list[float] = []
+    other: list[float] = []
+    for index in range(repeats):
+        pair = [(comparison.ours, ours), (comparison.other, other)]
+        for way, figures in pair if index % 2 == 0 else reversed(pair):
+            figures.append(repetition(comparison, way))
+    return Figure(comparison, ours, other)
+
+
+def same(label: str, ours: object, other: object) -> None:
+    """The two ways of a row must answer alike, or the comparison means nothing."""
+    if ours != other:
+        raise SystemExit(f"{label}: the two ways disagree:\n  {str(ours)[:300]}\n  {str(other)[:300]}")
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+
+class Seeded(NamedTuple):
+    store_pks: list[int]
+    store_ids: list[str]
+    key_hashes: list[str]
+    spans: int
+
+
+def seed_data(keys: int, values: int, rng: random.Random) -> Seeded:
+    """An owner, `keys` stores with device key hashes, `values` spans spread
+    over them (one an hour per store, microseconds random), loaded with COPY."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from accounts.secrets import new_secret
+    from common.bulk_writes import insert_rows
+    from dataset import vacuum_analyze
+    from stores.models import PollStatus, StatusSpan, Store
+
+    owner = get_user_model().objects.create_user(OWNER, f"{OWNER}@example.com", None)
+    last_poll = dt.datetime(2023, 1, 25, 23, 59, 1, 123456, tzinfo=dt.timezone.utc)
+    with transaction.atomic():
+        stores = Store.objects.bulk_create(
+            Store(
+                owner=owner,
+                store_id=f"micro-{index:05d}",
+                timezone="America/New_York",
+                device_key_hash=new_secret()[1],
+                last_poll_at=last_poll,
+                last_status=PollStatus.ACTIVE,
+            )
+            for index in range(keys)
+        )
+        store_pks = [store.pk for store in stores]
+        insert_rows(StatusSpan, SPAN_FIELDS, span_rows(store_pks, values, SEEDED_FROM, rng))
+    vacuum_analyze(Store, StatusSpan)
+    return Seeded(store_pks, [store.store_id for store in stores], [store.device_key_hash for store in stores], values)
+
+
+def span_rows(
+    store_pks: Sequence[int], count: int, start: dt.datetime, rng: random.Random
+) -> list[tuple[int, str, dt.datetime, dt.datetime, int]]:
+    """`count` span rows, round-robin over the stores, an hour apart within a store."""
+    rows = []
+    for index in range(count):
+        hour, store = divmod(index, len(store_pks))
+        first = start + dt.timedelta(hours=hour, microseconds=rng.randrange(600_000_000))
+        last = first + dt.timedelta(microseconds=rng.randrange(3_000_000_000))
+        status = "active" if rng.random() < 0.9 else "inactive"
+        rows.append((store_pks[store], status, first, last, rng.randint(1, 20)))
+    return rows
+
+
+def loop_timestamps(count: int, rng: random.Random) -> list[str]:
+    """Loop-form timestamps ("2023-01-22 12:09:39.388884 UTC") over LOOP_DAYS days."""
+    span = LOOP_DAYS * 86_400_000_000
+    return [
+        (LOOP_FROM + dt.timedelta(microseconds=rng.randrange(span))).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        for _ in range(count)
+    ]
+
+
+# --------------------------------------------------------------------------
+# The comparisons
+# --------------------------------------------------------------------------
+
+
+def timestamps_read(seeded: Seeded) -> Comparison:
+    from common.expressions import EpochMicroseconds
+    from core.instants import to_micros
+    from stores.models import StatusSpan
+    from stores.selectors import _rows  # the plain cursor the selectors read through
+
+    spans = StatusSpan.objects.order_by("pk")
+    as_integers = spans.values_list(EpochMicroseconds("first_poll_at"))
+    as_datetimes = spans.values_list("first_poll_at")
+    same("timestamps", _rows(as_integers), [(to_micros(at),) for (at,) in _rows(as_datetimes)])
+    return Comparison(
+        f"Reading {seeded.spans:,} timestamps",
+        "`common/expressions.py` EpochMicroseconds",
+        "value",
+        WALL,
+        Way("integers computed in SQL (EpochMicroseconds)", lambda: _rows(as_integers)),
+        Way("datetimes (psycopg's loaders), not yet integers", lambda: _rows(as_datetimes)),
+        ops=seeded.spans,
+    )
+
+
+def keys_filter(seeded: Seeded, calls: int) -> Comparison:
+    from django.db import connection
+
+    from common.expressions import InIntegers
+    from stores.models import Store
+
+    keys = list(seeded.store_pks)
+    # InIntegers' own statement, counted so that few rows come back: the rows
+    # would cost both ways alike and hide the difference.
+    queryset = Store.objects.filter(InIntegers("pk", keys)).order_by().values_list("pk")
+    inner, params = queryset.query.sql_with_params()
+    statement = f"SELECT count(*) FROM ({inner}) AS matching"
+    if params != ("{" + ",".join(map(str, keys)) + "}",):
+        raise SystemExit(f"InIntegers.as_postgresql no longer sends one array literal: {statement[:200]}")
+
+    def query(param: object) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [param])
+            return int(cursor.fetchone()[0])
+
+    # The literal is built per query, as InIntegers.as_postgresql builds it.
+    def as_text() -> int:
+        return query("{" + ",".join(map(str, keys)) + "}")
+
+    def as_list() -> int:
+        return query(keys)
+
+    same("key filter", as_text(), as_list())
+    same("key filter count", as_text(), len(keys))
+    return Comparison(
+        f"Filtering by {len(keys):,} integer keys",
+        "`common/expressions.py` InIntegers.as_postgresql",
+        "query",
+        WALL,
+        Way("`= ANY(%s::bigint[])`, the array as text", as_text),
+        Way("the same with a Python list (psycopg dumps it)", as_list),
+        calls=calls,
+    )
+
+
+def timestamps_parse(values: int, rng: random.Random) -> Comparison:
+    from core.instants import parse_utc_micros, parse_utc_timestamp, to_micros
+
+    texts = loop_timestamps(values, rng)
+
+    def fast() -> list[int]:
+        return [parse_utc_micros(text) for text in texts]
+
+    def general() -> list[int]:
+        return [to_micros(parse_utc_timestamp(text)) for text in texts]
+
+    same("Loop timestamps", fast(), general())
+    return Comparison(
+        f"Parsing {values:,} Loop-form timestamps",
+        "`core/instants.py` parse_utc_micros",
+        "timestamp",
+        WALL,
+        Way("parse_utc_micros", fast),
+        Way("to_micros(parse_utc_timestamp(...))", general),
+        ops=values,
+    )
+
+
+def key_lookup(seeded: Seeded, calls: int) -> Comparison:
+    from stores.device_keys import store_by_key_hash
+    from stores.models import Store
+
+    raw_hashes, orm_hashes = itertools.cycle(seeded.key_hashes), itertools.cycle(seeded.key_hashes)
+    for key_hash in seeded.key_hashes[:20]:
+        raw, orm = store_by_key_hash(key_hash), Store.objects.filter(device_key_hash=key_hash).first()
+        same("device key lookup", raw and raw.pk, orm and orm.pk)
+    return Comparison(
+        "Device key lookup",
+        "`stores/device_keys.py` store_by_key_hash",
+        "lookup",
+        CPU,
+        Way("raw SQL through `Store.objects.raw`", lambda: store_by_key_hash(next(raw_hashes))),
+        Way(
+            "`Store.objects.filter(device_key_hash=...).first()`",
+            lambda: Store.objects.filter(device_key_hash=next(orm_hashes)).first(),
+        ),
+        calls=calls,
+    )
+
+
+def latest_spans_orm(store_pks: Sequence[int]) -> dict[int, Any]:
+    """The ORM form store_latest_spans replaced: for each store, its span with
+    the latest first_poll_at, through a Subquery over an OuterRef annotation."""
+    from django.db.models import OuterRef, Subquery
+
+    from stores.models import StatusSpan, Store
+
+    latest = StatusSpan.objects.filter(store=OuterRef("pk")).order_by("-first_poll_at").values("pk")[:1]
+    span_ids = Store.objects.filter(pk__in=store_pks).annotate(span_id=Subquery(latest)).values("span_id")
+    return {span.store_id: span for span in StatusSpan.objects.filter(pk__in=Subquery(span_ids))}
+
+
+def latest_span(seeded: Seeded, calls: int) -> Comparison:
+    from stores.selectors import store_latest_spans
+
+    raw_pks, orm_pks = itertools.cycle(seeded.store_pks), itertools.cycle(seeded.store_pks)
+    for pk in seeded.store_pks[:20]:
+        raw, orm = store_latest_spans(store_pks=[pk]), latest_spans_orm([pk])
+        same("latest span", {key: span.pk for key, span in raw.items()}, {key: span.pk for key, span in orm.items()})
+    return Comparison(
+        "Latest span of one store",
+        "`stores/selectors.py` store_latest_spans",
+        "call",
+        CPU,
+        Way("one-store SQL statement through `raw()`", lambda: store_latest_spans(store_pks=[next(raw_pks)])),
+        Way("ORM: Subquery over an OuterRef annotation", lambda: latest_spans_orm([next(orm_pks)])),
+        calls=calls,
+    )
+
+
+def captured_statement(call: Callable[[], object]) -> str:
+    """The last statement a call ran, its parameters bound (Django binds them
+    client-side with psycopg 3, so the text runs as is)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    return str(queries.captured_queries[-1]["sql"])
+
+
+def explain_seconds(statement: str) -> float:
+    """PostgreSQL's planning + execution time of a statement, in seconds
+    (EXPLAIN ANALYZE without per-node timing, which would inflate both)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + statement)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return (plan[0]["Planning Time"] + plan[0]["Execution Time"]) / 1000
+
+
+def latest_span_database(seeded: Seeded) -> Comparison:
+    from stores.selectors import store_latest_spans
+
+    pk = seeded.store_pks[len(seeded.store_pks) // 2]
+    one = captured_statement(lambda: store_latest_spans(store_pks=[pk]))
+    general = captured_statement(lambda: store_latest_spans(store_pks=[pk, pk]))
+    if " IN (" not in general or " IN (" in one:
+        raise SystemExit(f"store_latest_spans' statements changed:\n  {one[:200]}\n  {general[:200]}")
+    return Comparison(
+        "Latest span of one store, in PostgreSQL",
+        "`stores/selectors.py` store_latest_spans",
+        "statement",
+        SERVER,
+        Way("one-store statement (`ORDER BY ... LIMIT 1`)", lambda: explain_seconds(one)),
+        Way("the general `IN (...)` statement, the store given twice", lambda: explain_seconds(general)),
+        calls=EXPLAIN_RUNS,
+    )
+
+
+def store_lock(seeded: Seeded, calls: int) -> Comparison:
+    from django.db import transaction
+
+    from stores.models import Store
+    from stores.services import _LOCKED_FIELDS, _locked_store
+
+    raw_ids, orm_ids = itertools.cycle(seeded.store_ids), itertools.cycle(seeded.store_ids)
+
+    def orm(store_id: str) -> list[Any]:
+        return list(Store.objects.filter(store_id=store_id).select_for_update().only(*_LOCKED_FIELDS))
+
+    with transaction.atomic():
+        for store_id in seeded.store_ids[:20]:
+            raw, by_orm = _locked_store(store_id), orm(store_id)
+            same(
+                "store lock",
+                [(s.pk, s.store_id, s.last_poll_at, s.last_status) for s in raw],
+                [(s.pk, s.store_id, s.last_poll_at, s.last_status) for s in by_orm],
+            )
+    return Comparison(
+        "Locking a device's store",
+        "`stores/services.py` _locked_store",
+        "call",
+        CPU,
+        Way("raw SQL `... FOR UPDATE`", lambda: _locked_store(next(raw_ids))),
+        Way(
+            '`filter(store_id=...).select_for_update().only("store_id", "last_poll_at", "last_status")`',
+            lambda: orm(next(orm_ids)),
+        ),
+        calls=calls,
+        around=transaction.atomic,
+    )
+
+
+def spans_update(rows: int) -> Comparison:
+    from django.db import transaction
+
+    from common.bulk_writes import update_rows
+    from stores.models import StatusSpan
+
+    spans = list(StatusSpan.objects.order_by("pk")[:rows])
+
+    def advance() -> None:
+        # New values for every repetition: each one writes changed rows.
+        for span in spans:
+            span.last_poll_at += dt.timedelta(seconds=1)
+            span.poll_count += 1
+
+    def ours() -> None:
+        with transaction.atomic():
+            update_rows(StatusSpan, spans, UPDATED_FIELDS)
+
+    def django() -> None:
+        with transaction.atomic():
+            StatusSpan.objects.bulk_update(spans, UPDATED_FIELDS)
+
+    advance()
+    ours()
+    written = list(StatusSpan.objects.order_by("pk").values_list(*UPDATED_FIELDS)[:rows])
+    same("span update", written, [(span.last_poll_at, span.poll_count) for span in spans])
+    return Comparison(
+        f"Updating {rows:,} spans (2 fields)",
+        "`common/bulk_writes.py` update_rows",
+        "run",
+        WALL,
+        Way("update_rows: `UPDATE ... FROM (VALUES ...)`", ours),
+        Way("Django's `bulk_update` (CASE WHEN per row and field)", django),
+        before=advance,
+    )
+
+
+def spans_insert(seeded: Seeded, rows: int, rng: random.Random) -> Comparison:
+    from django.db import transaction
+
+    from common.bulk_writes import INSERT_BATCH, insert_rows
+    from dataset import vacuum_analyze
+    from stores.models import StatusSpan
+
+    new_rows = span_rows(seeded.store_pks, rows, INSERTED_FROM, rng)
+    attnames = [StatusSpan._meta.get_field(name).attname for name in SPAN_FIELDS]
+
+    def rolled_back(insert: Callable[[], int]) -> int:
+        # Rolled back, so that every run inserts the same rows into the same table.
+        with transaction.atomic():
+            count = insert()
+            transaction.set_rollback(True)
+        return count
+
+    def ours() -> int:
+        return rolled_back(lambda: insert_rows(StatusSpan, SPAN_FIELDS, new_rows))
+
+    def django() -> int:
+        return rolled_back(
+            lambda: len(
+                StatusSpan.objects.bulk_create(
+                    [StatusSpan(**dict(zip(attnames, row))) for row in new_rows], batch_size=INSERT_BATCH
+                )
+            )
+        )
+
+    inserted = ours()
+    same("span insert", inserted, django())
+    same("span insert count", inserted, rows)
+    return Comparison(
+        f"Inserting {rows:,} spans",
+        "`common/bulk_writes.py` insert_rows",
+        "run",
+        WALL,
+        Way("insert_rows: `COPY ... FROM STDIN`", ours),
+        Way(f"Django's `bulk_create`, batches of {INSERT_BATCH:,}", django),
+        # The rolled-back rows are dead tuples: cleared, so that every run
+        # inserts into the same table.
+        before=lambda: vacuum_analyze(StatusSpan),
+    )
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def per_op(seconds: float, unit: str) -> str:
+    """Seconds per operation, in the unit that keeps it readable."""
+    for scale, suffix in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {suffix}/{unit}"
+    return f"{seconds * 1e9:.3g} ns/{unit}"
+
+
+def markdown(
+    figures: Sequence[Figure], args: argparse.Namespace, seeded: Seeded, database: str, load: Sequence[float]
+) -> str:
+    lines = [
+        f"## {TITLE}",
+        "",
+        f"`bench/micro_bench.py`: each row times the code's way against the alternative it was chosen over, "
+        f"side by side in one process on {database} ({seeded.spans:,} spans over {len(seeded.store_pks):,} "
+        f"stores); both ways run once untimed, then {args.repeats} repetitions each, alternating which goes "
+        f"first; a figure is the median repetition per operation (per-call rows: {args.calls} calls a "
+        "repetition), and the two ways are checked to give the same answer first. Clock: wall (time.perf_counter); "
+        "CPU: this process's CPU time (time.process_time), the web server's share without PostgreSQL's; "
+        f"PostgreSQL: planning + execution time from EXPLAIN ANALYZE ({EXPLAIN_RUNS} runs a repetition). "
+        "Ratio: the alternative's figure over the code's, above 1 when the code's way is cheaper. "
+        f"Load average (1, 5, 15 min) before the measurements: {' / '.join(f'{value:.2f}' for value in load)} "
+        f"on {harness.cpu_count()} CPUs.",
+        "",
+        "| claim | where | the code's way | the alternative | clock | code's way | alternative | ratio |",
+        "|---|---|---|---|---|---:|---:|---:|",
+    ]
+    for figure in figures:
+        c = figure.comparison
+        lines.append(
+            f"| {c.claim} | {c.where} | {c.ours.label} | {c.other.label} | {c.clock} "
+            f"| {per_op(statistics.median(figure.ours), c.unit)} | {per_op(statistics.median(figure.other), c.unit)} "
+            f"| {figure.ratio:.2f}× |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def benchmark(args: argparse.Namespace) -> str:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("these measurements are of PostgreSQL code paths (COPY, arrays, FOR UPDATE): use PostgreSQL")
+    database = harness.database_version()
+    rng = random.Random(args.seed)
+    with harness.step(f"create {args.keys:,} stores and {args.values:,} spans"):
+        seeded = seed_data(args.keys, args.values, rng)
+    load = os.getloadavg()
+    builders: list[tuple[str, Callable[[], Comparison]]] = [
+        ("timestamps read", lambda: timestamps_read(seeded)),
+        ("integer keys", lambda: keys_filter(seeded, args.calls)),
+        ("timestamps parsed", lambda: timestamps_parse(args.values, rng)),
+        ("device key lookup", lambda: key_lookup(seeded, args.calls)),
+        ("latest span, CPU", lambda: latest_span(seeded, args.calls)),
+        ("latest span, PostgreSQL", lambda: latest_span_database(seeded)),
+        ("store lock", lambda: store_lock(seeded, args.calls)),
+        ("span update", lambda: spans_update(args.update_rows)),
+        ("span insert", lambda: spans_insert(seeded, args.insert_rows, rng)),
+    ]
+    figures = []
+    for label, build in builders:
+        with harness.step(label):
+            figure = measure(build(), args.repeats)
+        figures.append(figure)
+        c = figure.comparison
+        print(
+            f"  {c.clock}: {', '.join(per_op(s, c.unit) for s in figure.ours)} | "
+            f"{', '.join(per_op(s, c.unit) for s in figure.other)}; ratio {figure.ratio:.2f}",
+            flush=True,
+        )
+    return markdown(figures, args, seeded, database, load)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--values",
+        type=harness.positive_int,
+        default=50_000,
+        help="spans seeded, timestamps read from them, and Loop timestamps parsed (default 50,000)",
+    )
+    parser.add_argument(
+        "--keys", type=harness.positive_int, default=1000, help="stores, and integer keys filtered by (default 1,000)"
+    )
+    parser.add_argument(
+        "--calls", type=harness.positive_int, default=200, help="calls per repetition of the per-call rows (default 200)"
+    )
+    parser.add_argument(
+        "--update-rows", type=harness.positive_int, default=2000, help="spans updated per run (default 2,000)"
+    )
+    parser.add_argument(
+        "--insert-rows", type=harness.positive_int, default=50_000, help="spans inserted per run (default 50,000)"
+    )
+    parser.add_argument(
+        "--repeats", type=harness.positive_int, default=5, help="timed repetitions of each way (default 5)"
+    )
+    harness.add_common_options(
+        parser, default_database_url=DEFAULT_DATABASE_URL, seed_help="seed of the generated spans and timestamps"
+    )
+    args = parser.parse_args(argv)
+    if args.update_rows > args.values:
+        parser.error("--update-rows cannot exceed --values (the spans seeded)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    database = harness.BenchDatabase.from_url(args.database_url)
+    with harness.bench_database(database, keep=args.keep, media_prefix="micro-bench-media-"):
+        section = benchmark(args)
+    if args.json:
+        harness.json_write(args.json, title=TITLE, markdown=section, targets=[])
+        print(f"wrote {args.json}")
+    else:
+        print()
+        print(section)
+
+
+if __name__ == "__main__":
+    main()
