@@ -3,10 +3,16 @@ import importlib
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from hypothesis import Phase, settings
 from rest_framework.test import APIClient
 
 from accounts.services import OWNERS_GROUP, api_token_create
 from stores.tests.factories import UserFactory
+
+
+# scripts/mutation-test runs the tests once per mutant: a failing property
+# test is failure enough there, without shrinking its example.
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
 @pytest.fixture(autouse=True)

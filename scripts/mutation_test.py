@@ -48,11 +48,12 @@ class Target:
     tests: tuple[str, ...]
 
 
+# Fastest first: the first failure ends the run (-x).
 ENGINE_TESTS = (
     "core/tests/test_uptime.py",
-    "core/tests/test_uptime_property.py",
     "reports/tests/test_timeline.py",
     "reports/tests/test_services.py",
+    "core/tests/test_uptime_property.py",
 )
 SPAN_TESTS = (
     "core/tests/test_spans.py",
@@ -352,7 +353,7 @@ def named_mutants() -> list[Mutant]:
 # Running them
 # --------------------------------------------------------------------------
 
-PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--hypothesis-profile=mutation"]
 
 
 def _environment() -> dict[str, str]:
@@ -361,9 +362,11 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _run_tests(workdir: Path, tests: tuple[str, ...] | None, timeout: float) -> str:
-    """'passed', 'failed' or 'timeout'."""
-    arguments = [*tests] if tests else ["--ignore=reports/tests/test_browser.py"]
+def _run_tests(workdir: Path, tests: tuple[str, ...] | None, timeout: float, *, besides: tuple[str, ...] = ()) -> str:
+    """'passed', 'failed' or 'timeout': of `tests`, or of the whole suite (the
+    browser tests and the files `besides` left out) when None."""
+    ignored = ("reports/tests/test_browser.py", *besides)
+    arguments = [*tests] if tests else [f"--ignore={path}" for path in ignored]
     try:
         result = subprocess.run(
             [*PYTEST, *arguments], cwd=workdir, env=_environment(), capture_output=True, timeout=timeout
@@ -385,9 +388,11 @@ def _try(mutant: Mutant, workdir: Path, timeout: float) -> str:
     original = path.read_text()
     try:
         path.write_text(mutant.source)
-        outcome = _run_tests(workdir, _tests_of(mutant) or None, timeout)
-        if outcome == "passed" and mutant.target != "named":
-            outcome = _run_tests(workdir, None, timeout * 4)  # the whole suite, before calling it a survivor
+        tests = _tests_of(mutant)
+        outcome = _run_tests(workdir, tests or None, timeout)
+        if outcome == "passed" and tests:
+            # The rest of the suite, before calling it a survivor.
+            outcome = _run_tests(workdir, None, timeout * 4, besides=tests)
     finally:
         path.write_text(original)
     return {"passed": "survived", "failed": "killed", "timeout": "timeout"}[outcome]
