@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class Verdict(enum.Enum):
@@ -23,6 +24,13 @@ class Verdict(enum.Enum):
     REPEAT = "repeat"  # the store's latest poll again, same instant and status
     OLDER = "older_than_latest"
     CONFLICT = "conflicting_status"  # the latest poll's instant with the other status
+
+
+class LatestPoll(NamedTuple):
+    """A store's latest poll: what a new poll is checked against."""
+
+    at: int
+    active: bool
 
 
 @dataclass(slots=True)
@@ -59,23 +67,24 @@ def spans_apply(
     *,
     polls: Iterable[int],
     open_span: SpanRun | None,
-    latest: int | None,
-    latest_active: bool = False,
+    latest: LatestPoll | None,
     stale_after: int,
     verdicts: list[Verdict] | None = None,
 ) -> StorePolls:
     """Apply a store's encoded polls, in the order given, after its `latest`
-    poll (`latest_active` its status) and its stored `open_span` (None for
-    either when it has none). With `verdicts`, one Verdict per poll is
-    appended to it, in order."""
-    result = StorePolls(latest=latest, latest_active=latest_active)
+    poll and its stored `open_span` (None for either when it has none). With
+    `verdicts`, one Verdict per poll is appended to it, in order."""
+    result = StorePolls()
+    latest_at = None
+    if latest is not None:
+        latest_at, result.latest, result.latest_active = latest.at, latest.at, latest.active
     span = open_span
     for value in polls:
         at, active = value >> 1, bool(value & 1)
-        if latest is not None and at <= latest:
+        if latest_at is not None and at <= latest_at:
             result.skipped += 1
             if verdicts is not None:
-                if at < latest:
+                if at < latest_at:
                     verdicts.append(Verdict.OLDER)
                 else:
                     verdicts.append(Verdict.REPEAT if active == result.latest_active else Verdict.CONFLICT)
@@ -88,7 +97,7 @@ def spans_apply(
         else:
             span = SpanRun(active, at, at, 1)
             result.new.append(span)
-        latest = at
+        latest_at = at
         result.latest, result.latest_active = at, active
         result.recorded += 1
         if verdicts is not None:

@@ -14,6 +14,7 @@ as surviving. Survivors are listed; those that cannot change any behaviour
     ./scripts/mutation-test                    # every target; writes docs/mutation-testing.md
     ./scripts/mutation-test --only engine      # one target (see TARGETS)
     ./scripts/mutation-test --list             # the mutants, without running them
+    ./scripts/mutation-test --again            # only those not killed last time (after adding tests)
 
 Runs on SQLite, two mutants at a time (one per core).
 """
@@ -24,6 +25,7 @@ import ast
 import concurrent.futures
 import copy
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -35,6 +37,8 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 REPORT = PROJECT / "docs" / "mutation-testing.md"
+# Each mutant's outcome, for --again (not committed: .gitignore).
+OUTCOMES = PROJECT / ".mutants.json"
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv", ".git", "media", "staticfiles", "test-artifacts", "db.sqlite3*", ".hypothesis", "__pycache__", ".env"
 )
@@ -158,7 +162,86 @@ NAMED = [
 
 # Mutants that cannot change what the code does, with the reason. Keyed by
 # Mutant.key (path, function, the line before and after).
-EQUIVALENT: dict[str, str] = {}
+SAME_VALUE = "Assigns the value the name already has, or picks between equal values."
+EMPTY_ONLY = "Differs only where an interval is empty, and empty intervals add nothing and are never kept."
+EQUIVALENT: dict[str, str] = {
+    # The engine
+    "core/uptime.py:local_interval: if e < s -> if e <= s": "e == s returned above (open 24 hours from start): never reaches here.",
+    "core/uptime.py:weekly_hours: if entry.start is not None and entry.end is not None -> if entry.start is not None or entry.end is not None": (
+        "An open entry has both times (the constraint business_hours_interval_or_closed, stores.hours.entry_problem): "
+        "one time alone never reaches the engine."
+    ),
+    "core/uptime.py:weekly_hours: intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(7)} -> "
+    "intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(8)}": "An eighth list that is never read.",
+    "core/uptime.py:business_intervals: if end <= start -> if end < start": "An empty range gives no interval either way: every piece is clipped to nothing.",
+    "core/uptime.py:business_intervals: for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1) -> "
+    "for ordinal in range(first_date.toordinal(), last_date.toordinal() + 2)": "The extra date's hours begin after the range ends and are clipped away.",
+    "core/uptime.py:business_intervals: if s < start -> if s <= start": SAME_VALUE,
+    "core/uptime.py:business_intervals: if e > end -> if e >= end": SAME_VALUE,
+    "core/uptime.py:business_intervals: first_date = from_micros(start).astimezone(zone).date() - dt.timedelta(days=2) -> "
+    "first_date = from_micros(start).astimezone(zone).date() - dt.timedelta(days=3)": (
+        "An interval ends less than two days after its date's midnight: the earlier date's hours end before the range."
+    ),
+    "core/uptime.py:merge: if e > merged[-1][1] -> if e >= merged[-1][1]": SAME_VALUE,
+    "core/uptime.py:status_timeline: if first >= end -> if first > end": "A span starting at the range's end gives only empty intervals. " + EMPTY_ONLY,
+    "core/uptime.py:status_timeline: break -> pass": "The spans after it start at or after the end and give nothing: only slower.",
+    "core/uptime.py:status_timeline: if following > end -> if following >= end": SAME_VALUE,
+    "core/uptime.py:status_timeline: if following <= start -> if following < start": "A span whose status ends at the start gives only empty intervals. " + EMPTY_ONLY,
+    "core/uptime.py:status_timeline: continue -> pass": "A span whose status ends by the start gives only empty intervals. " + EMPTY_ONLY,
+    "core/uptime.py:status_timeline: begin = first if first > start else start -> begin = first if first >= start else start": SAME_VALUE,
+    "core/uptime.py:status_timeline: if expires > following -> if expires >= following": SAME_VALUE,
+    "core/uptime.py:status_timeline: if expires < start -> if expires <= start": SAME_VALUE,
+    "core/uptime.py:status_timeline: if begin < following -> if begin <= following": (
+        "An inactive span's begin equals following only when its status ends by the start, which `continue` has passed over."
+    ),
+    "core/uptime.py:intersect: if a_end < b_end -> if a_end <= b_end": (
+        "With equal ends either list may step first: the other list's next interval starts at or after that end, so nothing else is appended."
+    ),
+    "core/uptime.py:intersect: s = a_start if a_start > b_start else b_start -> s = a_start if a_start >= b_start else b_start": SAME_VALUE,
+    "core/uptime.py:_tail_measures: if e > day_start -> if e >= day_start": "An interval ending at the window's start adds 0.",
+    "core/uptime.py:_tail_measures: if e > hour_start -> if e >= hour_start": "An interval ending at the window's start adds 0.",
+    "core/uptime.py:_tail_measures: day += e - (s if s > day_start else day_start) -> day += e - (s if s >= day_start else day_start)": SAME_VALUE,
+    "core/uptime.py:_tail_measures: hour += e - (s if s > hour_start else hour_start) -> hour += e - (s if s >= hour_start else hour_start)": SAME_VALUE,
+    "core/uptime.py:report_texts: if micros < 0 -> if micros <= 0": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
+    "core/uptime.py:report_texts: if micros < 0 -> if micros < 1": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
+    # Stores
+    "stores/services.py:polls_record: if wanted and stores is not None -> if wanted or stores is not None": (
+        "With no polls, the scope filtered on an empty set runs no query and finds no store: the same."
+    ),
+    "stores/services.py:store_polls_apply: def store_polls_apply(*, stores: Iterable[LockedStore | Store], polls: dict[int, Sequence[int]], "
+    "verdicts: dict[int, list[Verdict]] | None=None, copy: bool=F... -> def store_polls_apply(*, stores: Iterable[LockedStore | Store], "
+    "polls: dict[int, Sequence[int]], verdicts: dict[int, list[Verdict]] | None=None, copy: bool=T...": (
+        "COPY and INSERTs write the same rows: only the speed differs."
+    ),
+    "stores/hours.py:week_representation: ordered = sorted(rows, key=lambda row: (row.day_of_week, row.start_time_local or dt.time(0))) -> "
+    "ordered = sorted(rows, key=lambda row: (row.day_of_week, row.start_time_local or dt.time(1)))": (
+        "Only a closed day's row has no start, and a closed day has no other rows to sort against (stores.hours.week_problems)."
+    ),
+    # Accounts
+    "accounts/login_limit.py:_digest: return hashlib.sha256(value.encode()).hexdigest()[:32] -> "
+    "return hashlib.sha256(value.encode()).hexdigest()[:33]": "Cache keys one character longer: the same counting.",
+    "accounts/login_limit.py:lockout_remaining: return math.ceil(remaining) if remaining > 0 else 0 -> "
+    "return math.ceil(remaining) if remaining >= 0 else 0": "ceil(0) is 0: the same answer.",
+    "accounts/throttling.py:get_cache_key: if isinstance(user, Device) or not (user and user.is_authenticated) -> "
+    "if isinstance(user, Device) or not (user or user.is_authenticated)": (
+        "A request without credentials is refused (401) before the throttles run, and the pages that throttle need a login: "
+        "no anonymous user reaches it."
+    ),
+    "accounts/throttling.py:owner_throttle_wait: return max(1, math.ceil(throttle.wait() or 1)) -> "
+    "return max(1, math.ceil(throttle.wait() or 2))": (
+        "DRF's wait() is never 0 or None for a refused request: a full history frees a place when its oldest request expires."
+    ),
+    "accounts/auth_failures.py:auth_failure_wait: return math.ceil(remaining) if remaining > 0 else None -> "
+    "return math.ceil(remaining) if remaining >= 0 else None": (
+        "At the period's end the counts expire from the cache with it, so `failures` is None first (only the microseconds "
+        "between the two cache writes could tell)."
+    ),
+    # Reports
+    "reports/services.py:report_trigger: list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list('pk', flat=True)) -> "
+    "list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list('pk', flat=False))": (
+        "Only the lock matters: the row's shape is never read."
+    ),
+}
 
 
 # --------------------------------------------------------------------------
@@ -194,6 +277,11 @@ class Mutant:
     @property
     def key(self) -> str:
         return f"{self.path}:{self.function}: {self.before} -> {self.after}"
+
+    @property
+    def place(self) -> str:
+        """Where and what, as the progress lines and the outcomes file name it."""
+        return f"{self.path}:{self.line} {self.before} -> {self.after}"
 
 
 def _sites(function: ast.AST) -> list[tuple[ast.AST, str, int]]:
@@ -405,6 +493,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=180, help="seconds for one run of a target's tests")
     parser.add_argument("--report", type=Path, default=REPORT, help="where to write the results (markdown)")
+    parser.add_argument(
+        "--outcomes", type=Path, default=OUTCOMES, help=f"each mutant's outcome, kept as the run goes (default {OUTCOMES.name})"
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="run only the mutants the outcomes file does not count as killed (after adding tests, say); "
+        "a killed mutant stays killed, as long as the code it mutates is unchanged",
+    )
     options = parser.parse_args()
 
     targets = [target for target in TARGETS if not options.only or target.name in options.only]
@@ -429,10 +526,15 @@ def main() -> None:
             if _run_tests(workdirs[0], tests, options.timeout * 2) != "passed":
                 raise SystemExit(f"the tests fail without any mutant: {' '.join(tests)}")
         free = list(workdirs)
-        outcomes: dict[int, str] = {}
+        known = json.loads(options.outcomes.read_text()) if options.again and options.outcomes.exists() else {}
+        outcomes: dict[int, str] = {
+            number: known[mutant.place]
+            for number, mutant in enumerate(mutants)
+            if known.get(mutant.place) in ("killed", "timeout")
+        }
         with concurrent.futures.ThreadPoolExecutor(max_workers=options.workers) as pool:
             pending = {}
-            queue = list(enumerate(mutants))
+            queue = [(number, mutant) for number, mutant in enumerate(mutants) if number not in outcomes]
             while queue or pending:
                 while queue and free:
                     number, mutant = queue.pop(0)
@@ -443,8 +545,9 @@ def main() -> None:
                     number, workdir = pending.pop(future)
                     free.append(workdir)
                     outcomes[number] = future.result()
-                    mutant = mutants[number]
-                    print(f"[{len(outcomes)}/{len(mutants)}] {outcomes[number]:8s} {mutant.path}:{mutant.line} {mutant.before} -> {mutant.after}", flush=True)
+                    known[mutants[number].place] = outcomes[number]
+                    options.outcomes.write_text(json.dumps(known, indent=1, sort_keys=True))
+                    print(f"[{len(outcomes)}/{len(mutants)}] {outcomes[number]:8s} {mutants[number].place}", flush=True)
     elapsed = time.monotonic() - started
     write_report(options.report, mutants, outcomes, elapsed, targets)
 

@@ -13,7 +13,7 @@ from django.db.models import F, QuerySet
 from accounts.secrets import new_secret
 from common.bulk_writes import insert_rows, update_rows
 from core.instants import from_micros, to_micros
-from core.spans import SpanRun, StorePolls, Verdict, encode_poll, spans_apply
+from core.spans import LatestPoll, SpanRun, StorePolls, Verdict, encode_poll, spans_apply
 
 from .hours import HoursInput
 from .models import DEFAULT_TIMEZONE, BusinessHours, PollStatus, StatusSpan, Store, stale_after, validate_timezone
@@ -308,8 +308,7 @@ def store_polls_apply(
         result = results[store.pk] = spans_apply(
             polls=polls[store.pk],
             open_span=open_span,
-            latest=None if store.last_poll_at is None else to_micros(store.last_poll_at),
-            latest_active=store.last_status == active,
+            latest=None if store.last_poll_at is None else LatestPoll(to_micros(store.last_poll_at), store.last_status == active),
             stale_after=stale,
             verdicts=store_verdicts,
         )

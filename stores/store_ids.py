@@ -51,8 +51,9 @@ def store_id_suggestion(text: str, *, taken: set[str]) -> str:
     """An id within the rule for an id outside it, unlike every id in `taken`:
     characters outside the set become "_", an id not starting with a letter or
     digit gets an "s" in front, and "~2", "~3"... tell clashes apart."""
+    # Only characters of the set are left, all ASCII.
     cleaned = "".join(char if _STORE_ID_CHARACTER.fullmatch(char) else "_" for char in text)
-    if not cleaned or not cleaned[0].isascii() or not cleaned[0].isalnum():
+    if not cleaned or not cleaned[0].isalnum():
         cleaned = "s" + cleaned
     cleaned = cleaned[:STORE_ID_MAX_LENGTH]
     candidate, number = cleaned, 1

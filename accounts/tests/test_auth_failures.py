@@ -126,3 +126,38 @@ def test_the_counts_work_in_a_cache_that_servers_share(owner, settings):
         assert with_token("wrong").get("/api/stores/").status_code == 401
     assert_refused_unchecked(with_token("wrong").get("/api/stores/"))
     assert caches["default"].__class__.__name__ == "DatabaseCache"
+
+
+@override_settings(MONITOR_THROTTLE_AUTH_FAILURES="3/min")
+def test_the_address_is_refused_to_the_last_second_of_the_minute(owner, api):
+    token = api._credentials["HTTP_AUTHORIZATION"].split()[1]
+    with time_machine.travel("2024-01-10 12:00:00Z", tick=False) as clock:
+        for _ in range(3):
+            with_token("wrong").get("/api/stores/")
+        clock.shift(59.5)
+        refused = with_token(token).get("/api/stores/")
+        assert_refused_unchecked(refused)
+        assert refused["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize("limit", [2, 3])
+def test_a_count_that_expires_between_its_creation_and_its_increment_starts_again_at_one(owner, monkeypatch, settings, limit):
+    """The first failure meets its count expiring under it: it counts as one."""
+    from django.core.cache import cache
+
+    settings.MONITOR_THROTTLE_AUTH_FAILURES = f"{limit}/min"
+    real_incr = cache.incr
+    calls = []
+
+    def incr_once_expired(key, *args, **kwargs):
+        calls.append(key)
+        if len(calls) == 1:
+            cache.delete(key)  # as if it expired just then
+            raise ValueError(key)
+        return real_incr(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "incr", incr_once_expired)
+    for _ in range(limit - 1):
+        assert with_token("wrong").get("/api/stores/").status_code == 401
+    assert with_token("wrong").get("/api/stores/").status_code == 401  # the limit-th: checked
+    assert_refused_unchecked(with_token("wrong").get("/api/stores/"))

@@ -185,3 +185,58 @@ def test_client_address(rf, settings):
 @pytest.mark.parametrize(("seconds", "text"), [(1, "1 minute"), (60, "1 minute"), (61, "2 minutes"), (900, "15 minutes")])
 def test_wait_text(seconds, text):
     assert wait_text(seconds) == text
+
+
+@override_settings(MONITOR_LOGIN_MAX_FAILURES=1, MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS=0)
+def test_a_limit_of_one_locks_at_the_first_failure(client, alice):
+    fail(client, "alice", 1)
+    assert not logged_in(log_in(client, "alice", PASSWORD))
+
+
+@override_settings(MONITOR_LOGIN_MAX_FAILURES=0, MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS=1)
+def test_an_address_limit_of_one_locks_at_the_first_failure(client, alice):
+    fail(client, "someone-else", 1)
+    assert not logged_in(log_in(client, "alice", PASSWORD))
+
+
+def test_the_lock_holds_to_its_last_second(client, alice, clock):
+    fail(client, "alice", 5)
+    clock[0] += 15 * 60 - 0.5
+    assert not logged_in(log_in(client, "alice", PASSWORD))
+    clock[0] += 0.5
+    assert logged_in(log_in(client, "alice", PASSWORD))
+
+
+def test_failures_while_locked_are_not_counted_towards_the_next_lock(alice, clock):
+    for _ in range(5):
+        authenticate(None, username="alice", password="wrong password")
+    clock[0] += 60
+    for _ in range(4):  # refused, locked: not counted
+        authenticate(None, username="alice", password="wrong password")
+    clock[0] += 14 * 60 + 1  # the lock is over
+    assert authenticate(None, username="alice", password="wrong password") is None
+    # One failure after the lock: far from five, so the right password works.
+    assert authenticate(None, username="alice", password=PASSWORD) == alice
+
+
+@pytest.mark.parametrize("limit", [2, 3])
+def test_a_count_that_expires_between_its_creation_and_its_increment_starts_again_at_one(alice, monkeypatch, settings, limit):
+    """The first failure meets the count expiring under it: it counts as one,
+    so one failure fewer than the limit still leaves the username open."""
+    from django.core.cache import cache
+
+    settings.MONITOR_LOGIN_MAX_FAILURES, settings.MONITOR_LOGIN_MAX_FAILURES_PER_ADDRESS = limit, 0
+    real_incr = cache.incr
+    calls = []
+
+    def incr_once_expired(key, *args, **kwargs):
+        calls.append(key)
+        if len(calls) == 1:
+            cache.delete(key)  # as if it expired just then
+            raise ValueError(key)
+        return real_incr(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "incr", incr_once_expired)
+    for _ in range(limit - 1):
+        assert authenticate(None, username="alice", password="wrong password") is None
+    assert authenticate(None, username="alice", password=PASSWORD) == alice

@@ -312,3 +312,34 @@ def test_the_migration_does_nothing_without_the_authtoken_table():
     migration = importlib.import_module("stores.migrations.0003_api_tokens")
     migration.convert_authtoken_keys(apps_at_0003(), types.SimpleNamespace(connection=connection))
     assert not ApiToken.objects.exists()
+
+
+def test_last_used_is_written_again_once_five_minutes_have_passed_to_the_microsecond(owner):
+    import time_machine
+
+    key = api_token_create(user=owner)
+    token = ApiToken.objects.get(user=owner)
+    with time_machine.travel("2024-01-10 12:00:00Z", tick=False) as clock:
+        assert status_with(key) == 200
+        clock.shift(dt.timedelta(minutes=5) - dt.timedelta(microseconds=1))
+        assert status_with(key) == 200
+        token.refresh_from_db()
+        assert token.last_used_at == dt.datetime(2024, 1, 10, 12, tzinfo=dt.timezone.utc)
+        clock.shift(dt.timedelta(microseconds=1))
+        assert status_with(key) == 200
+        token.refresh_from_db()
+        assert token.last_used_at == dt.datetime(2024, 1, 10, 12, 5, tzinfo=dt.timezone.utc)
+
+
+def test_the_token_admin_grants_nothing_on_another_accounts_token(rf, owner, other_owner):
+    """Its changelist already keeps to one's own tokens; the permission says so too."""
+    from django.contrib import admin
+
+    token = ApiToken.objects.get(key_hash=secret_hash(api_token_create(user=other_owner)))
+    request = rf.get("/admin/accounts/apitoken/")
+    request.user = owner
+    token_admin = admin.site._registry[ApiToken]
+    assert not token_admin.has_view_permission(request, token)
+    assert not token_admin.has_delete_permission(request, token)
+    own = ApiToken.objects.get(key_hash=secret_hash(api_token_create(user=owner)))
+    assert token_admin.has_view_permission(request, own)

@@ -27,6 +27,9 @@ UTC = dt.timezone.utc
         # No offset means UTC.
         ("2023-01-22T12:09:39", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
         ("2023-01-22 12:09:39", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
+        # ISO 8601's basic format, down to the hour alone: an instant, not a date.
+        ("20230122T120939Z", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
+        ("20230122T12", dt.datetime(2023, 1, 22, 12, tzinfo=UTC)),
         # Surrounding blanks are ignored.
         ("  2023-01-22T12:09:39Z\n", dt.datetime(2023, 1, 22, 12, 9, 39, tzinfo=UTC)),
     ],

@@ -2,7 +2,7 @@
 import datetime as dt
 
 from core import instants
-from core.spans import SpanRun, Verdict, encode_poll, spans_apply
+from core.spans import LatestPoll, SpanRun, Verdict, encode_poll, spans_apply
 
 STALE = 120 * instants.MINUTE  # the default stale period, two hours
 
@@ -55,7 +55,7 @@ def test_polls_not_newer_than_the_latest_are_skipped():
     result = spans_apply(
         polls=polls(("2023-01-22 09:30", True), ("2023-01-22 10:00", False), ("2023-01-22 10:00", True), ("2023-01-22 11:00", True)),
         open_span=open_span,
-        latest=at("2023-01-22 10:00"),
+        latest=LatestPoll(at("2023-01-22 10:00"), True),
         stale_after=STALE,
     )
     assert (result.recorded, result.skipped) == (1, 3)
@@ -74,7 +74,7 @@ def test_at_one_instant_inactive_sorts_first_and_the_active_poll_is_skipped():
 def test_a_stored_open_span_of_the_other_status_is_left_alone():
     open_span = SpanRun(True, at("2023-01-22 08:00"), at("2023-01-22 10:00"), 3, pk=7)
     result = spans_apply(
-        polls=polls(("2023-01-22 11:00", False)), open_span=open_span, latest=at("2023-01-22 10:00"), stale_after=STALE
+        polls=polls(("2023-01-22 11:00", False)), open_span=open_span, latest=LatestPoll(at("2023-01-22 10:00"), True), stale_after=STALE
     )
     assert result.extended is None
     assert result.new == [SpanRun(False, at("2023-01-22 11:00"), at("2023-01-22 11:00"), 1)]
@@ -94,8 +94,7 @@ def test_each_poll_gets_its_verdict_in_the_order_posted():
             encode_poll(at("2023-01-22 10:30"), True),  # older than the new latest
         ],
         open_span=open_span,
-        latest=at("2023-01-22 10:00"),
-        latest_active=True,
+        latest=LatestPoll(at("2023-01-22 10:00"), True),
         stale_after=STALE,
         verdicts=verdicts,
     )

@@ -317,6 +317,15 @@ def test_status_timeline_spans_before_the_range():
     assert tl.up == [(utc(2024, 1, 8, 5), utc(2024, 1, 8, 6))]
 
 
+def test_status_timeline_a_poll_that_stopped_vouching_exactly_at_the_start_gives_no_up_time():
+    # An active poll at 08:00 vouches until 10:00; a range from 10:00 to 12:00
+    # holds none of it: down (no signal) all through, and no empty up interval.
+    spans = [Span(True, utc(2024, 1, 8, 8), utc(2024, 1, 8, 8))]
+    tl = uptime.status_timeline(spans, STALE, utc(2024, 1, 8, 10), utc(2024, 1, 8, 12))
+    assert tl.up == []
+    assert tl.down == [(utc(2024, 1, 8, 10), utc(2024, 1, 8, 12))]
+
+
 def test_status_timeline_before_first_span_is_unmonitored():
     spans = [Span(True, utc(2024, 1, 8, 10), utc(2024, 1, 8, 10))]
     tl = uptime.status_timeline(spans, STALE, utc(2024, 1, 8), utc(2024, 1, 8, 11))
@@ -345,6 +354,16 @@ def test_business_intervals_empty_range():
     hours = uptime.ALWAYS_OPEN
     assert uptime.business_intervals(hours, CHICAGO, utc(2024, 1, 8), utc(2024, 1, 8)) == []
     assert uptime.business_intervals(hours, CHICAGO, utc(2024, 1, 9), utc(2024, 1, 8)) == []
+
+
+def test_business_hours_that_open_exactly_when_the_range_ends_give_no_empty_interval():
+    # Monday 2024-01-08 in Chicago, open 09:00-17:00 CST (15:00-23:00 UTC). A
+    # range ending at 15:00 UTC touches the opening and holds none of it; one
+    # starting at 23:00 UTC touches the closing. Intervals are never empty (a
+    # timeline would draw a zero-width segment for one).
+    hours = uptime.weekly_hours(only({MON: [(t(9), t(17))]}))
+    assert uptime.business_intervals(hours, CHICAGO, utc(2024, 1, 8), utc(2024, 1, 8, 15)) == []
+    assert uptime.business_intervals(hours, CHICAGO, utc(2024, 1, 8, 23), utc(2024, 1, 9, 3)) == []
 
 
 def test_business_intervals_always_open_is_the_whole_range():

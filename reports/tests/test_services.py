@@ -103,6 +103,15 @@ def test_trigger_as_of_before_1970_is_refused(owner):
     assert not Report.objects.exists()
 
 
+def test_trigger_as_of_now_and_as_of_1970_exactly_are_taken(owner):
+    import time_machine
+
+    with time_machine.travel("2024-01-10 12:00:00Z", tick=False):
+        now = timezone.now()
+        assert report_trigger(user=owner, as_of=now).as_of == now
+    assert report_trigger(user=owner, as_of=dt.datetime(1970, 1, 1, tzinfo=UTC)).as_of == dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
 # --------------------------------------------------------------------------
 # report_generate: the CSV
 # --------------------------------------------------------------------------

@@ -48,6 +48,20 @@ def test_week_of_a_store_open_monday_9_to_17_in_chicago_down_for_an_hour():
     assert open_segments[0].width == pytest.approx(100 * 8 * instants.HOUR / instants.WEEK)
     # One mark per local midnight inside the week: 7 of them (Jan 2 ... Jan 8).
     assert [mark.label for mark in week.day_marks] == ["Tue 02", "Wed 03", "Thu 04", "Fri 05", "Sat 06", "Sun 07", "Mon 08"]
+    # Each at its local midnight (06:00 UTC in Chicago), in percent of the week.
+    midnight = lambda day: instants.to_micros(dt.datetime(2024, 1, day, 6, tzinfo=UTC))  # noqa: E731
+    assert [mark.x for mark in week.day_marks] == pytest.approx(
+        [100 * (midnight(day) - (as_of - instants.WEEK)) / instants.WEEK for day in range(2, 9)]
+    )
+
+
+def test_a_week_ending_at_a_local_midnight_has_no_mark_at_its_right_edge():
+    # As of Monday 2024-01-08 00:00 in Chicago (06:00 UTC): the marks are the
+    # six midnights inside the week; the one it ends at is its edge, not a day.
+    as_of = instants.to_micros(dt.datetime(2024, 1, 8, 6, tzinfo=UTC))
+    week = store_week(spans=[], hours=uptime.ALWAYS_OPEN, zone_name="America/Chicago", as_of=as_of, stale_after=2 * instants.HOUR)
+    assert [mark.label for mark in week.day_marks] == ["Tue 02", "Wed 03", "Thu 04", "Fri 05", "Sat 06", "Sun 07"]
+    assert 0 < week.day_marks[0].x < week.day_marks[-1].x < 100
 
 
 def test_a_store_down_across_closing_time_lists_a_period_that_stops_at_closing():

@@ -234,3 +234,69 @@ def test_a_forced_refresh_runs_even_when_the_figures_are_fresh(owner):
     assert figures.figures_refresh_task.call() == 1
     assert StoreFigures.objects.get().as_of > as_of - dt.timedelta(minutes=1)
     assert FiguresRefresh.objects.get().queued_at is None
+
+
+@pytest.mark.django_db
+def test_a_page_action_over_the_limit_says_when_the_next_is_allowed(owner, settings, queued):
+    import time_machine
+
+    settings.MONITOR_THROTTLE_OWNER = "3/min"
+    client = logged_in(owner)
+    with time_machine.travel("2024-01-10 12:00:00Z", tick=False) as clock:
+        for _ in range(3):
+            assert client.post(reverse("dashboard_refresh")).status_code == 302
+        assert client.post(reverse("dashboard_refresh"))["Retry-After"] == "60"
+        clock.shift(59.5)
+        assert client.post(reverse("dashboard_refresh"))["Retry-After"] == "1"
+        clock.shift(0.5)
+        assert client.post(reverse("dashboard_refresh")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_stale_page_view_queues_a_refresh_that_may_skip_fresh_figures(owner, queued, django_capture_on_commit_callbacks):
+    StoreFactory(owner=owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert logged_in(owner).get(reverse("dashboard")).status_code == 200
+    assert queued == ["refresh"]
+    assert not FiguresRefresh.objects.get().forced  # only "Refresh" forces one
+
+
+@pytest.mark.django_db
+def test_figures_refresh_called_directly_always_computes(owner):
+    StoreFactory(owner=owner, store_id="s1")
+    as_of = timezone.now()
+    assert figures_refresh(as_of=as_of) == 1
+    assert figures_refresh(as_of=as_of) == 1
+
+
+@pytest.mark.django_db
+def test_the_background_refresh_computes_figures_never_computed(owner):
+    StoreFactory(owner=owner, store_id="s1")
+    assert not StoreFigures.objects.exists()
+    assert figures.figures_refresh_task.call() == 1
+    assert StoreFigures.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("age", "computed"),
+    [(dt.timedelta(minutes=4), 0), (dt.timedelta(minutes=5), 0), (dt.timedelta(minutes=5, microseconds=1), 1)],
+    ids=["0.4 of the period", "exactly half", "just over half"],
+)
+def test_the_background_refresh_skips_figures_younger_than_half_the_period(owner, settings, age, computed):
+    settings.MONITOR_DASHBOARD_REFRESH_MINUTES = 10
+    StoreFactory(owner=owner, store_id="s1")
+    now = dt.datetime(2024, 1, 10, 12, tzinfo=UTC)
+    figures_refresh(as_of=now - age)
+    assert figures_refresh(as_of=now, skip_if_fresh=True) == computed
+
+
+@pytest.mark.django_db
+def test_a_forced_refresh_is_forced_once(owner):
+    StoreFactory(owner=owner, store_id="s1")
+    figures_refresh(as_of=timezone.now())
+    figures_refresh_queue(now=timezone.now(), force=True)
+    assert figures.figures_refresh_task.call() == 1
+    assert FiguresRefresh.objects.get().forced is False
+    # The next background refresh finds fresh figures again, and skips.
+    assert figures.figures_refresh_task.call() == 0

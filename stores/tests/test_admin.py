@@ -477,3 +477,13 @@ def test_bulk_delete_action_deletes_only_their_stores(alice_client, mine, theirs
     )
     assert response.status_code == 302
     assert list(Store.objects.values_list("store_id", flat=True)) == ["theirs"]
+
+
+def test_staff_outside_the_owners_group_may_not_read_spans(client, mine):
+    """Seeing a span takes both: the owners group's permission, and the span's store being one's own."""
+    from stores.tests.factories import UserFactory
+
+    staff = UserFactory(username="staff-only", is_staff=True)
+    StatusSpanFactory(store=StoreFactory(store_id="staffs", owner=staff))
+    client.force_login(staff)
+    assert client.get(SPANS).status_code == 403

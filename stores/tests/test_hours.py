@@ -52,6 +52,12 @@ def test_bad_local_times(text):
         parse_local_time(text)
 
 
+@pytest.mark.parametrize("text", ["24:01", "24:30", "12:60", "12:30:60", "25:00"])
+def test_times_out_of_range_say_the_ranges(text):
+    with pytest.raises(ValueError, match=r"^hours run 00-23 \(or 24:00\), minutes and seconds 00-59$"):
+        parse_local_time(text)
+
+
 @pytest.mark.parametrize("value", [None, 930, 9.5, ["09:30"]])
 def test_local_time_must_be_a_string(value):
     with pytest.raises(ValueError):

@@ -63,6 +63,7 @@ def test_a_json_integer_is_its_decimal_text():
     [
         ("", "it is empty"),
         ("x" * 65, "it has 65 characters"),
+        ("x" * 63 + "/", "it contains '/'"),  # 64 characters: the length is right, the slash is not
         ("bob/slash", "it contains '/'"),
         ("=1+1", "it starts with '='"),
         ("+cmd|' /C calc'!A0", "it starts with '+'"),
@@ -144,6 +145,7 @@ def test_every_id_of_the_public_loop_files_is_within_the_rule(name):
         ("=1+1", "s_1_1"),
         ("\r=1+1", "s__1_1"),
         ("", "s"),
+        ("/", "s_"),
         ("café", "caf_"),
         ("x" * 70, "x" * 64),
     ],
@@ -277,8 +279,12 @@ def test_stores_rename_renames_all_or_nothing(owner):
     assert "'=bad' (for 'also'): store id must be 1 to 64 characters" in str(refused.value)
     assert Store.objects.filter(store_id="bob/slash").exists()
 
+    StoreFactory(store_id="also", owner=owner)
+    with pytest.raises(StoreRenameRefused, match="'same' is given to more than one store"):
+        stores_rename(renames={"bob/slash": "same", "also": "same"})
+
     assert stores_rename(renames={"bob/slash": "bob_slash"}) == 1
-    assert set(Store.objects.values_list("store_id", flat=True)) == {"bob_slash", "taken"}
+    assert set(Store.objects.values_list("store_id", flat=True)) == {"bob_slash", "taken", "also"}
 
 
 @pytest.mark.django_db(transaction=True)
