@@ -527,11 +527,14 @@ def main() -> None:
                 raise SystemExit(f"the tests fail without any mutant: {' '.join(tests)}")
         free = list(workdirs)
         known = json.loads(options.outcomes.read_text()) if options.again and options.outcomes.exists() else {}
+        # Carried over: the killed, and survivors explained as equivalent.
         outcomes: dict[int, str] = {
             number: known[mutant.place]
             for number, mutant in enumerate(mutants)
             if known.get(mutant.place) in ("killed", "timeout")
+            or (known.get(mutant.place) == "survived" and mutant.key in EQUIVALENT)
         }
+        carried = len(outcomes)
         with concurrent.futures.ThreadPoolExecutor(max_workers=options.workers) as pool:
             pending = {}
             queue = [(number, mutant) for number, mutant in enumerate(mutants) if number not in outcomes]
@@ -549,7 +552,7 @@ def main() -> None:
                     options.outcomes.write_text(json.dumps(known, indent=1, sort_keys=True))
                     print(f"[{len(outcomes)}/{len(mutants)}] {outcomes[number]:8s} {mutants[number].place}", flush=True)
     elapsed = time.monotonic() - started
-    write_report(options.report, mutants, outcomes, elapsed, targets)
+    write_report(options.report, mutants, outcomes, elapsed, carried)
 
 
 def _commit() -> str:
@@ -558,7 +561,7 @@ def _commit() -> str:
     return (result.stdout.strip() or "unknown") + (" with uncommitted changes" if dirty else "")
 
 
-def write_report(path: Path, mutants: list[Mutant], outcomes: dict[int, str], elapsed: float, targets: list[Target]) -> None:
+def write_report(path: Path, mutants: list[Mutant], outcomes: dict[int, str], elapsed: float, carried: int) -> None:
     rows = []
     totals = {"killed": 0, "timeout": 0, "equivalent": 0, "survived": 0}
     by_target: dict[str, dict[str, int]] = {}
@@ -589,7 +592,9 @@ def write_report(path: Path, mutants: list[Mutant], outcomes: dict[int, str], el
         "excepted) for any it let through. The named mutants are bugs that once survived the",
         "whole suite (issue 9): each must stay killed. Written by the script; do not edit by hand.",
         "",
-        f"Run of {dt.date.today().isoformat()} at {_commit()}, {len(mutants)} mutants in {elapsed / 60:.0f} min.",
+        f"Run of {dt.date.today().isoformat()} at {_commit()}: {len(mutants)} mutants, "
+        + (f"{len(mutants) - carried} run now and {carried} carried over from the run before (`--again`), " if carried else "")
+        + f"in {elapsed / 60:.0f} min.",
         "",
         "| target | mutants | killed | equivalent | survived | kill rate (equivalent left out) |",
         "|---|---|---|---|---|---|",
