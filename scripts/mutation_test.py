@@ -557,7 +557,10 @@ def main() -> None:
 
 def _commit() -> str:
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=PROJECT, capture_output=True, text=True).stdout.strip()
+    # The report itself does not count: it is being written.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", f":!{REPORT.relative_to(PROJECT)}"], cwd=PROJECT, capture_output=True, text=True
+    ).stdout.strip()
     return (result.stdout.strip() or "unknown") + (" with uncommitted changes" if dirty else "")
 
 
