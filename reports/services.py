@@ -41,7 +41,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django_tasks import task
 

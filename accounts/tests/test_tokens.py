@@ -11,7 +11,6 @@ import types
 
 import pytest
 from django.db.migrations.loader import MigrationLoader
-from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
