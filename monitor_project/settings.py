@@ -194,6 +194,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF, NONCE],
+        # Swagger UI draws some of its icons as data: images.
         "img-src": [SELF, "data:"],
         "object-src": [NONE],
         "base-uri": [SELF],
@@ -257,7 +258,7 @@ SPECTACULAR_SETTINGS = {
 # API rate limits (accounts/throttling.py), read at each request: requests per
 # user (token or session) and per store device key, as "600/min", "10/s",
 # "5000/hour"; "" or "none" turns one off. Over it: 429 with Retry-After.
-# Counted in the default cache, per process (see accounts/throttling.py).
+# Counted in the cache (CACHE_URL above; see accounts/throttling.py).
 MONITOR_THROTTLE_OWNER = env.str("MONITOR_THROTTLE_OWNER", default="600/min")
 MONITOR_THROTTLE_DEVICE = env.str("MONITOR_THROTTLE_DEVICE", default="120/min")
 # Wrong API tokens and device keys per client address (accounts/auth_failures.py):
