@@ -9,7 +9,7 @@ right are never counted, so devices behind one address that post with
 their own keys are not held back by each other; only failures are.
 
 Counted in Django's default cache, like the login limits
-(accounts.login_limit): per process unless CACHES names a shared cache.
+(accounts.login_limit): per process unless CACHE_URL names a shared cache.
 """
 from __future__ import annotations
 

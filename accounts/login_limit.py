@@ -18,7 +18,7 @@ Three pieces:
 - LimitedAdminAuthenticationForm, the admin's login form (the pages'
   LOGIN_URL), says why instead of "wrong password".
 
-Counts live in Django's default cache: per process unless CACHES names a
+Counts live in Django's default cache: per process unless CACHE_URL names a
 shared one, so with N gunicorn workers a guesser gets up to N times the
 attempts, which still turns a brute force into a handful of guesses an hour.
 Usernames are keyed case-insensitively and hashed (cache keys stay short and

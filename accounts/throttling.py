@@ -9,11 +9,10 @@ A throttled request gets 429 with a Retry-After header (seconds) and the
 JSON error body {"code": "throttled", "message": ...}.
 
 The history of each principal's requests is kept in Django's default cache.
-That cache is in-process memory unless CACHES says otherwise, so each
-gunicorn worker counts on its own: with N workers a client may get up to N
-times the rate. That is accepted on one machine; a shared cache (CACHES with
-Redis or Memcached, or the database cache) makes the limit exact across
-workers and machines. The check is read-then-write, not atomic: requests
+That cache is in-process memory unless CACHE_URL names a shared one, so
+each gunicorn worker counts on its own: with N workers a client may get up
+to N times the rate. That is accepted on one machine; a shared cache (the
+database's, or Redis) makes the limit exact across workers and machines. The check is read-then-write, not atomic: requests
 arriving at the same instant may pass a few over the limit.
 """
 from __future__ import annotations
