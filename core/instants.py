@@ -31,10 +31,6 @@ def from_micros(micros: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=micros)
 
 
-def duration_micros(duration: dt.timedelta) -> int:
-    return duration // _ONE_MICROSECOND
-
-
 # The Loop form: "2023-01-22 12:09:39.388884 UTC", with 0 to 6 fraction digits.
 # re.ASCII: \d must not match other scripts' digits.
 _LOOP_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))? UTC$", re.ASCII)
