@@ -24,6 +24,25 @@ def empty_cache():
 
 
 @pytest.fixture
+def cache_count_expires_once(monkeypatch) -> None:
+    """The first cache.incr() meets its key expiring just then (between the
+    count's add() and its incr()), as a window count can in production."""
+    from django.core.cache import cache
+
+    real_incr = cache.incr
+    calls = []
+
+    def incr_once_expired(key, *args, **kwargs):
+        calls.append(key)
+        if len(calls) == 1:
+            cache.delete(key)
+            raise ValueError(key)
+        return real_incr(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "incr", incr_once_expired)
+
+
+@pytest.fixture
 def owners_group(db) -> Group:
     """The owners group, as its data migration makes it.
 

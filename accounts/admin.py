@@ -18,10 +18,6 @@ from .models import ApiToken
 from .services import OwnersGroupMissing, api_token_replace, api_token_rotate, owner_grant
 
 
-def _sees_everything(request: HttpRequest) -> bool:
-    return sees_everything(request.user)
-
-
 User = get_user_model()
 admin.site.unregister(User)
 
@@ -105,16 +101,16 @@ class ApiTokenAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         tokens = super().get_queryset(request)
-        return tokens if _sees_everything(request) else tokens.filter(user=request.user)
+        return tokens if sees_everything(request.user) else tokens.filter(user=request.user)
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
-        if _sees_everything(request):
+        if sees_everything(request.user):
             return self.list_display
         return [name for name in self.list_display if name != "user"]
 
     def _own(self, request: HttpRequest, obj: ApiToken | None) -> bool:
         return request.user.is_active and request.user.is_staff and (
-            obj is None or _sees_everything(request) or obj.user_id == request.user.pk
+            obj is None or sees_everything(request.user) or obj.user_id == request.user.pk
         )
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 from common.rates import rate_parts, rate_setting
+from common.window_counts import window_count, window_started
 
 from .login_limit import client_address
 
@@ -45,7 +46,7 @@ def auth_failure_wait(request: HttpRequest) -> int | None:
         return None
     stem, allowed, period = subject
     failures = cache.get(f"{stem}:failures")
-    started = cache.get(f"{stem}:started")
+    started = window_started(f"{stem}:failures")
     if failures is None or started is None or failures < allowed:
         return None
     remaining = started + period - time.time()
@@ -57,12 +58,6 @@ def auth_failure_record(request: HttpRequest) -> None:
     if subject is None:
         return
     stem, _allowed, period = subject
-    # The count lives for one period from the first failure, and says when that was.
-    cache.add(f"{stem}:started", time.time(), timeout=period)
-    cache.add(f"{stem}:failures", 0, timeout=period)
-    try:
-        cache.incr(f"{stem}:failures")
-    except ValueError:  # expired between add() and incr()
-        cache.set(f"{stem}:started", time.time(), timeout=period)
-        cache.set(f"{stem}:failures", 1, timeout=period)
+    # The count lives for one period from the first failure.
+    window_count(f"{stem}:failures", period=period)
 

@@ -41,6 +41,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from common.window_counts import window_count
+
 
 def client_address(request: HttpRequest | None) -> str | None:
     """The client's address: REMOTE_ADDR, or behind a proxy (USE_X_FORWARDED_FOR)
@@ -94,13 +96,7 @@ def record_failure(*, username: str | None, request: HttpRequest | None) -> None
             continue
         count_key = f"{stem}:failures"
         # The count lives for one period from the first failure.
-        cache.add(count_key, 0, timeout=period)
-        try:
-            failures = cache.incr(count_key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(count_key, 1, timeout=period)
-            failures = 1
-        if failures >= limit:
+        if window_count(count_key, period=period) >= limit:
             cache.add(f"{stem}:locked", time.time() + period, timeout=period)
             cache.delete(count_key)
 

@@ -109,6 +109,7 @@ TARGETS = [
     Target("limits", "accounts/login_limit.py", None, LIMIT_TESTS),
     Target("limits", "accounts/throttling.py", None, LIMIT_TESTS),
     Target("limits", "accounts/auth_failures.py", None, LIMIT_TESTS),
+    Target("limits", "common/window_counts.py", None, LIMIT_TESTS),
     Target("limits", "reports/services.py", ("report_trigger",), LIMIT_TESTS),
     Target("limits", "reports/figures.py", ("figures_refresh_queue", "figures_refresh"), LIMIT_TESTS),
 ]

@@ -35,10 +35,6 @@ DAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "F
 MAX_HOURS_ROWS = 7 * 48
 
 
-def _sees_everything(request: HttpRequest) -> bool:
-    return sees_everything(request.user)
-
-
 def _key_message(request: HttpRequest, store: Store, key: str, *, what: str) -> None:
     # The key is not stored (only its hash), so this message is the one place it appears.
     messages.success(
@@ -196,17 +192,17 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and self._visible(request, obj)
 
     def get_list_display(self, request: HttpRequest) -> list[str]:
-        if _sees_everything(request):
+        if sees_everything(request.user):
             return self.list_display
         return [name for name in self.list_display if name != "owner"]
 
     def get_list_filter(self, request: HttpRequest) -> list[str]:
         # The owner filter lists every user: for superusers only.
-        return [*self.list_filter, "owner"] if _sees_everything(request) else self.list_filter
+        return [*self.list_filter, "owner"] if sees_everything(request.user) else self.list_filter
 
     def get_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
         # Only superusers choose the owner; an owner's stores are their own.
-        fields = ["store_id", "timezone", *(["owner"] if _sees_everything(request) else [])]
+        fields = ["store_id", "timezone", *(["owner"] if sees_everything(request.user) else [])]
         if obj is None:
             return fields
         return [*fields, "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
@@ -221,7 +217,7 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        owner = form.cleaned_data.get("owner") if _sees_everything(request) else None
+        owner = form.cleaned_data.get("owner") if sees_everything(request.user) else None
         created = store_create(owner=owner or request.user, store_id=obj.store_id, timezone=obj.timezone)
         # The inlines are saved against the form's instance, `obj`: give it the new row.
         for field in Store._meta.concrete_fields:

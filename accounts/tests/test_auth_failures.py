@@ -141,22 +141,9 @@ def test_the_address_is_refused_to_the_last_second_of_the_minute(owner, api):
 
 
 @pytest.mark.parametrize("limit", [2, 3])
-def test_a_count_that_expires_between_its_creation_and_its_increment_starts_again_at_one(owner, monkeypatch, settings, limit):
+def test_a_count_that_expires_between_its_creation_and_its_increment_starts_again_at_one(owner, cache_count_expires_once, settings, limit):
     """The first failure meets its count expiring under it: it counts as one."""
-    from django.core.cache import cache
-
     settings.MONITOR_THROTTLE_AUTH_FAILURES = f"{limit}/min"
-    real_incr = cache.incr
-    calls = []
-
-    def incr_once_expired(key, *args, **kwargs):
-        calls.append(key)
-        if len(calls) == 1:
-            cache.delete(key)  # as if it expired just then
-            raise ValueError(key)
-        return real_incr(key, *args, **kwargs)
-
-    monkeypatch.setattr(cache, "incr", incr_once_expired)
     for _ in range(limit - 1):
         assert with_token("wrong").get("/api/stores/").status_code == 401
     assert with_token("wrong").get("/api/stores/").status_code == 401  # the limit-th: checked
