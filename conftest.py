@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group, Permission
 from hypothesis import Phase, settings
 from rest_framework.test import APIClient
 
-from accounts.services import OWNERS_GROUP, api_token_create
-from stores.tests.factories import UserFactory
+from accounts.services import MEMBERS_GROUP, api_token_create
+from stores.tests.factories import UserFactory, organization_of
 
 
 # scripts/mutation-test runs the tests once per mutant: a failing property
@@ -43,18 +43,18 @@ def cache_count_expires_once(monkeypatch) -> None:
 
 
 @pytest.fixture
-def owners_group(db) -> Group:
-    """The owners group, as its data migration makes it.
+def members_group(db) -> Group:
+    """The members group, as its data migration makes it.
 
     A transactional test's teardown empties the database: post_migrate puts
     the permissions back, but not the group, which a data migration made. So
     after any earlier transactional test it is made again from the migration's
     list.
     """
-    migration = importlib.import_module("stores.migrations.0002_owners_group")
-    group, created = Group.objects.get_or_create(name=OWNERS_GROUP)
+    migration = importlib.import_module("accounts.migrations.0003_members_group")
+    group, created = Group.objects.get_or_create(name=MEMBERS_GROUP)
     if created:
-        wanted = {(label, codename) for label, codenames in migration.OWNER_PERMISSIONS.items() for codename in codenames}
+        wanted = {(label, codename) for label, codenames in migration.MEMBER_PERMISSIONS.items() for codename in codenames}
         permissions = [
             permission
             for permission in Permission.objects.select_related("content_type")
@@ -67,20 +67,22 @@ def owners_group(db) -> Group:
 
 def owner_account(username: str, group: Group):
     """An owner as `manage.py create_owner` makes one: staff, not a superuser,
-    in the owners group (its API token is made where a test needs it)."""
+    in the members group, the admin of an organization of the same name (its
+    API token is made where a test needs it)."""
     user = UserFactory(username=username, is_staff=True)
     user.groups.add(group)
+    organization_of(user)
     return user
 
 
 @pytest.fixture
-def owner(owners_group):
-    return owner_account("alice", owners_group)
+def owner(members_group):
+    return owner_account("alice", members_group)
 
 
 @pytest.fixture
-def other_owner(owners_group):
-    return owner_account("bob", owners_group)
+def other_owner(members_group):
+    return owner_account("bob", members_group)
 
 
 @pytest.fixture

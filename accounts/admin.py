@@ -1,8 +1,11 @@
 """The admin of accounts: superusers make an account an owner and give it a
-token; every staff account sees and replaces its own API tokens. The login
-page says when failed logins have locked a username or address out."""
+token; every staff account sees and replaces its own API tokens; an
+organization's admins manage its members (role, groups, deactivation) and
+groups, and every member sees their organizations. The login page says when
+failed logins have locked a username or address out."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -14,8 +17,18 @@ from common.admin import NotFoundOutsideQuerysetMixin
 from common.ownership import sees_everything
 
 from .login_limit import LimitedAdminAuthenticationForm
-from .models import ApiToken
-from .services import OwnersGroupMissing, api_token_replace, api_token_rotate, owner_grant
+from .models import ApiToken, Membership, Organization, Role, StoreGroup
+from .selectors import groups_visible_to, organization_role, organizations_of
+from .services import (
+    LastAdmin,
+    MembersGroupMissing,
+    api_token_replace,
+    api_token_rotate,
+    member_add,
+    membership_change,
+    membership_remove,
+    owner_grant,
+)
 
 
 User = get_user_model()
@@ -31,26 +44,26 @@ class OwnerUserAdmin(UserAdmin):
     actions = ["make_owner", "rotate_api_token"]
 
     @admin.action(
-        description="Make owner (staff + owners group) and show the API token", permissions=["make_owner"]
+        description="Make owner (admin of an organization of their own) and show the API token", permissions=["make_owner"]
     )
     def make_owner(self, request: HttpRequest, queryset: QuerySet) -> None:
         for user in queryset:
             try:
                 token = owner_grant(user=user)
-            except OwnersGroupMissing as exc:
+            except MembersGroupMissing as exc:
                 messages.error(request, str(exc))
                 return
             if token is None:
                 messages.success(
                     request,
-                    f"{user.get_username()} is an owner: staff, in the owners group. It keeps the API token it "
+                    f"{user.get_username()} is an owner: an organization's admin. It keeps the API token it "
                     "has (stored hashed, so it cannot be shown: \"API tokens\" replaces it with a new one).",
                 )
                 continue
             messages.success(
                 request,
                 format_html(
-                    "{} is an owner: staff, in the owners group. API token: <code>{}</code>. "
+                    "{} is an owner: an organization's admin. API token: <code>{}</code>. "
                     "Copy it now: it is stored hashed and cannot be shown again.",
                     user.get_username(),
                     token,
@@ -89,9 +102,9 @@ class ApiTokenAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     migration 0002): a staff account may always see, replace and delete its
     own tokens, and nobody adds or edits one here (a key is made, never typed)."""
 
-    list_display = ["prefix_display", "user", "created_at", "last_used_at"]
+    list_display = ["prefix_display", "user", "read_only", "created_at", "last_used_at"]
     list_select_related = ["user"]
-    fields = ["prefix_display", "user", "created_at", "last_used_at"]
+    fields = ["prefix_display", "user", "read_only", "created_at", "last_used_at"]
     readonly_fields = fields
     actions = ["replace_tokens"]
 
@@ -146,3 +159,179 @@ class ApiTokenAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
                     token.prefix,
                 ),
             )
+
+
+# --------------------------------------------------------------------------
+# Organizations, groups and members: every member sees their organizations
+# and the groups they see; an organization's admins change its groups and
+# members. Rows outside answer 404 (NotFoundOutsideQuerysetMixin).
+# --------------------------------------------------------------------------
+
+
+def _is_admin_of(request: HttpRequest, organization_id: int | None) -> bool:
+    if organization_id is None:
+        return organizations_of(request.user, role=Role.ADMIN).exists()
+    return Role.includes(organization_role(request.user, organization_id), Role.ADMIN)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
+    list_display = ["name", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
+        return organizations_of(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A new organization comes with its first admin: manage.py create_owner, or "make owner" on a user.
+        return sees_everything(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
+        return super().has_change_permission(request, obj) and _is_admin_of(request, obj and obj.pk)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
+        return sees_everything(request.user)
+
+
+@admin.register(StoreGroup)
+class StoreGroupAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
+    list_display = ["name", "organization", "created_at"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["organization"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StoreGroup]:
+        return groups_visible_to(request.user)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: StoreGroup | None = None) -> list[str]:
+        return ["organization"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "organization":
+            kwargs["queryset"] = organizations_of(request.user, role=Role.ADMIN)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and _is_admin_of(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: StoreGroup | None = None) -> bool:
+        return super().has_change_permission(request, obj) and _is_admin_of(request, obj and obj.organization_id)
+
+    def has_delete_permission(self, request: HttpRequest, obj: StoreGroup | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and _is_admin_of(request, obj and obj.organization_id)
+
+
+class MembershipForm(forms.ModelForm):
+    """A member by username (typed, not picked from every account there is),
+    role, groups (the organization's), and whether the membership is active."""
+
+    username = forms.CharField(max_length=150, help_text="An account's username; a new one is made if there is none.")
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "role", "groups", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            del self.fields["username"]
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = cleaned.get("organization") or getattr(self.instance, "organization", None)
+        strangers = [group.name for group in cleaned.get("groups") or [] if organization and group.organization_id != organization.pk]
+        if strangers:
+            self.add_error("groups", f"Not groups of {organization}: {', '.join(sorted(strangers))}.")
+        return cleaned
+
+
+@admin.register(Membership)
+class MembershipAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
+    form = MembershipForm
+    list_display = ["user", "organization", "role", "groups_display", "is_active"]
+    list_filter = ["role", "is_active", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["user", "organization"]
+    search_fields = ["user__username"]
+    filter_horizontal = ["groups"]
+
+    @admin.display(description="limited to groups")
+    def groups_display(self, membership: Membership) -> str:
+        names = [group.name for group in membership.groups.all()]
+        return ", ".join(sorted(names)) if names and membership.role != Role.ADMIN else "—"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(organization__in=organizations_of(request.user, role=Role.ADMIN))
+            .prefetch_related("groups")
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        if obj is None:
+            return ["organization", "username", "role", "groups", "is_active"]
+        return ["organization", "user", "role", "groups", "is_active"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        return ["organization", "user"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "organization":
+            kwargs["queryset"] = organizations_of(request.user, role=Role.ADMIN)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "groups":
+            kwargs["queryset"] = groups_visible_to(request.user, role=Role.ADMIN).select_related("organization")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_view_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        # Members are an admin's business: the pages are not even listed for anyone else.
+        return super().has_view_permission(request, obj) and _is_admin_of(request, obj and obj.organization_id)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and _is_admin_of(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        return super().has_change_permission(request, obj) and _is_admin_of(request, obj and obj.organization_id)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and _is_admin_of(request, obj and obj.organization_id)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: MembershipForm, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            # Through the service: it keeps an organization from losing its last admin.
+            try:
+                membership_change(membership=obj, role=data["role"], is_active=data["is_active"])
+            except LastAdmin as exc:
+                messages.error(request, str(exc))
+                obj.refresh_from_db()
+            return
+        membership, key = member_add(
+            organization=data["organization"], username=data["username"], role=data["role"]
+        )
+        if not data["is_active"]:
+            membership_change(membership=membership, is_active=False)
+        obj.pk, obj._state.adding, obj._state.db = membership.pk, False, membership._state.db
+        obj.user, obj.organization = membership.user, membership.organization
+        if key is not None:
+            messages.success(
+                request,
+                format_html(
+                    "Made the account {} (no password yet: set one on its user page). API token: <code>{}</code>. "
+                    "Copy it now: it is stored hashed and cannot be shown again.",
+                    membership.user.get_username(),
+                    key,
+                ),
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        try:
+            membership_remove(membership=obj)
+        except LastAdmin as exc:
+            messages.error(request, str(exc))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset:
+            self.delete_model(request, membership)

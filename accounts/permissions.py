@@ -1,6 +1,7 @@
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .authentication import Device
+from .models import ApiToken
 
 
 class IsAccountUser(BasePermission):
@@ -18,3 +19,14 @@ class IsAccountUserOrDevice(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return bool(request.user and request.user.is_authenticated)
+
+
+class TokenAllowsMethod(BasePermission):
+    """A read-only API token reads (GET, HEAD, OPTIONS) and nothing else."""
+
+    message = "This API token is read-only: it may only read (GET)."
+    code = "read_only_token"
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth
+        return not (isinstance(token, ApiToken) and token.read_only and request.method not in SAFE_METHODS)

@@ -30,6 +30,19 @@ class ApiError(exceptions.APIException):
         self.wait = retry_after
 
 
+class Refusal(Exception):
+    """A refusal raised below the views (a service, a selector) that knows its
+    API answer: the JSON handler answers it as an ApiError with this status
+    and code; pages and commands catch it and show the message."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "invalid"
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
 # Field errors with a code of their own, which then becomes the answer's
 # `code` (and their message its `message`), so that a client can branch on
 # them without reading `errors`: docs/errors.md.
@@ -67,6 +80,8 @@ def _first_message(detail) -> str:
 def json_exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return body_too_large_response()
+    if isinstance(exc, Refusal):
+        exc = ApiError(status_code=exc.status_code, code=exc.code, message=exc.message)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

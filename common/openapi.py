@@ -36,8 +36,9 @@ ERROR_MEANINGS = {
     400: "Invalid input: `errors` names the fields.",
     401: "No credentials, or wrong ones (an unknown token or device key).",
     403: (
-        "The credentials may not do this: a device key used anywhere but for posting polls, or a "
-        "session request without its CSRF token."
+        "The credentials may not do this: a role too low for the action (`role_too_low`), a read-only "
+        "token used for anything but reading (`read_only_token`), a device key used anywhere but for "
+        "posting polls, or a session request without its CSRF token."
     ),
     404: "No such resource among those the credentials may see.",
     409: "Conflicts with the current state.",

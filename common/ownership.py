@@ -1,5 +1,7 @@
-"""Who may see a row: its owner, or a superuser. The one rule, for querysets
-(OwnedQuerySet.visible_to) and for a row already in hand (is_visible_to)."""
+"""Who may see a row that belongs to one user (a report, a token): that user,
+or a superuser. The one rule, for querysets (OwnedQuerySet.visible_to) and
+for a row already in hand (is_visible_to). Stores belong to organizations
+instead: their rule is stores.access."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -11,7 +13,8 @@ def sees_everything(user: Any) -> bool:
     return bool(getattr(user, "is_superuser", False))
 
 
-def _is_account(user: Any) -> bool:
+def is_account(user: Any) -> bool:
+    """A logged-in user account (not an anonymous user, not a device)."""
     return bool(getattr(user, "is_authenticated", False)) and getattr(user, "pk", None) is not None
 
 
@@ -24,7 +27,7 @@ class OwnedQuerySet(models.QuerySet):
         """Rows a user may see: their own, or all of them for a superuser."""
         if sees_everything(user):
             return self
-        if not _is_account(user):
+        if not is_account(user):
             return self.none()
         return self.filter(**{self.owner_field: user})
 
@@ -34,4 +37,4 @@ def is_visible_to(obj: models.Model, user: Any) -> bool:
     if sees_everything(user):
         return True
     owner_field = type(obj)._default_manager.get_queryset().owner_field
-    return _is_account(user) and getattr(obj, f"{owner_field}_id") == user.pk
+    return is_account(user) and getattr(obj, f"{owner_field}_id") == user.pk

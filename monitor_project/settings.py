@@ -70,6 +70,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The page header's organizations and roles (monitor/base.html).
+                "accounts.context_processors.member_roles",
             ],
         },
     },
@@ -212,7 +214,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "stores.device_keys.StoreKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsAccountUser"],
+    # A user (not a device key); a read-only token for reads only.
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsAccountUser", "accounts.permissions.TokenAllowsMethod"],
     "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     # JSON only: DRF's browsable API pages need inline styles and scripts,
     # which the Content-Security-Policy refuses; Swagger UI (/api/docs/) is

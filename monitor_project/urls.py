@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from accounts.api_views import GroupViewSet, MemberViewSet
 from reports.api_views import GetReportView, ReportViewSet, TriggerReportView
 from stores.api_views import PollView, PollViewSet, RegisterStoreView, StoreViewSet
 
@@ -14,6 +15,8 @@ router = DefaultRouter()
 router.register("stores", StoreViewSet, basename="store")
 router.register("polls", PollViewSet, basename="poll")
 router.register("reports", ReportViewSet, basename="report")
+router.register("groups", GroupViewSet, basename="group")
+router.register("members", MemberViewSet, basename="member")
 
 urlpatterns = [
     # The seed's endpoints, at the root.

@@ -16,7 +16,7 @@ from .openapi import GetReportSchema, get_report_schema, report_viewset_schema, 
 from .downloads import report_csv_response
 from .selectors import ReportFileMissing, report_list
 from .serializers import ReportSerializer, TriggerReportSerializer
-from .services import AsOfOutOfRange, TooManyRunningReports, report_trigger, report_watched
+from .services import AsOfOutOfRange, TooManyRunningReports, report_limits, report_trigger, report_watched
 
 
 def trigger(request: Request) -> Response:
@@ -24,7 +24,15 @@ def trigger(request: Request) -> Response:
     serializer = TriggerReportSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     try:
-        report = report_trigger(user=request.user, as_of=serializer.validated_data.get("as_of"))
+        report = report_trigger(
+            user=request.user,
+            as_of=serializer.validated_data.get("as_of"),
+            **report_limits(
+                user=request.user,
+                organization=serializer.validated_data.get("organization"),
+                group=serializer.validated_data.get("group"),
+            ),
+        )
     except AsOfOutOfRange as exc:
         raise validation_error(str(exc), {"as_of": [str(exc)]}) from None
     except TooManyRunningReports as exc:

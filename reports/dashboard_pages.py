@@ -10,7 +10,9 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import groups_visible_to
 from common.pages import admin_context
 from core import instants, uptime
 from stores.hours import week_representation
@@ -102,6 +105,10 @@ def store_list(request: HttpRequest) -> HttpResponse:
     zone = request.GET.get("timezone", "")
     if zone:
         stores = stores.filter(timezone=zone)
+    groups = list(groups_visible_to(request.user).select_related("organization").order_by("name", "organization__name"))
+    group = request.GET.get("group", "")
+    if group.isdigit():
+        stores = stores.filter(groups=int(group))
     query = request.GET.get("q", "").strip()
     if query:
         stores = stores.filter(store_id__icontains=query)
@@ -116,9 +123,10 @@ def store_list(request: HttpRequest) -> HttpResponse:
     page_stores = list(page.object_list)
     weeks = _weeks(page_stores, as_of or now)
 
-    filters = {"state": state, "timezone": zone, "q": query}
+    filters = {"state": state, "timezone": zone, "group": group, "q": query}
     context = {
         **admin_context(request, title="Downtime dashboard"),
+        "groups": groups,
         "now": now,
         "figures_as_of": as_of,
         "totals": {
@@ -146,6 +154,13 @@ def store_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/store_list.html", context)
 
 
+def front_door(request: HttpRequest) -> HttpResponse:
+    """/: the dashboard for a logged-in person, the login page (then the dashboard) for anyone else."""
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return redirect_to_login("/dashboard/", settings.LOGIN_URL)
+
+
 @login_required
 def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
     if not is_store_id(store_id):
@@ -164,6 +179,7 @@ def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
     week = _weeks([store], as_of)[store.pk]
     context = {
         **admin_context(request, title=f"Store {store.store_id}"),
+        "store_groups": sorted(group.name for group in groups_visible_to(request.user).filter(stores=store)),
         "row": _row(store, week, now),
         "figures_as_of": as_of,
         "business_hours": week_representation(store.business_hours.all()),

@@ -25,6 +25,12 @@ class Report(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports")
     as_of = models.DateTimeField()
+    # Limits asked for at the trigger: the report covers the requester's
+    # stores in this organization, or in this group (None: all they see).
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    group = models.ForeignKey("accounts.StoreGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=8, choices=ReportStatus.choices, default=ReportStatus.RUNNING)
     stores_total = models.PositiveIntegerField(default=0)
     stores_done = models.PositiveIntegerField(default=0)

@@ -40,7 +40,11 @@ class ReportRow(NamedTuple):
 def report_list(*, user) -> QuerySet[Report]:
     """The user's reports (every report for a superuser), newest first."""
     # The id breaks ties so pages stay stable between two reports created in the same instant.
-    return Report.objects.visible_to(user).select_related("requested_by").order_by("-created_at", "-id")
+    return (
+        Report.objects.visible_to(user)
+        .select_related("requested_by", "organization", "group")
+        .order_by("-created_at", "-id")
+    )
 
 
 def report_progress(*, user, report_ids: Iterable[uuid.UUID]) -> list[Report]:

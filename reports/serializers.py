@@ -18,6 +18,15 @@ class TriggerReportSerializer(StrictSerializer):
         ),
     )
 
+    organization = serializers.CharField(
+        required=False,
+        max_length=150,
+        help_text="Only this organization's stores (for a member of several).",
+    )
+    group = serializers.CharField(
+        required=False, max_length=100, help_text="Only the stores of this group (one you see)."
+    )
+
     def validate_as_of(self, value: str):
         try:
             return parse_utc_timestamp(value)
@@ -28,6 +37,12 @@ class TriggerReportSerializer(StrictSerializer):
 class ReportSerializer(serializers.ModelSerializer):
     report_id = serializers.UUIDField(source="id", read_only=True)
     requested_by = serializers.CharField(source="requested_by.get_username", read_only=True)
+    organization = serializers.CharField(
+        source="organization.name", read_only=True, allow_null=True, help_text="The organization it was limited to."
+    )
+    group = serializers.CharField(
+        source="group.name", read_only=True, allow_null=True, help_text="The group it was limited to."
+    )
 
     class Meta:
         model = Report
@@ -39,6 +54,8 @@ class ReportSerializer(serializers.ModelSerializer):
             "stores_total",
             "error",
             "requested_by",
+            "organization",
+            "group",
             "created_at",
             "started_at",
             "finished_at",

@@ -45,6 +45,8 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django_tasks import task
 
+from accounts.models import Organization, Role, StoreGroup
+from accounts.selectors import group_for, organization_for
 from core import uptime
 from common.expressions import InIntegers
 from stores.models import Store
@@ -91,8 +93,27 @@ class TooManyRunningReports(Exception):
         )
 
 
-def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
-    """Record a report request and queue its generation.
+def report_limits(*, user, organization: str | None, group: str | None) -> dict[str, Any]:
+    """report_trigger's organization and group from their names, among those
+    the user sees (accounts.selectors' refusals otherwise)."""
+    limits: dict[str, Any] = {}
+    if organization is not None:
+        limits["organization"] = organization_for(user, organization, role=Role.VIEWER)
+    if group is not None:
+        limits["group"] = group_for(user, group, organization=limits.get("organization"))
+    return limits
+
+
+def report_trigger(
+    *,
+    user,
+    as_of: dt.datetime | None = None,
+    organization: Organization | None = None,
+    group: StoreGroup | None = None,
+) -> Report:
+    """Record a report request and queue its generation. The report covers
+    the stores the user sees (StoreQuerySet.visible_to) when it is planned,
+    limited to `organization` and `group` when given.
 
     AsOfOutOfRange for an instant in the future or before 1970;
     TooManyRunningReports when the user has MONITOR_MAX_RUNNING_REPORTS
@@ -113,7 +134,7 @@ def report_trigger(*, user, as_of: dt.datetime | None = None) -> Report:
             running = Report.objects.filter(requested_by=user, status=ReportStatus.RUNNING).count()
             if running >= limit:
                 raise TooManyRunningReports(running)
-        report = Report.objects.create(requested_by=user, as_of=as_of)
+        report = Report.objects.create(requested_by=user, as_of=as_of, organization=organization, group=group)
         # Queue after the report row is committed, so a worker always finds it.
         transaction.on_commit(lambda: _queue_generation(str(report.id)))
     return report
@@ -156,9 +177,12 @@ def _reason(exc: BaseException) -> str:
 
 def _plan(report: Report) -> None:
     # Sorted here, not in SQL: database collations differ, code point order does not.
-    stores = sorted(
-        Store.objects.visible_to(report.requested_by).order_by().values_list("store_id", "pk"),
-    )
+    visible = Store.objects.visible_to(report.requested_by)
+    if report.organization_id is not None:
+        visible = visible.filter(organization_id=report.organization_id)
+    if report.group_id is not None:
+        visible = visible.filter(groups=report.group_id)
+    stores = sorted(visible.order_by().values_list("store_id", "pk"))
     size = settings.MONITOR_REPORT_CHUNK_SIZE
     chunks = ReportChunk.objects.bulk_create(
         ReportChunk(report=report, index=index, store_pks=[pk for _, pk in stores[offset : offset + size]])

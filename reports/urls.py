@@ -17,6 +17,7 @@ report_patterns = (
 )
 
 urlpatterns = [
+    path("", dashboard_pages.front_door, name="front_door"),
     path("dashboard/", dashboard_pages.store_list, name="dashboard"),
     path("dashboard/refresh", dashboard_pages.refresh, name="dashboard_refresh"),
     path("dashboard/stores/<str:store_id>/", dashboard_pages.store_detail, name="dashboard_store"),

@@ -1,10 +1,12 @@
-"""The admin for owners and superusers.
+"""The admin for members of organizations and superusers.
 
-Owners (staff accounts in the owners group) see and change only their own
-stores, those stores' hours and spans; superusers see everything. Which rows
-a user sees is decided here (querysets, object permissions); what they may do
-with them, by the group's permissions (migration 0002_owners_group). Writes
-that are more than saving a form go through stores.services.
+Members (staff accounts in the members group) see the stores the access rule
+gives them (StoreQuerySet.visible_to: their organizations, or their groups);
+viewers only look, managers add and change stores and rotate device keys,
+admins also delete stores; superusers do everything. Which rows a user sees
+and what they may do with one is decided by the access rule (stores.access);
+the members group's permissions (accounts migration 0003) open the pages.
+Writes that are more than saving a form go through stores.services.
 """
 from __future__ import annotations
 
@@ -24,9 +26,12 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from common.admin import NotFoundOutsideQuerysetMixin
-from common.ownership import is_visible_to, sees_everything
+from accounts.models import Role
+from accounts.selectors import groups_visible_to, organizations_of
+from common.ownership import sees_everything
 
 from .hours import HoursInput, local_time, week_problems
+from .access import store_role
 from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, known_timezones, validate_timezone
 from .services import store_create, store_rotate_device_key
 
@@ -65,7 +70,7 @@ class StoreAdminForm(forms.ModelForm):
 
     class Meta:
         model = Store
-        fields = ["store_id", "timezone", "owner"]
+        fields = ["store_id", "timezone", "organization", "groups"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -76,9 +81,16 @@ class StoreAdminForm(forms.ModelForm):
         if current and (current, current) not in choices:
             choices = [(current, current), *choices]
         self.fields["timezone"].choices = choices
-        if "owner" in self.fields and self.instance._state.adding:
-            self.fields["owner"].required = False
-            self.fields["owner"].help_text = "Leave empty to own the store yourself."
+
+    def clean(self):
+        cleaned = super().clean()
+        # The organization field is read-only on a store's page but for superusers.
+        organization = cleaned.get("organization")
+        organization_id = organization.pk if organization else self.instance.organization_id
+        strangers = [group.name for group in cleaned.get("groups") or [] if group.organization_id != organization_id]
+        if organization_id and strangers:
+            self.add_error("groups", f"Not groups of the store's organization: {', '.join(strangers)}.")
+        return cleaned
 
 
 class LocalTimeFormField(forms.Field):
@@ -169,40 +181,40 @@ class BusinessHoursInline(admin.TabularInline):
 @admin.register(Store)
 class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     form = StoreAdminForm
-    list_display = ["store_id", "timezone", "owner", "last_status", "last_poll_at"]
+    list_display = ["store_id", "timezone", "organization", "last_status", "last_poll_at"]
     list_filter = ["last_status", "timezone"]
-    list_select_related = ["owner"]
+    list_select_related = ["organization"]
     search_fields = ["store_id"]
     inlines = [BusinessHoursInline]
     actions = ["rotate_device_keys"]
+    filter_horizontal = ["groups"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Store]:
         return super().get_queryset(request).visible_to(request.user)
 
-    def _visible(self, request: HttpRequest, obj: Store | None) -> bool:
-        return obj is None or is_visible_to(obj, request.user)
+    def _role_includes(self, request: HttpRequest, obj: Store | None, role: Role) -> bool:
+        # Without an object: whether the user holds the role in any organization.
+        if obj is None:
+            return organizations_of(request.user, role=role).exists()
+        return Role.includes(store_role(request.user, obj), role)
 
     def has_view_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
-        return super().has_view_permission(request, obj) and self._visible(request, obj)
+        return super().has_view_permission(request, obj) and self._role_includes(request, obj, Role.VIEWER)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self._role_includes(request, None, Role.MANAGER)
 
     def has_change_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
-        return super().has_change_permission(request, obj) and self._visible(request, obj)
+        return super().has_change_permission(request, obj) and self._role_includes(request, obj, Role.MANAGER)
 
     def has_delete_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._visible(request, obj)
+        return super().has_delete_permission(request, obj) and self._role_includes(request, obj, Role.ADMIN)
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
-        if sees_everything(request.user):
-            return self.list_display
-        return [name for name in self.list_display if name != "owner"]
-
-    def get_list_filter(self, request: HttpRequest) -> list[str]:
-        # The owner filter lists every user: for superusers only.
-        return [*self.list_filter, "owner"] if sees_everything(request.user) else self.list_filter
+    def get_list_filter(self, request: HttpRequest) -> list:
+        return [*self.list_filter, ("groups", admin.RelatedOnlyFieldListFilter), "organization"]
 
     def get_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
-        # Only superusers choose the owner; an owner's stores are their own.
-        fields = ["store_id", "timezone", *(["owner"] if sees_everything(request.user) else [])]
+        fields = ["store_id", "timezone", "organization", "groups"]
         if obj is None:
             return fields
         return [*fields, "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
@@ -210,15 +222,30 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
         if obj is None:
             return []
-        # The store id is what devices post polls with: it is fixed once registered, as in the API.
-        return ["store_id", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
+        # The store id is what devices post polls with: it is fixed once
+        # registered, as in the API; a store changes organization only by a superuser.
+        fixed = ["store_id", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
+        return fixed if sees_everything(request.user) else ["organization", *fixed]
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "organization":
+            # Where the user may add stores: as a manager or admin.
+            kwargs["queryset"] = organizations_of(request.user, role=Role.MANAGER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "groups":
+            # A manager limited to some groups places stores in those only.
+            kwargs["queryset"] = groups_visible_to(request.user, role=Role.MANAGER).select_related("organization")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Store, form: StoreAdminForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
-        owner = form.cleaned_data.get("owner") if sees_everything(request.user) else None
-        created = store_create(owner=owner or request.user, store_id=obj.store_id, timezone=obj.timezone)
+        created = store_create(
+            organization=form.cleaned_data["organization"], store_id=obj.store_id, timezone=obj.timezone
+        )
         # The inlines are saved against the form's instance, `obj`: give it the new row.
         for field in Store._meta.concrete_fields:
             setattr(obj, field.attname, getattr(created.store, field.attname))
@@ -311,7 +338,7 @@ class StatusSpanAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         return super().get_queryset(request).filter(store__in=Store.objects.visible_to(request.user))
 
     def has_view_permission(self, request: HttpRequest, obj: StatusSpan | None = None) -> bool:
-        visible = obj is None or is_visible_to(obj.store, request.user)
+        visible = obj is None or store_role(request.user, obj.store) is not None
         return super().has_view_permission(request, obj) and visible
 
     def has_add_permission(self, request: HttpRequest) -> bool:

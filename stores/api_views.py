@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,9 +13,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import Device
-from accounts.permissions import IsAccountUserOrDevice
+from accounts.models import Role
+from accounts.permissions import IsAccountUserOrDevice, TokenAllowsMethod
+from accounts.selectors import (
+    RoleTooLow,
+    groups_named,
+    groups_visible_to,
+    limiting_groups,
+    organization_for,
+    organizations_of,
+)
 from common.errors import INVALID_STORE_ID, ApiError, validation_error
 
+from .access import store_role, store_role_require
 from .models import BusinessHours, Store, StatusSpan
 from .openapi import poll_schema, poll_viewset_schema, register_schema, store_viewset_schema
 from .serializers import PollInvalid, RegisterStoreSerializer, StoreSerializer, poll_from_json
@@ -23,28 +33,78 @@ from .services import StoreIdTaken, polls_record, store_register
 from .store_ids import InvalidStoreId, clean_store_id
 
 
-def _stores_with_hours():
-    return Store.objects.select_related("owner").prefetch_related(
-        Prefetch("business_hours", queryset=BusinessHours.objects.order_by("day_of_week", "start_time_local"))
+def stores_for_api(user) -> QuerySet[Store]:
+    """The stores the user sees, with what StoreSerializer shows: their week,
+    their organization, and their groups that the user sees."""
+    return (
+        Store.objects.visible_to(user)
+        .select_related("organization")
+        .prefetch_related(
+            Prefetch("business_hours", queryset=BusinessHours.objects.order_by("day_of_week", "start_time_local")),
+            Prefetch("groups", queryset=groups_visible_to(user)),
+        )
     )
 
 
+def _groups_for(user, organization, names: list[str], store: Store | None) -> list:
+    """The groups a store will be in after this registration: the named ones
+    (which the user may use as a manager), plus those of its groups the user
+    does not see (a manager limited to some groups keeps the others as they
+    are). A new store of a manager limited to one group goes into it; limited
+    to several, it must name one."""
+    limits = limiting_groups(user, organization, role=Role.MANAGER)
+    named = groups_named(user, organization, names, role=Role.MANAGER)
+    if limits is not None and not named:
+        if store is None and len(limits) == 1:
+            named = limits
+        else:
+            message = "You manage only some groups' stores: put the store in at least one of them."
+            raise validation_error(message, {"groups": [message]}, code="groups_required")
+    if store is None:
+        return named
+    usable = {group.pk for group in groups_visible_to(user, role=Role.MANAGER).filter(organization=organization)}
+    kept = [group for group in store.groups.all() if group.pk not in usable]
+    return [*named, *kept]
+
+
 def register(request: Request, data: Any) -> Response:
-    """Create or update a store from either registration form."""
+    """Create or update a store from either registration form.
+
+    An existing store the user sees is updated if their role over it is
+    manager or admin; one they do not see answers 409 store_id_taken (ids
+    are unique across organizations). A new store goes into the named
+    organization, or the user's only one where they are a manager or admin.
+    """
     serializer = RegisterStoreSerializer(data=data)
     serializer.is_valid(raise_exception=True)
+    arguments = serializer.service_arguments()
+    user = request.user
+    store = Store.objects.filter(store_id=arguments["store_id"]).first()
+    if store is not None and store_role(user, store) is not None:
+        store_role_require(user, store, Role.MANAGER)
+        organization = store.organization
+    elif store is None:
+        organization = organization_for(user, serializer.validated_data.get("organization"), role=Role.MANAGER)
+    else:
+        raise _store_id_taken()
+    if "groups" in arguments or store is None:
+        arguments["groups"] = _groups_for(user, organization, arguments.get("groups", []), store)
     try:
-        result = store_register(owner=request.user, **serializer.service_arguments())
+        result = store_register(organization=organization, **arguments)
     except StoreIdTaken:
-        raise ApiError(
-            status_code=status.HTTP_409_CONFLICT,
-            code="store_id_taken",
-            message="This store id is registered to another account.",
-        ) from None
-    body = StoreSerializer(_stores_with_hours().get(pk=result.store.pk)).data
+        raise _store_id_taken() from None
+    body = StoreSerializer(stores_for_api(user).get(pk=result.store.pk)).data
     if result.device_key:
         body = {**body, "device_key": result.device_key}
     return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+def _store_id_taken() -> ApiError:
+    return ApiError(
+        status_code=status.HTTP_409_CONFLICT,
+        code="store_id_taken",
+        message="This store id is registered in another organization.",
+    )
 
 
 class RegisterStoreView(APIView):
@@ -75,9 +135,12 @@ def record_polls(request: Request) -> Response:
         except PollInvalid as exc:
             outcomes[index] = {"status": 400, "code": exc.code, "message": exc.message, "errors": exc.errors}
     device = request.user if isinstance(request.user, Device) else None
+    if device is None and not organizations_of(request.user, role=Role.MANAGER).exists():
+        # Polls are a device's; with a user's token, a manager's (for stores they manage).
+        raise RoleTooLow(Role.MANAGER, where="any of your organizations")
     if valid:
         if device is None:
-            recorded = polls_record(polls=valid, stores=Store.objects.visible_to(request.user))
+            recorded = polls_record(polls=valid, stores=Store.objects.visible_to(request.user, role=Role.MANAGER))
         else:
             recorded = polls_record(polls=valid, stores=None, device_store=device.store)
         for index, outcome in zip(positions, recorded):
@@ -93,7 +156,7 @@ def record_polls(request: Request) -> Response:
 
 
 class PollView(APIView):
-    permission_classes = [IsAccountUserOrDevice]
+    permission_classes = [IsAccountUserOrDevice, TokenAllowsMethod]
 
     @poll_schema
     def post(self, request: Request) -> Response:
@@ -115,7 +178,7 @@ class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        return _stores_with_hours().visible_to(self.request.user).order_by("store_id")
+        return stores_for_api(self.request.user).order_by("store_id")
 
     def get_object(self) -> Store:
         # Checked before the lookup: no stored id breaks the rule, and
@@ -129,6 +192,11 @@ class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def create(self, request: Request) -> Response:
         return register(request, request.data)
+
+    def destroy(self, request: Request, store_id: str) -> Response:
+        store = self.get_object()
+        store_role_require(request.user, store, Role.ADMIN)
+        return super().destroy(request, store_id=store_id)
 
     def update(self, request: Request, store_id: str) -> Response:
         store = self.get_object()
@@ -160,7 +228,7 @@ class StoreViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
 class PollViewSet(viewsets.ViewSet):
     """POST /api/polls/: the same as /poll."""
 
-    permission_classes = [IsAccountUserOrDevice]
+    permission_classes = [IsAccountUserOrDevice, TokenAllowsMethod]
 
     def create(self, request: Request) -> Response:
         return record_polls(request)

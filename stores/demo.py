@@ -10,28 +10,32 @@ import random
 
 from django.db import transaction
 
+from accounts.models import Organization, StoreGroup
+
 from .models import Store
 from .hours import HoursInput
 from .services import PollInput, polls_record, store_register
 
 T = dt.time
-# (store id, zone, week of hours; days left out are open all day)
-DEMO_STORES: list[tuple[str, str, list[HoursInput]]] = [
-    ("demo-chicago-diner", "America/Chicago", [HoursInput(day, T(7), T(22)) for day in range(7)]),
+# (store id, zone, group (a region), week of hours; days left out are open all day)
+DEMO_STORES: list[tuple[str, str, str, list[HoursInput]]] = [
+    ("demo-chicago-diner", "America/Chicago", "americas", [HoursInput(day, T(7), T(22)) for day in range(7)]),
     (
         "demo-new-york-late-night",
         "America/New_York",
+        "americas",
         [HoursInput(day, T(18), T(2)) for day in range(5)] + [HoursInput(5, T(12), T(4)), HoursInput(6, closed=True)],
     ),
     (
         "demo-los-angeles-cafe",
         "America/Los_Angeles",
+        "americas",
         [HoursInput(day, T(6), T(15)) for day in range(6)] + [HoursInput(6, closed=True)],
     ),
-    ("demo-london-pub", "Europe/London", [HoursInput(day, T(11), T(23, 59, 59)) for day in range(7)]),
-    ("demo-kolkata-kitchen", "Asia/Kolkata", [HoursInput(day, T(10), T(14)) for day in range(7)]
+    ("demo-london-pub", "Europe/London", "europe", [HoursInput(day, T(11), T(23, 59, 59)) for day in range(7)]),
+    ("demo-kolkata-kitchen", "Asia/Kolkata", "asia-pacific", [HoursInput(day, T(10), T(14)) for day in range(7)]
      + [HoursInput(day, T(18), T(23)) for day in range(7)]),
-    ("demo-sydney-bar", "Australia/Sydney", []),  # open all week
+    ("demo-sydney-bar", "Australia/Sydney", "asia-pacific", []),  # open all week
 ]
 
 
@@ -51,8 +55,9 @@ def _polls(store_id: str, rng: random.Random, *, start: dt.datetime, end: dt.dat
     return polls
 
 
-def demo_load(*, owner, now: dt.datetime, seed: int = 7) -> list[Store]:
-    """Register the demo stores for `owner` and post eight days of polls ending at `now`.
+def demo_load(*, organization: Organization, now: dt.datetime, seed: int = 7) -> list[Store]:
+    """Register the demo stores in an organization, each in its region's
+    group, and post eight days of polls ending at `now`.
 
     Run again, it adds nothing: stores are updated, and polls not newer than
     a store's latest are refused as they would be from a device.
@@ -60,12 +65,22 @@ def demo_load(*, owner, now: dt.datetime, seed: int = 7) -> list[Store]:
     rng = random.Random(seed)
     stores = []
     with transaction.atomic():
-        for store_id, zone, week in DEMO_STORES:
-            stores.append(store_register(owner=owner, store_id=store_id, timezone=zone, week=week).store)
+        groups = {
+            group.name: group
+            for group in (
+                StoreGroup.objects.get_or_create(organization=organization, name=name)[0]
+                for name in sorted({group for _, _, group, _ in DEMO_STORES})
+            )
+        }
+        for store_id, zone, group, week in DEMO_STORES:
+            registered = store_register(
+                organization=organization, store_id=store_id, timezone=zone, week=week, groups=[groups[group]]
+            )
+            stores.append(registered.store)
         polls: list[PollInput] = []
         for store in stores:
             polls += _polls(store.store_id, rng, start=now - dt.timedelta(days=8), end=now)
         # Applied in time order per store, as devices would send them.
         polls.sort(key=lambda poll: (poll.store_id, poll.at))
-        polls_record(polls=polls, stores=Store.objects.filter(owner=owner))
+        polls_record(polls=polls, stores=Store.objects.filter(organization=organization))
     return stores

@@ -82,18 +82,18 @@ def _stores_by_id(store_ids) -> dict[str, Store]:
     return found
 
 
-def _create_stores(*, owner, zones: dict[str, str]) -> dict[str, Store]:
+def _create_stores(*, organization, zones: dict[str, str]) -> dict[str, Store]:
     """New stores (open all week unless hours follow), each with its own device
-    key, which nobody has seen: an owner rotates it in the admin to hand it out."""
+    key, which nobody has seen: a manager rotates it in the admin to hand it out."""
     stores = [
-        Store(store_id=store_id, owner=owner, timezone=zone, device_key_hash=new_secret()[1])
+        Store(store_id=store_id, organization=organization, timezone=zone, device_key_hash=new_secret()[1])
         for store_id, zone in zones.items()
     ]
     Store.objects.bulk_create(stores, batch_size=2000)
     return _stores_by_id(zones)
 
 
-def import_timezones(*, owner, path: Path) -> ImportSummary:
+def import_timezones(*, organization, path: Path) -> ImportSummary:
     summary = ImportSummary("timezones")
     zones: dict[str, str] = {}
     for line, row in csv_rows(path):
@@ -114,13 +114,13 @@ def import_timezones(*, owner, path: Path) -> ImportSummary:
         for store in changed:
             store.timezone = zones[store.store_id]
         Store.objects.bulk_update(changed, ["timezone"], batch_size=2000)
-        created = _create_stores(owner=owner, zones={k: v for k, v in zones.items() if k not in existing})
+        created = _create_stores(organization=organization, zones={k: v for k, v in zones.items() if k not in existing})
     summary.created, summary.updated = len(created), len(changed)
     summary.skipped = len(existing) - len(changed)
     return summary
 
 
-def import_hours(*, owner, path: Path) -> ImportSummary:
+def import_hours(*, organization, path: Path) -> ImportSummary:
     """Each store in the file gets exactly the file's intervals (its days not
     in the file are open all day, as the Loop data means)."""
     summary = ImportSummary("hours")
@@ -144,7 +144,7 @@ def import_hours(*, owner, path: Path) -> ImportSummary:
         week[store_id].append((int(day_text), start, end))
     with transaction.atomic():
         existing = _stores_by_id(week)
-        created = _create_stores(owner=owner, zones={k: DEFAULT_TIMEZONE for k in week if k not in existing})
+        created = _create_stores(organization=organization, zones={k: DEFAULT_TIMEZONE for k in week if k not in existing})
         stores = {**existing, **created}
         pks = [store.pk for store in stores.values()]
         for offset in range(0, len(pks), 5000):
@@ -205,7 +205,7 @@ def _read_polls(path: Path, summary: ImportSummary, progress: Progress | None) -
     return polls
 
 
-def import_status(*, owner, path: Path, progress: Progress | None = None) -> ImportSummary:
+def import_status(*, organization, path: Path, progress: Progress | None = None) -> ImportSummary:
     """Polls in any order: read whole, ordered per store, then applied to the
     stores' spans by the rule polls_record applies, store group by store group,
     each in one transaction with the stores' rows locked like polls_record
@@ -213,7 +213,7 @@ def import_status(*, owner, path: Path, progress: Progress | None = None) -> Imp
     summary = ImportSummary("status")
     polls = _read_polls(path, summary, progress)
     existing = _stores_by_id(polls)
-    summary.created = len(_create_stores(owner=owner, zones={k: DEFAULT_TIMEZONE for k in polls if k not in existing}))
+    summary.created = len(_create_stores(organization=organization, zones={k: DEFAULT_TIMEZONE for k in polls if k not in existing}))
     group: list[str] = []
     in_group = 0
     for store_id in sorted(polls):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,7 +12,8 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 
-from common.ownership import OwnedQuerySet
+from accounts.models import Membership, Role
+from common.ownership import sees_everything
 from core.instants import MINUTE
 
 from .store_ids import STORE_ID_MAX_LENGTH, InvalidStoreId, clean_store_id
@@ -64,8 +66,24 @@ def stale_after() -> int:
     return settings.MONITOR_STALE_AFTER_MINUTES * MINUTE
 
 
-class StoreQuerySet(OwnedQuerySet):
-    owner_field = "owner"
+class StoreQuerySet(models.QuerySet):
+    def visible_to(self, user: Any, *, role: Role | str = Role.VIEWER) -> StoreQuerySet:
+        """The access rule: the stores a user sees (with `role`, the ones they
+        may act on as that role). A superuser sees every store; a member sees
+        every store of an organization where they are an admin or limited to
+        no group, and the stores of their groups where they are limited; a
+        device or an anonymous user sees none. An API token is its user.
+        Every queryset, page, admin class and the report planner call this
+        (or stores.access, which applies it to one store)."""
+        if sees_everything(user):
+            return self
+        memberships = Membership.objects.of(user, role=role)
+        in_scoped_groups = self.model.groups.through.objects.filter(
+            storegroup_id__in=memberships.scoped_group_ids()
+        ).values("store_id")
+        return self.filter(
+            Q(organization_id__in=memberships.unscoped().values("organization_id")) | Q(pk__in=in_scoped_groups)
+        )
 
     def with_state(self, *, now: dt.datetime) -> StoreQuerySet:
         """Annotate `state` (a StoreState) in SQL, so pages can filter and count by it."""
@@ -100,7 +118,8 @@ class Store(models.Model):
     # Opaque (the public Loop data uses 64-bit integers and UUIDs), within the
     # rule of stores.store_ids: safe in a URL path and a CSV cell.
     store_id = models.CharField(max_length=STORE_ID_MAX_LENGTH, unique=True, validators=[validate_store_id])
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stores")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="stores")
+    groups = models.ManyToManyField("accounts.StoreGroup", blank=True, related_name="stores")
     timezone = models.CharField(max_length=64, default=DEFAULT_TIMEZONE, validators=[validate_timezone])
     # SHA-256 of the device key: the key is random and long, so a fast hash is
     # enough, and it lets a request find its store by an indexed lookup.

@@ -150,7 +150,7 @@ class PollOrBatchScheme(OpenApiSerializerExtension):
 # The operations.
 # --------------------------------------------------------------------------
 
-STORE_ID_TAKEN = (409, "The store id is registered to another account.")
+STORE_ID_TAKEN = (409, "The store id is registered in another organization (`store_id_taken`).")
 # /api/stores/<store_id>/: an id outside the rule is refused before any lookup.
 STORE_ID_PATH = OpenApiParameter(
     "store_id", str, OpenApiParameter.PATH, description=f"The store's id: {STORE_ID_RULE}.", pattern=f"^{STORE_ID_PATTERN}$"

@@ -120,6 +120,18 @@ class RegisterStoreSerializer(StrictSerializer):
         max_length=7 * 48,
         help_text="The whole week: days left out are open all day.",
     )
+    organization = serializers.CharField(
+        required=False,
+        max_length=150,
+        help_text="For a new store of a member of several organizations: which one it belongs to.",
+    )
+    groups = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        max_length=100,
+        help_text="The store's groups, by name (replacing the ones you may use; others are kept). "
+        "A manager limited to some groups must put a new store in at least one of them.",
+    )
 
     day_fields = ("dayOfWeek", "start_time_local", "end_time_local")
 
@@ -139,6 +151,8 @@ class RegisterStoreSerializer(StrictSerializer):
     def service_arguments(self) -> dict[str, Any]:
         attrs = self.validated_data
         arguments: dict[str, Any] = {"store_id": attrs["store_id"], "timezone": attrs.get("local_timezone")}
+        if "groups" in attrs:
+            arguments["groups"] = attrs["groups"]
         if "business_hours" in attrs:
             arguments["week"] = [HoursEntrySerializer.to_hours_input(entry) for entry in attrs["business_hours"]]
         elif "dayOfWeek" in attrs:
@@ -166,15 +180,34 @@ class StoreDaySerializer(serializers.Serializer):
 
 class StoreSerializer(serializers.ModelSerializer):
     business_hours = serializers.SerializerMethodField()
-    owner = serializers.CharField(source="owner.get_username", read_only=True)
+    organization = serializers.CharField(source="organization.name", read_only=True)
+    groups = serializers.SerializerMethodField()
     last_status = serializers.ChoiceField(
         PollStatus.choices, allow_blank=True, read_only=True, help_text="Empty until the store's first poll."
     )
 
     class Meta:
         model = Store
-        fields = ["store_id", "timezone", "owner", "last_poll_at", "last_status", "business_hours", "created_at"]
+        fields = [
+            "store_id",
+            "timezone",
+            "organization",
+            "groups",
+            "last_poll_at",
+            "last_status",
+            "business_hours",
+            "created_at",
+        ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(), help_text="The store's groups that you see, by name."
+        )
+    )
+    def get_groups(self, store: Store) -> list[str]:
+        # Prefetched as the groups the user sees (stores.api_views.stores_for_api).
+        return sorted(group.name for group in store.groups.all())
 
     @extend_schema_field(StoreDaySerializer(many=True, help_text="All seven days, Monday (0) first."))
     def get_business_hours(self, store: Store) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.contrib.auth.models import AbstractBaseUser
+from accounts.models import Organization, StoreGroup
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 
@@ -22,7 +22,7 @@ from .store_ids import clean_store_id
 
 
 class StoreIdTaken(Exception):
-    """The store id is registered to another account (or, for store_create, to any)."""
+    """The store id is registered in another organization (or, for store_create, in any)."""
 
 
 class StoreCreated(NamedTuple):
@@ -51,23 +51,23 @@ def _hours_rows(store: Store, entries: Sequence[HoursInput]) -> list[BusinessHou
     ]
 
 
-def _store_insert(*, owner: AbstractBaseUser, store_id: str, timezone: str | None) -> StoreCreated:
+def _store_insert(*, organization: Organization, store_id: str, timezone: str | None) -> StoreCreated:
     key, key_hash = new_secret()
     store = Store.objects.create(
-        store_id=store_id, owner=owner, timezone=timezone or DEFAULT_TIMEZONE, device_key_hash=key_hash
+        store_id=store_id, organization=organization, timezone=timezone or DEFAULT_TIMEZONE, device_key_hash=key_hash
     )
     return StoreCreated(store, key)
 
 
-def store_create(*, owner: AbstractBaseUser, store_id: str, timezone: str | None = None) -> StoreCreated:
+def store_create(*, organization: Organization, store_id: str, timezone: str | None = None) -> StoreCreated:
     """Create a store with a new device key; StoreIdTaken if the id exists,
-    whoever owns it (unlike store_register, this never updates a store);
-    InvalidStoreId for an id outside the rule."""
+    in whichever organization (unlike store_register, this never updates a
+    store); InvalidStoreId for an id outside the rule."""
     clean_store_id(store_id)
     validate_timezone(timezone or DEFAULT_TIMEZONE)
     try:
         with transaction.atomic():
-            return _store_insert(owner=owner, store_id=store_id, timezone=timezone)
+            return _store_insert(organization=organization, store_id=store_id, timezone=timezone)
     except IntegrityError:
         # The only other unique column is the hash of a fresh 256-bit key.
         raise StoreIdTaken(store_id) from None
@@ -75,45 +75,59 @@ def store_create(*, owner: AbstractBaseUser, store_id: str, timezone: str | None
 
 def store_register(
     *,
-    owner,
+    organization: Organization,
     store_id: str,
     timezone: str | None = None,
     week: Sequence[HoursInput] | None = None,
     day: HoursInput | None = None,
+    groups: Sequence[StoreGroup] | None = None,
 ) -> RegisterResult:
-    """Create a store or update its timezone and hours.
+    """Create a store in an organization, or update its timezone, hours and groups.
 
     `week` replaces the whole schedule (days not in it become open all day);
-    `day` replaces one weekday's hours, leaving the others as they are. A store
-    belongs to the account that created it; a superuser may update any store.
-    InvalidStoreId for an id outside the rule.
+    `day` replaces one weekday's hours, leaving the others as they are;
+    `groups` (the organization's) replaces the store's groups. StoreIdTaken
+    when the id is registered in another organization; InvalidStoreId for an
+    id outside the rule. Whether the caller may do this is the access rule's
+    to say (stores.access), before calling.
     """
     if week is not None and day is not None:
         raise ValueError("give either a week or a day, not both")
     clean_store_id(store_id)
+    arguments = dict(organization=organization, store_id=store_id, timezone=timezone, week=week, day=day, groups=groups)
     try:
-        return _store_register(owner=owner, store_id=store_id, timezone=timezone, week=week, day=day)
+        return _store_register(**arguments)
     except IntegrityError:
         # Two requests registered the same new id at once and this one lost
         # the insert: the store exists now, so registering again updates it.
-        return _store_register(owner=owner, store_id=store_id, timezone=timezone, week=week, day=day)
+        return _store_register(**arguments)
 
 
 def _store_register(
-    *, owner, store_id: str, timezone: str | None, week: Sequence[HoursInput] | None, day: HoursInput | None
+    *,
+    organization: Organization,
+    store_id: str,
+    timezone: str | None,
+    week: Sequence[HoursInput] | None,
+    day: HoursInput | None,
+    groups: Sequence[StoreGroup] | None,
 ) -> RegisterResult:
+    if groups is not None and any(group.organization_id != organization.pk for group in groups):
+        raise ValueError("a store's groups are its organization's")
     with transaction.atomic():
         store = Store.objects.select_for_update().filter(store_id=store_id).first()
         device_key = None
         created = store is None
         if created:
-            store, device_key = _store_insert(owner=owner, store_id=store_id, timezone=timezone)
+            store, device_key = _store_insert(organization=organization, store_id=store_id, timezone=timezone)
         else:
-            if store.owner_id != owner.pk and not owner.is_superuser:
+            if store.organization_id != organization.pk:
                 raise StoreIdTaken(store_id)
             if timezone and timezone != store.timezone:
                 store.timezone = timezone
             store.save()
+        if groups is not None:
+            store.groups.set(groups)
         if week is not None:
             store.business_hours.all().delete()
             BusinessHours.objects.bulk_create(_hours_rows(store, week))

@@ -12,6 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from stores.services import store_register
+from stores.tests.factories import organization_of
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ def test_random_device_keys_count_with_wrong_tokens(owner):
 
 @override_settings(MONITOR_THROTTLE_AUTH_FAILURES="3/min")
 def test_right_credentials_are_never_counted(owner, api):
-    device_key = store_register(owner=owner, store_id="dev-1").device_key
+    device_key = store_register(organization=organization_of(owner), store_id="dev-1").device_key
     token = api._credentials["HTTP_AUTHORIZATION"].split()[1]
     for minute in range(50):
         assert with_token(token).get("/api/stores/").status_code == 200

@@ -1,5 +1,7 @@
-"""Owner accounts: the owners group (migration 0002), `manage.py create_owner`,
-the owner services, and the "make owner" action of the user admin."""
+"""Owner accounts: the members group (migration accounts.0003, the owners
+group renamed), `manage.py create_owner`, the owner services (an owner is the
+admin of an organization named after them), and the "make owner" action of
+the user admin."""
 import io
 import re
 
@@ -12,11 +14,12 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from accounts.management.commands import create_owner as create_owner_module
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Membership, Organization, Role
 from accounts.secrets import secret_hash
 from accounts.services import (
-    OWNERS_GROUP,
-    OwnersGroupMissing,
+    MEMBERS_GROUP,
+    MembersGroupMissing,
+    OrganizationNameTaken,
     UsernameTaken,
     api_token_create,
     owner_create,
@@ -39,6 +42,15 @@ OWNER_PERMISSIONS = {
     "stores.delete_businesshours",
     "stores.view_statusspan",
     "reports.view_report",
+    "accounts.view_organization",
+    "accounts.view_membership",
+    "accounts.add_membership",
+    "accounts.change_membership",
+    "accounts.delete_membership",
+    "accounts.view_storegroup",
+    "accounts.add_storegroup",
+    "accounts.change_storegroup",
+    "accounts.delete_storegroup",
 }
 
 
@@ -71,8 +83,8 @@ def stores_status(token: str) -> int:
     return client.get("/api/stores/").status_code
 
 
-def test_owners_group_has_exactly_the_owner_permissions():
-    group = Group.objects.get(name=OWNERS_GROUP)
+def test_members_group_has_exactly_the_owner_permissions():
+    group = Group.objects.get(name=MEMBERS_GROUP)
     granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
     assert granted == OWNER_PERMISSIONS
 
@@ -92,7 +104,7 @@ def test_create_owner_with_a_password(monkeypatch):
     assert user.is_staff and user.is_active and not user.is_superuser
     assert user.email == "c@example.com"
     assert user.check_password("a-long-pass-phrase")
-    assert list(user.groups.values_list("name", flat=True)) == [OWNERS_GROUP]
+    assert list(user.groups.values_list("name", flat=True)) == [MEMBERS_GROUP]
     assert "Password:" not in output
     token = line_value(output, "API token")
     # Stored as its hash only.
@@ -100,6 +112,9 @@ def test_create_owner_with_a_password(monkeypatch):
     assert stored.key_hash == secret_hash(token) and stored.prefix == token[:8]
     assert "stored hashed" in output
     assert stores_status(token) == 200
+    assert list(Membership.objects.filter(user=user).values_list("organization__name", "role")) == [
+        ("carol", Role.ADMIN)
+    ]
 
 
 def test_the_printed_token_sees_only_the_new_owners_stores(monkeypatch):
@@ -154,8 +169,8 @@ def test_refused_usernames_and_passwords(monkeypatch, username, password, messag
     assert not User.objects.exists()
 
 
-def test_without_the_owners_group_it_says_to_migrate(monkeypatch):
-    Group.objects.filter(name=OWNERS_GROUP).delete()
+def test_without_the_members_group_it_says_to_migrate(monkeypatch):
+    Group.objects.filter(name=MEMBERS_GROUP).delete()
     with pytest.raises(CommandError, match="migrate"):
         run_create_owner("carol", "--password", "a-long-pass-phrase", monkeypatch=monkeypatch)
     assert not User.objects.exists()
@@ -163,12 +178,20 @@ def test_without_the_owners_group_it_says_to_migrate(monkeypatch):
 
 def test_owner_create_service():
     user, token = owner_create(username="carol", password="a-long-pass-phrase", email="")
-    assert user.groups.filter(name=OWNERS_GROUP).exists()
+    assert user.groups.filter(name=MEMBERS_GROUP).exists()
     assert ApiToken.objects.get(key_hash=secret_hash(token)).user == user
+    # The admin of a new organization of the same name.
+    [membership] = Membership.objects.filter(user=user)
+    assert membership.organization.name == "carol" and membership.role == Role.ADMIN and membership.is_active
     with pytest.raises(UsernameTaken):
         owner_create(username="carol", password="a-long-pass-phrase")
     with pytest.raises(ValidationError):
         owner_create(username="dave", password="carol")
+    # A new account, but the organization's name is another's already: nothing is made.
+    Organization.objects.create(name="erin")
+    with pytest.raises(OrganizationNameTaken):
+        owner_create(username="erin", password="a-long-pass-phrase")
+    assert not User.objects.filter(username="erin").exists()
 
 
 def test_owner_grant_gives_a_token_once():
@@ -176,10 +199,13 @@ def test_owner_grant_gives_a_token_once():
     token = owner_grant(user=user)
     assert stores_status(token) == 200
     user.refresh_from_db()
-    assert user.is_staff and user.groups.filter(name=OWNERS_GROUP).exists()
+    assert user.is_staff and user.groups.filter(name=MEMBERS_GROUP).exists()
     # Again: nothing changes, and the key (stored hashed) cannot be given again.
     assert owner_grant(user=user) is None
     assert user.groups.count() == 1
+    assert list(Membership.objects.filter(user=user).values_list("organization__name", "role")) == [
+        ("carol", Role.ADMIN)
+    ]
     assert ApiToken.objects.filter(user=user).count() == 1
     assert stores_status(token) == 200
 
@@ -193,8 +219,8 @@ def test_owner_grant_keeps_an_existing_token():
 
 
 def test_owner_grant_needs_the_group():
-    Group.objects.filter(name=OWNERS_GROUP).delete()
-    with pytest.raises(OwnersGroupMissing):
+    Group.objects.filter(name=MEMBERS_GROUP).delete()
+    with pytest.raises(MembersGroupMissing):
         owner_grant(user=UserFactory(username="carol"))
 
 
@@ -212,7 +238,7 @@ def test_superuser_makes_an_owner_from_the_user_admin(client, superuser):
     token = re.search(r"<code>([^<]+)</code>", message)[1]
     user.refresh_from_db()
     assert user.is_staff and not user.is_superuser
-    assert user.groups.filter(name=OWNERS_GROUP).exists()
+    assert user.groups.filter(name=MEMBERS_GROUP).exists()
     assert stores_status(token) == 200
     # The new owner can log into the admin and open their stores.
     client.force_login(user)

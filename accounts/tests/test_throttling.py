@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_token_create
 from stores.services import store_register
 from common.rates import rate_setting
+from stores.tests.factories import organization_of
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def device_client(key: str) -> APIClient:
 
 @pytest.fixture
 def keys(owner) -> dict[str, str]:
-    return {store_id: store_register(owner=owner, store_id=store_id).device_key for store_id in ("dev-1", "dev-2")}
+    return {store_id: store_register(organization=organization_of(owner), store_id=store_id).device_key for store_id in ("dev-1", "dev-2")}
 
 
 def assert_throttled(response) -> None:

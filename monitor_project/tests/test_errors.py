@@ -22,7 +22,16 @@ from common.errors import SERVER_ERROR_MESSAGE
 from reports.models import Report
 from stores import api_views as store_views
 from stores.models import PollStatus
-from stores.tests.factories import StoreFactory, StatusSpanFactory
+from accounts.models import Role
+from accounts.services import api_token_create
+from stores.tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    StatusSpanFactory,
+    StoreFactory,
+    StoreGroupFactory,
+    organization_of,
+)
 
 from .test_settings import load_settings
 
@@ -54,7 +63,11 @@ class Row:
     message: str = ""
     errors: dict | None = None  # the "errors" member, when checked
     content_type: str = "application/json"
-    client: str = "owner"  # owner, device (s1's key), anonymous
+    # owner (alice, admin of her organization), device (s1's key), anonymous,
+    # viewer, read-only (alice's read-only token), two organizations (a
+    # manager of alice's and of another), limited manager (of alice's, limited
+    # to the groups north and south).
+    client: str = "owner"
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -343,13 +356,13 @@ ROWS = [
     Row("register store id a boolean", "POST", "/register_store", {"store_id": False}, message=f"store_id: {NOT_A_STORE_ID}"),
     Row("register store id a float", "POST", "/register_store", {"store_id": 2.5}, message=f"store_id: {NOT_A_STORE_ID}"),
     Row(
-        "store id of another account",
+        "store id of another organization",
         "POST",
         "/register_store",
         {"store_id": "theirs"},
         status=409,
         code="store_id_taken",
-        message="This store id is registered to another account.",
+        message="This store id is registered in another organization.",
     ),
     # ---------------------------------------------------------------- reports
     Row("as_of malformed", "POST", "/trigger_report", {"as_of": "last monday"}, message=f"as_of: {ISO_EXPECTED}"),
@@ -386,6 +399,96 @@ ROWS = [
         status=404,
         code="not_found",
         message="No such report.",
+    ),
+    # ---------------------------------------------------------------- organizations, roles, groups
+    Row(
+        "role too low",
+        "POST",
+        "/register_store",
+        {"store_id": "new-1"},
+        client="viewer",
+        status=403,
+        code="role_too_low",
+        message="This needs the manager role or higher in any of your organizations.",
+    ),
+    Row(
+        "role too low for a store",
+        "DELETE",
+        "/api/stores/s1/",
+        client="viewer",
+        status=403,
+        code="role_too_low",
+        message="This needs the admin role or higher in the store's organization.",
+    ),
+    Row(
+        "read-only token",
+        "POST",
+        "/trigger_report",
+        {},
+        client="read-only",
+        status=403,
+        code="read_only_token",
+        message="This API token is read-only: it may only read (GET).",
+    ),
+    Row(
+        "unknown organization",
+        "POST",
+        "/trigger_report",
+        {"organization": "initech"},
+        code="unknown_organization",
+        message="You are not a member of an organization named 'initech'.",
+    ),
+    Row(
+        "organization required",
+        "POST",
+        "/register_store",
+        {"store_id": "new-1"},
+        client="two organizations",
+        code="organization_required",
+        message='More than one of your organizations fits: say which one with "organization".',
+    ),
+    Row(
+        "unknown group",
+        "POST",
+        "/trigger_report",
+        {"group": "west"},
+        code="unknown_group",
+        message="No group you may use is named 'west'.",
+    ),
+    Row(
+        "groups required",
+        "POST",
+        "/register_store",
+        {"store_id": "new-1"},
+        client="limited manager",
+        code="groups_required",
+        message="You manage only some groups' stores: put the store in at least one of them.",
+    ),
+    Row(
+        "group name taken",
+        "POST",
+        "/api/groups/",
+        {"name": "north"},
+        status=409,
+        code="group_name_taken",
+        message="The organization has a group named 'north' already.",
+    ),
+    Row(
+        "last admin",
+        "DELETE",
+        "/api/members/{alice_membership}/",
+        status=409,
+        code="last_admin",
+        message="alice is the last admin of alice.",
+    ),
+    Row(
+        "members of a non-admin",
+        "GET",
+        "/api/members/",
+        client="viewer",
+        status=403,
+        code="role_too_low",
+        message="This needs the admin role or higher in any of your organizations.",
     ),
     # ---------------------------------------------------------------- paths, methods, credentials
     Row("unknown path", "POST", "/polls", poll(), status=404, code="not_found", message="No such path: /polls"),
@@ -432,24 +535,43 @@ ROWS = [
 @pytest.fixture
 def world(owner, other_owner):
     """s1 (the owner's, latest poll at LATEST, device key key-for-s1) and
-    `theirs` (another account's, with a report)."""
+    `theirs` (another organization's store; its admin has a report)."""
     store = StoreFactory(store_id="s1", owner=owner, last_poll_at=LATEST, last_status=PollStatus.ACTIVE)
     StatusSpanFactory(store=store, first_poll_at=LATEST, last_poll_at=LATEST)
     StoreFactory(store_id="theirs", owner=other_owner)
-    return {"their_report": Report.objects.create(requested_by=other_owner, as_of=LATEST).pk}
+    alice = organization_of(owner)
+    north, south = StoreGroupFactory(organization=alice, name="north"), StoreGroupFactory(organization=alice, name="south")
+    members = {
+        "viewer": MembershipFactory(organization=alice, user__username="vera").user,
+        "two organizations": MembershipFactory(organization=alice, user__username="tom", role=Role.MANAGER).user,
+        "limited manager": MembershipFactory(
+            organization=alice, user__username="lim", role=Role.MANAGER, groups=[north, south]
+        ).user,
+    }
+    MembershipFactory(organization=OrganizationFactory(name="third"), user=members["two organizations"], role=Role.MANAGER)
+    return {
+        "their_report": Report.objects.create(requested_by=other_owner, as_of=LATEST).pk,
+        "alice_membership": owner.memberships.get().pk,
+        "members": members,
+        "owner": owner,
+    }
 
 
-def client_for(row: Row, api: APIClient) -> APIClient:
+def client_for(row: Row, api: APIClient, world: dict) -> APIClient:
     if row.client == "owner":
         return api
     client = APIClient()
     if row.client == "device":
         client.credentials(HTTP_X_STORE_KEY="key-for-s1")
+    elif row.client == "read-only":
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=world['owner'], read_only=True)}")
+    elif row.client != "anonymous":
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=world['members'][row.client])}")
     return client
 
 
 def send(client: APIClient, row: Row, world: dict) -> Any:
-    path = row.path.format(**world)
+    path = row.path.format(their_report=world["their_report"], alice_membership=world["alice_membership"])
     if row.body is None:
         return client.generic(row.method, path, headers=row.headers)
     if row.body is OVER_LIMIT:
@@ -470,7 +592,7 @@ def check_message(actual: str, expected: str) -> None:
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_refused(row: Row, api, world):
-    response = send(client_for(row, api), row, world)
+    response = send(client_for(row, api, world), row, world)
 
     assert response.status_code == row.status, response.content[:500]
     assert response["Content-Type"] == "application/json"

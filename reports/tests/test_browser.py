@@ -20,14 +20,17 @@ from reports.models import Report, ReportStatus
 from reports.figures import figures_refresh
 from reports.services import report_generate
 from stores.demo import DEMO_STORES, demo_load
-from accounts.services import owner_create
-from stores.tests.factories import BusinessHoursFactory, StoreFactory
+from stores.models import Store
+from accounts.models import Role, StoreGroup
+from accounts.services import member_add, owner_create
+from stores.tests.factories import BusinessHoursFactory, StoreFactory, organization_of
 
 # live_server needs committed data, hence transactional tests.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "Tulip-orbit-5-kettle"
-DEMO_STORE_IDS = {store_id for store_id, _zone, _week in DEMO_STORES}
+DEMO_STORE_IDS = {store_id for store_id, _zone, _group, _week in DEMO_STORES}
+AMERICAS_STORE_IDS = {store_id for store_id, _zone, group, _week in DEMO_STORES if group == "americas"}
 OTHER_STORE_IDS = {"other-owner-store-1", "other-owner-store-2", "other-owner-store-3"}
 
 
@@ -54,13 +57,13 @@ def log_in(page, base_url: str, username: str, *, next_path: str) -> None:
 
 
 @pytest.fixture
-def owners(owners_group):
+def owners(members_group):
     """Two owners, made as `manage.py create_owner` makes them: alice with the
     demo stores, bob with stores of his own. Returns alice and her API token."""
     now = timezone.now()
     alice, alice_token = owner_create(username="alice", password=PASSWORD)
     bob, _ = owner_create(username="bob", password=PASSWORD)
-    demo_load(owner=alice, now=now)
+    demo_load(organization=organization_of(alice), now=now)
     for store_id in sorted(OTHER_STORE_IDS):
         store = StoreFactory(owner=bob, store_id=store_id, timezone="Europe/Berlin")
         BusinessHoursFactory(store=store, day_of_week=0)
@@ -132,6 +135,43 @@ def test_owner_dashboard_store_page_and_report_download(live_server, browser_pag
     assert {line[0] for line in body[1:]} == DEMO_STORE_IDS
 
 
+def test_a_viewer_limited_to_one_group_sees_and_downloads_only_its_stores(live_server, browser_page, owners):
+    from playwright.sync_api import expect
+
+    alice, _ = owners
+    organization = organization_of(alice)
+    member_add(
+        organization=organization,
+        username="victor",
+        role=Role.VIEWER,
+        groups=[StoreGroup.objects.get(organization=organization, name="americas")],
+        password=PASSWORD,
+    )
+    page = browser_page
+    base = live_server.url
+    log_in(page, base, "victor", next_path="/dashboard/")
+
+    expect(page.locator("#member-roles")).to_have_text("alice: viewer")
+    rows = page.locator("tr.store-row")
+    expect(rows).to_have_count(len(AMERICAS_STORE_IDS))
+    assert set(rows.evaluate_all("rows => rows.map(row => row.dataset.storeId)")) == AMERICAS_STORE_IDS
+    # Another store's page, typed in: as if it did not exist.
+    outside = sorted(DEMO_STORE_IDS - AMERICAS_STORE_IDS)[0]
+    assert page.goto(f"{base}/dashboard/stores/{outside}/").status == 404
+
+    page.goto(f"{base}/reports/")
+    page.get_by_role("button", name="Generate report").click()
+    row = page.locator("tr[data-report-id]")
+    expect(row).to_have_count(1)
+    download_link = row.locator("a[download]")
+    expect(download_link).to_be_visible()
+    with page.expect_download() as download_info:
+        download_link.click()
+    body = csv_rows(Path(download_info.value.path()).read_bytes())
+    assert body[0][0] == "store_id"
+    assert {line[0] for line in body[1:]} == AMERICAS_STORE_IDS
+
+
 def test_report_list_follows_a_running_report_without_reloading(live_server, browser_page, owners):
     """A report still running when the list is loaded: the page's script polls
     and puts in the download link once it is complete, without a reload."""
@@ -192,7 +232,7 @@ def test_no_page_breaks_its_content_security_policy(live_server, browser, owners
     alice, _ = owners
     superuser.set_password(PASSWORD)
     superuser.save()
-    store = alice.stores.order_by("store_id").first()
+    store = Store.objects.filter(organization=organization_of(alice)).order_by("store_id").first()
     report = report_generate(report_id=Report.objects.create(requested_by=alice, as_of=timezone.now()).pk)
     base = live_server.url
     context = browser.new_context()

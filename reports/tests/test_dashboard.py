@@ -14,7 +14,7 @@ from reports.services import report_generate
 from stores.demo import demo_load
 from stores.models import PollStatus
 from stores.services import PollInput, polls_record
-from stores.tests.factories import BusinessHoursFactory, StoreFactory
+from stores.tests.factories import BusinessHoursFactory, StoreFactory, organization_of
 
 pytestmark = pytest.mark.django_db
 UTC = dt.timezone.utc
@@ -34,7 +34,7 @@ def page_rows(content: bytes) -> dict[str, str]:
 
 def test_dashboard_figures_equal_the_csv_as_of_the_same_instant(client, owner, django_capture_on_commit_callbacks):
     now = dt.datetime.now(UTC).replace(microsecond=0)
-    demo_load(owner=owner, now=now)
+    demo_load(organization=organization_of(owner), now=now)
     as_of = now - dt.timedelta(minutes=1)
     figures_refresh(as_of=as_of)
     report = Report.objects.create(requested_by=owner, as_of=as_of)

@@ -15,7 +15,7 @@ from reports.services import AsOfOutOfRange, report_generate, report_trigger
 from stores.models import PollStatus, Store
 from stores.hours import HoursInput
 from stores.services import PollInput, polls_record, store_register
-from stores.tests.factories import StatusSpanFactory, StoreFactory
+from stores.tests.factories import StatusSpanFactory, StoreFactory, organization_of
 
 pytestmark = pytest.mark.django_db
 
@@ -139,13 +139,13 @@ def hand_stores(owner):
     """
     every_day_but_tuesday = [HoursInput(day, dt.time(9), dt.time(17)) for day in (0, 2, 3, 4, 5, 6)]
     store_register(
-        owner=owner,
+        organization=organization_of(owner),
         store_id="hand-1",
         timezone="America/Chicago",
         week=[*every_day_but_tuesday, HoursInput(1, closed=True)],
     )
     store_register(
-        owner=owner,
+        organization=organization_of(owner),
         store_id="hand-2",
         timezone="Asia/Kolkata",
         week=[
@@ -153,7 +153,7 @@ def hand_stores(owner):
             *(HoursInput(day, closed=True) for day in (0, 1, 3, 4, 5, 6)),
         ],
     )
-    store_register(owner=owner, store_id="hand-0-silent")
+    store_register(organization=organization_of(owner), store_id="hand-0-silent")
     post_polls(
         "hand-1",
         (utc(2024, 1, 4, 16), A),
@@ -256,7 +256,7 @@ def test_no_cell_of_a_report_can_start_a_formula_or_break_a_row(owner, superuser
     as_of = utc(2024, 1, 10, 12)
     store_ids = ["0", "9.9", "a-", "Z~_:.-", "x" * 64, "8419537941919820732", "d84a4552-3668-4075-ad1d-16840294f818"]
     for number, store_id in enumerate(store_ids):
-        store_register(owner=owner, store_id=store_id, week=[HoursInput(day, dt.time(8), dt.time(2)) for day in range(7)])
+        store_register(organization=organization_of(owner), store_id=store_id, week=[HoursInput(day, dt.time(8), dt.time(2)) for day in range(7)])
         post_polls(store_id, *[(as_of - dt.timedelta(hours=hours), (A, I)[(hours + number) % 2]) for hours in range(30, 0, -3)])
     report = generate(superuser, as_of)
 

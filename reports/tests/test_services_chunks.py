@@ -19,8 +19,8 @@ from reports import services as report_services
 
 from reports.models import ChunkState, Report, ReportChunk, ReportStatus
 from reports.services import report_chunk_run, report_generate, report_trigger, reports_sweep
-from stores.models import PollStatus
-from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
+from stores.models import PollStatus, Store
+from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory, organization_of
 
 from .test_services import HEADER, csv_text
 
@@ -143,7 +143,7 @@ def test_progress_counts_the_stores_of_done_chunks(owner, stores, settings, queu
 def test_a_store_deleted_after_planning_is_left_out(owner, one_chunk_csv, settings, queued):
     settings.MONITOR_REPORT_CHUNK_SIZE = 4
     report = generate(owner)
-    owner.stores.get(store_id="a-2").delete()
+    Store.objects.get(organization=organization_of(owner), store_id="a-2").delete()
     for chunk_id in queued:
         report_chunk_run(chunk_id=chunk_id)
     report.refresh_from_db()

@@ -286,6 +286,8 @@ def test_report_retrieve(api, owner):
         "stores_total",
         "error",
         "requested_by",
+        "organization",
+        "group",
         "created_at",
         "started_at",
         "finished_at",
@@ -294,6 +296,7 @@ def test_report_retrieve(api, owner):
     assert body["status"] == "Running"
     assert (body["stores_done"], body["stores_total"]) == (2, 7)
     assert body["requested_by"] == "alice"
+    assert (body["organization"], body["group"]) == (None, None)  # not limited
     assert dt.datetime.fromisoformat(body["as_of"]) == AS_OF
 
 

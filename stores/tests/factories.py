@@ -3,8 +3,9 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 
-from stores.models import BusinessHours, PollStatus, Store, StatusSpan
+from accounts.models import Membership, Organization, Role, StoreGroup
 from accounts.secrets import secret_hash
+from stores.models import BusinessHours, PollStatus, Store, StatusSpan
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -16,14 +17,67 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery staple")
 
 
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"chain{n}")
+
+
+class StoreGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StoreGroup
+        django_get_or_create = ("organization", "name")
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"region{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+        skip_postgeneration_save = True
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory, is_staff=True)
+    role = Role.VIEWER
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.set(extracted)
+
+
+def organization_of(user) -> Organization:
+    """The organization a test's owner is the admin of, as create_owner makes
+    it: named after them, made with them as its admin on first use."""
+    membership = Membership.objects.filter(user=user, role=Role.ADMIN).select_related("organization").first()
+    if membership is not None:
+        return membership.organization
+    organization = OrganizationFactory(name=user.get_username())
+    Membership.objects.create(organization=organization, user=user, role=Role.ADMIN)
+    return organization
+
+
 class StoreFactory(factory.django.DjangoModelFactory):
+    """A store; `owner=user` puts it in the organization that user is the admin of (organization_of)."""
+
     class Meta:
         model = Store
+        exclude = ["owner"]
+        skip_postgeneration_save = True
 
     store_id = factory.Sequence(lambda n: f"store-{n:04d}")
     owner = factory.SubFactory(UserFactory)
+    organization = factory.LazyAttribute(lambda store: organization_of(store.owner))
     timezone = "America/Chicago"
     device_key_hash = factory.LazyAttribute(lambda store: secret_hash(f"key-for-{store.store_id}"))
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.set(extracted)
 
 
 class BusinessHoursFactory(factory.django.DjangoModelFactory):

@@ -22,7 +22,7 @@ from reports.models import Report, ReportStatus
 from stores.models import Store, StatusSpan
 from accounts.services import owner_grant
 from stores.services import store_register
-from stores.tests.factories import StatusSpanFactory, StoreFactory
+from stores.tests.factories import StatusSpanFactory, StoreFactory, organization_of
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def complete_report(user) -> Report:
 
 @pytest.fixture
 def device_store(owner) -> tuple[Store, str]:
-    result = store_register(owner=owner, store_id="dev-1")
+    result = store_register(organization=organization_of(owner), store_id="dev-1")
     return result.store, result.device_key
 
 

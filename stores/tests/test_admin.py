@@ -1,5 +1,6 @@
-"""The admin for owners and superusers (stores/admin.py, reports/admin.py): owners
-see and change only their own stores, hours, spans and reports."""
+"""The admin for members and superusers (stores/admin.py, reports/admin.py): an
+owner (the admin of their own organization) sees and changes only their
+organization's stores, hours and spans, and their own reports."""
 import datetime as dt
 import re
 
@@ -13,7 +14,7 @@ from stores.models import BusinessHours, Store, StatusSpan
 from accounts.secrets import secret_hash
 from accounts.services import owner_grant
 from stores.services import store_register
-from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
+from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory, organization_of
 
 pytestmark = pytest.mark.django_db
 
@@ -231,17 +232,21 @@ def test_admin_index_lists_the_owners_models(alice_client):
 # --------------------------------------------------------------------------
 
 
-def test_owner_adds_a_store_and_sees_its_device_key_once(alice_client, alice):
-    assert "owner" not in alice_client.get(f"{STORES}add/").context["adminform"].form.fields
+def test_owner_adds_a_store_and_sees_its_device_key_once(alice_client, alice, bob):
+    # The organization is chosen among those where the user is a manager or an admin: alice's only.
+    field = alice_client.get(f"{STORES}add/").context["adminform"].form.fields["organization"]
+    assert list(field.queryset) == [organization_of(alice)]
     rows = [
         {"day_of_week": 0, "start_time_local": "09:00", "end_time_local": "17:00"},
         {"day_of_week": 4, "start_time_local": "18:00", "end_time_local": "24:00"},
         {"day_of_week": 6, "closed": True},
     ]
-    response = alice_client.post(f"{STORES}add/", store_post("new-store", "Europe/Berlin", rows))
+    response = alice_client.post(
+        f"{STORES}add/", store_post("new-store", "Europe/Berlin", rows, organization=organization_of(alice).pk)
+    )
     assert response.status_code == 302, response.context["adminform"].form.errors
     store = Store.objects.get(store_id="new-store")
-    assert store.owner == alice
+    assert store.organization == organization_of(alice)
     assert store.timezone == "Europe/Berlin"
     assert hours_of(store) == [
         (0, dt.time(9), dt.time(17), False),
@@ -257,23 +262,32 @@ def test_owner_adds_a_store_and_sees_its_device_key_once(alice_client, alice):
 
 
 def test_owner_cannot_add_a_store_for_someone_else(alice_client, alice, bob):
-    response = alice_client.post(f"{STORES}add/", store_post("new-store", owner=bob.pk))
+    response = alice_client.post(f"{STORES}add/", store_post("new-store", organization=organization_of(bob).pk))
+    assert response.status_code == 200
+    assert "organization" in response.context["adminform"].form.errors
+    assert not Store.objects.filter(store_id="new-store").exists()
+    response = alice_client.post(f"{STORES}add/", store_post("new-store", organization=organization_of(alice).pk))
     assert response.status_code == 302
-    assert Store.objects.get(store_id="new-store").owner == alice
+    assert Store.objects.get(store_id="new-store").organization == organization_of(alice)
 
 
-def test_superuser_chooses_the_owner_or_owns_it(root_client, superuser, bob):
-    assert root_client.post(f"{STORES}add/", store_post("for-bob", owner=bob.pk)).status_code == 302
-    assert Store.objects.get(store_id="for-bob").owner == bob
-    assert root_client.post(f"{STORES}add/", store_post("for-root", owner="")).status_code == 302
-    assert Store.objects.get(store_id="for-root").owner == superuser
+def test_superuser_chooses_the_organization(root_client, superuser, alice, bob):
+    field = root_client.get(f"{STORES}add/").context["adminform"].form.fields["organization"]
+    assert set(field.queryset) == {organization_of(alice), organization_of(bob)}
+    assert root_client.post(f"{STORES}add/", store_post("for-bob", organization=organization_of(bob).pk)).status_code == 302
+    assert Store.objects.get(store_id="for-bob").organization == organization_of(bob)
+    # A store is always some organization's: the superuser cannot leave it out.
+    response = root_client.post(f"{STORES}add/", store_post("for-root", organization=""))
+    assert response.status_code == 200
+    assert "organization" in response.context["adminform"].form.errors
+    assert not Store.objects.filter(store_id="for-root").exists()
 
 
-def test_adding_an_existing_store_id_is_a_form_error(alice_client, theirs):
-    response = alice_client.post(f"{STORES}add/", store_post("theirs"))
+def test_adding_an_existing_store_id_is_a_form_error(alice_client, alice, theirs):
+    response = alice_client.post(f"{STORES}add/", store_post("theirs", organization=organization_of(alice).pk))
     assert response.status_code == 200
     assert "store_id" in response.context["adminform"].form.errors
-    assert Store.objects.get(store_id="theirs").owner != response.wsgi_request.user
+    assert Store.objects.get(store_id="theirs").organization != organization_of(response.wsgi_request.user)
 
 
 @pytest.mark.parametrize("timezone", ["Mars/Olympus", "", "localtime"])
@@ -291,7 +305,7 @@ def test_timezone_is_chosen_from_a_list(alice_client):
 
 
 def test_a_store_with_an_uncommon_zone_keeps_it_when_edited(alice_client, alice):
-    store = store_register(owner=alice, store_id="old", timezone="Asia/Calcutta").store
+    store = store_register(organization=organization_of(alice), store_id="old", timezone="Asia/Calcutta").store
     response = alice_client.post(f"{STORES}{store.pk}/change/", store_post("old", "Asia/Calcutta"))
     assert response.status_code == 302
     store.refresh_from_db()
@@ -401,7 +415,7 @@ def test_owner_cannot_move_hours_to_another_owners_store(alice_client, mine, the
 
 
 def test_rotating_from_the_change_page(alice_client, alice):
-    old_key = store_register(owner=alice, store_id="dev").device_key
+    old_key = store_register(organization=organization_of(alice), store_id="dev").device_key
     store = Store.objects.get(store_id="dev")
     old_hash = store.device_key_hash
     change_page = alice_client.get(f"{STORES}{store.pk}/change/").content.decode()
@@ -423,7 +437,7 @@ def test_rotating_from_the_change_page(alice_client, alice):
 
 
 def test_rotating_with_the_action(alice_client, alice, theirs):
-    keys = {store_id: store_register(owner=alice, store_id=store_id).device_key for store_id in ("a", "b")}
+    keys = {store_id: store_register(organization=organization_of(alice), store_id=store_id).device_key for store_id in ("a", "b")}
     pks = list(Store.objects.filter(store_id__in=keys).values_list("pk", flat=True))
     theirs_hash = theirs.device_key_hash
     response = alice_client.post(
@@ -479,7 +493,7 @@ def test_bulk_delete_action_deletes_only_their_stores(alice_client, mine, theirs
     assert list(Store.objects.values_list("store_id", flat=True)) == ["theirs"]
 
 
-def test_staff_outside_the_owners_group_may_not_read_spans(client, mine):
+def test_staff_outside_the_members_group_may_not_read_spans(client, mine):
     """Seeing a span takes both: the owners group's permission, and the span's store being one's own."""
     from stores.tests.factories import UserFactory
 

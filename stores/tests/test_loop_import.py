@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from stores.loop_import import import_hours, import_status, import_timezones
 from stores.models import BusinessHours, Store, StatusSpan
-from stores.tests.factories import StoreFactory
+from stores.tests.factories import StoreFactory, organization_of
 
 pytestmark = pytest.mark.django_db
 UTC = dt.timezone.utc
@@ -34,12 +34,12 @@ def test_timezones_create_and_update_stores(tmp_path, owner):
         "store_id,timezone_str\n8139926242460185114,Asia/Beirut\n5415949628544298339,America/Boise\n"
         "1,Mars/Olympus\n,UTC\n",
     )
-    summary = import_timezones(owner=owner, path=path)
+    summary = import_timezones(organization=organization_of(owner), path=path)
     assert (summary.read, summary.created, summary.updated, summary.refused) == (4, 1, 1, 2)
     assert [line for line, _ in summary.errors] == [4, 5]
     assert "Mars/Olympus" in summary.errors[0][1]
     assert Store.objects.get(store_id="8139926242460185114").timezone == "Asia/Beirut"
-    assert Store.objects.get(store_id="5415949628544298339").owner == owner
+    assert Store.objects.get(store_id="5415949628544298339").organization == organization_of(owner)
 
 
 @pytest.mark.parametrize("day_column", ["day", "dayOfWeek"])
@@ -53,7 +53,7 @@ def test_hours_with_either_day_column_and_a_bom(tmp_path, owner, day_column):
         "a1b2c3d4-0000-4000-8000-000000000001,1,25:00:00,17:00:00\n",
         bom=True,
     )
-    summary = import_hours(owner=owner, path=path)
+    summary = import_hours(organization=organization_of(owner), path=path)
     assert (summary.read, summary.created, summary.refused) == (4, 1, 2)
     assert [line for line, _ in summary.errors] == [4, 5]
     store = Store.objects.get(store_id="a1b2c3d4-0000-4000-8000-000000000001")
@@ -63,7 +63,7 @@ def test_hours_with_either_day_column_and_a_bom(tmp_path, owner, day_column):
         (0, dt.time(18), dt.time(23, 59, 59)),
     ]
     # Importing again replaces the store's hours instead of adding to them.
-    import_hours(owner=owner, path=path)
+    import_hours(organization=organization_of(owner), path=path)
     assert BusinessHours.objects.filter(store=store).count() == 2
 
 
@@ -96,7 +96,7 @@ def test_import_gives_exactly_the_spans_of_posting_polls_one_by_one(tmp_path, ow
     polls = random_polls(seed=3)
     shuffled = polls[:]
     random.Random(1).shuffle(shuffled)  # the importer orders polls per store itself
-    import_status(owner=owner, path=write(tmp_path / "store_status.csv", loop_text(shuffled)))
+    import_status(organization=organization_of(owner), path=write(tmp_path / "store_status.csv", loop_text(shuffled)))
     imported = {store_id: spans_of(store_id) for store_id in ("101", "202")}
 
     StatusSpan.objects.all().delete()
@@ -131,7 +131,7 @@ def test_import_after_posted_polls_extends_their_spans_as_posting_would(tmp_path
     text = "store_id,status,timestamp_utc\n" + "".join(
         f"{store_id},{status},{at:%Y-%m-%d %H:%M:%S.%f} UTC\n" for store_id, at, status in reversed(polls)
     )
-    summary = import_status(owner=owner, path=write(tmp_path / "store_status.csv", text))
+    summary = import_status(organization=organization_of(owner), path=write(tmp_path / "store_status.csv", text))
     assert (summary.created, summary.recorded, summary.skipped) == (0, 60, 100)
     imported = {store_id: spans_of(store_id) for store_id in ("101", "202")}
 
@@ -149,14 +149,14 @@ def test_a_status_file_with_a_byte_order_mark(tmp_path, owner):
         "store_id,status,timestamp_utc\n7,active,2024-10-03 23:33:20.412748 UTC\n7,inactive,2024-10-04 00:33:20 UTC\n",
         bom=True,
     )
-    summary = import_status(owner=owner, path=path)
+    summary = import_status(organization=organization_of(owner), path=path)
     assert (summary.read, summary.refused, summary.recorded) == (2, 0, 2)
     assert [span[0] for span in spans_of("7")] == ["active", "inactive"]
 
 
 def test_a_status_file_without_the_needed_columns_is_refused_whole(tmp_path, owner):
     path = write(tmp_path / "store_status.csv", "store_id,state,when\n1,active,2023-01-22 12:00:00 UTC\n")
-    summary = import_status(owner=owner, path=path)
+    summary = import_status(organization=organization_of(owner), path=path)
     assert (summary.read, summary.refused, summary.recorded) == (0, 1, 0)
     assert "store_id, status and timestamp_utc" in summary.errors[0][1]
     assert not Store.objects.exists()
@@ -164,10 +164,10 @@ def test_a_status_file_without_the_needed_columns_is_refused_whole(tmp_path, own
 
 def test_importing_twice_changes_nothing(tmp_path, owner):
     path = write(tmp_path / "store_status.csv", loop_text(random_polls(seed=5)))
-    first = import_status(owner=owner, path=path)
+    first = import_status(organization=organization_of(owner), path=path)
     assert (first.created, first.recorded, first.skipped) == (2, 160, 0)
     before = {store_id: spans_of(store_id) for store_id in ("101", "202")}
-    second = import_status(owner=owner, path=path)
+    second = import_status(organization=organization_of(owner), path=path)
     assert (second.created, second.recorded, second.skipped) == (0, 0, 160)
     assert {store_id: spans_of(store_id) for store_id in ("101", "202")} == before
 
@@ -182,7 +182,7 @@ def test_bad_poll_rows_are_reported_by_line_and_the_rest_imported(tmp_path, owne
         ",active,2023-01-22 14:09:39 UTC\n"
         "1,inactive,2023-01-22 15:09:39.1 UTC\n",
     )
-    summary = import_status(owner=owner, path=path)
+    summary = import_status(organization=organization_of(owner), path=path)
     assert (summary.read, summary.refused, summary.recorded) == (5, 3, 2)
     assert [line for line, _ in summary.errors] == [3, 4, 5]
     assert [span[0] for span in spans_of("1")] == ["active", "inactive"]
@@ -192,7 +192,7 @@ def test_command_imports_all_three_files_and_summarises(tmp_path, owner, capsys)
     timezones = write(tmp_path / "timezones.csv", "store_id,timezone_str\n7,Asia/Kolkata\n")
     hours = write(tmp_path / "menu_hours.csv", "store_id,day,start_time_local,end_time_local\n7,0,10:00:00,22:00:00\n8,1,x,y\n")
     status = write(tmp_path / "store_status.csv", "store_id,status,timestamp_utc\n7,active,2023-01-22 12:00:00 UTC\n9,active,2023-01-22 12:00:00 UTC\n")
-    call_command("import_loop", "--timezones", str(timezones), "--hours", str(hours), "--status", str(status), "--owner", owner.username)
+    call_command("import_loop", "--timezones", str(timezones), "--hours", str(hours), "--status", str(status), "--organization", organization_of(owner).name)
     out = capsys.readouterr().out
     assert "timezones: 1 rows read, 1 stores created" in out
     assert "hours: 2 rows read, 0 stores created, 1 updated, 0 skipped, 1 refused" in out
@@ -205,12 +205,12 @@ def test_command_imports_all_three_files_and_summarises(tmp_path, owner, capsys)
 
 def test_import_in_small_store_groups_gives_the_same_spans(tmp_path, owner, monkeypatch):
     path = write(tmp_path / "store_status.csv", loop_text(random_polls(seed=6)))
-    import_status(owner=owner, path=path)
+    import_status(organization=organization_of(owner), path=path)
     whole = {store_id: spans_of(store_id) for store_id in ("101", "202")}
     StatusSpan.objects.all().delete()
     Store.objects.all().delete()
     # One store per transaction: groups are cut by store count as well as by polls.
     monkeypatch.setattr("stores.loop_import.STORE_BATCH", 1)
-    summary = import_status(owner=owner, path=path)
+    summary = import_status(organization=organization_of(owner), path=path)
     assert summary.recorded == 160
     assert {store_id: spans_of(store_id) for store_id in ("101", "202")} == whole

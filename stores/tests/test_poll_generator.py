@@ -9,6 +9,7 @@ from core import instants
 from stores.models import Store, StatusSpan
 from core.instants import parse_utc_timestamp
 from stores.poll_generator import PollPattern, generate_polls, store_rng, write_loop_csv
+from stores.tests.factories import OrganizationFactory
 
 
 def test_one_poll_per_interval_inside_it_when_nothing_is_missed():
@@ -43,7 +44,9 @@ def test_same_seed_same_csv_and_loop_format():
 
 
 @pytest.mark.django_db
-def test_command_writes_a_file_for_a_schedule_and_loads_directly(tmp_path, superuser):
+def test_command_writes_a_file_for_a_schedule_and_loads_directly(tmp_path):
+    # The only organization there is: --load puts the stores it creates in it by default.
+    organization = OrganizationFactory(name="chain")
     schedule = tmp_path / "timezones.csv"
     schedule.write_text("store_id,timezone_str\n11,UTC\n12,UTC\n11,UTC\n")
     output = tmp_path / "polls.csv"
@@ -53,4 +56,5 @@ def test_command_writes_a_file_for_a_schedule_and_loads_directly(tmp_path, super
 
     call_command("generate_polls", "--stores", "3", "--days", "1", "--load", "--end", "2024-01-08T00:00:00Z")
     assert Store.objects.count() == 3
+    assert Store.objects.filter(organization=organization).count() == 3
     assert 0 < sum(StatusSpan.objects.values_list("poll_count", flat=True)) <= 3 * 24

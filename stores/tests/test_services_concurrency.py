@@ -10,7 +10,7 @@ from django.db import connection
 
 from stores.models import PollStatus, Store, StatusSpan
 from stores.services import OLDER_THAN_LATEST, RECORDED, PollInput, polls_record
-from stores.tests.factories import StoreFactory
+from stores.tests.factories import StoreFactory, organization_of
 
 # MONITOR_STALE_AFTER_MINUTES, the default.
 STALE_AFTER = dt.timedelta(minutes=120)
@@ -175,7 +175,7 @@ def test_registering_one_new_store_id_at_once_creates_it_once(owner):
     def worker() -> None:
         try:
             barrier.wait(timeout=30)
-            result = store_register(owner=owner, store_id="raced", timezone="Europe/Paris")
+            result = store_register(organization=organization_of(owner), store_id="raced", timezone="Europe/Paris")
             with lock:
                 created.append(result.created)
         except BaseException as exc:

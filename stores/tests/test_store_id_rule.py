@@ -23,7 +23,7 @@ from stores.loop_import import import_hours, import_status, import_timezones
 from stores.models import Store
 from stores.store_ids import InvalidStoreId, clean_store_id, is_store_id, store_id_suggestion
 from stores.services import StoreRenameRefused, store_create, store_register, stores_rename
-from stores.tests.factories import StoreFactory
+from stores.tests.factories import OrganizationFactory, StoreFactory, organization_of
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ALLOWED = string.ascii_letters + string.digits + "._:~-"
@@ -168,9 +168,9 @@ def test_a_suggestion_is_unlike_every_taken_id():
 @pytest.mark.django_db
 def test_the_services_refuse_ids_outside_the_rule(owner):
     with pytest.raises(InvalidStoreId):
-        store_create(owner=owner, store_id="bob/slash")
+        store_create(organization=organization_of(owner), store_id="bob/slash")
     with pytest.raises(InvalidStoreId):
-        store_register(owner=owner, store_id="=1+1")
+        store_register(organization=organization_of(owner), store_id="=1+1")
     assert not Store.objects.exists()
 
 
@@ -201,11 +201,16 @@ def test_a_store_page_for_an_id_outside_the_rule_is_404(client, superuser, path)
 
 @pytest.mark.django_db
 def test_the_admin_refuses_an_id_outside_the_rule(client, superuser):
+    organization = OrganizationFactory(name="chain")  # a store is added into an organization
     client.force_login(superuser)
-    response = client.post("/admin/stores/store/add/", {"store_id": "=1+1", "timezone": "UTC", **EMPTY_INLINE})
+    response = client.post(
+        "/admin/stores/store/add/",
+        {"store_id": "=1+1", "timezone": "UTC", "organization": organization.pk, **EMPTY_INLINE},
+    )
     assert response.status_code == 200
     [message] = response.context["adminform"].form.errors["store_id"]
     assert message.startswith("The store id must be 1 to 64 characters from A-Z a-z 0-9 . _ : ~ -")
+    assert set(response.context["adminform"].form.errors) == {"store_id"}
     assert not Store.objects.exists()
 
 
@@ -225,17 +230,17 @@ def write(path: Path, text: str) -> Path:
 @pytest.mark.django_db
 def test_the_loop_import_refuses_rows_with_ids_outside_the_rule_by_line_and_imports_the_rest(tmp_path, owner):
     timezones = import_timezones(
-        owner=owner, path=write(tmp_path / "tz.csv", "store_id,timezone_str\n1,Asia/Kolkata\n=1+1,UTC\n")
+        organization=organization_of(owner), path=write(tmp_path / "tz.csv", "store_id,timezone_str\n1,Asia/Kolkata\n=1+1,UTC\n")
     )
     hours = import_hours(
-        owner=owner,
+        organization=organization_of(owner),
         path=write(
             tmp_path / "hours.csv",
             "store_id,day,start_time_local,end_time_local\n1,0,09:00:00,17:00:00\nbob/slash,0,09:00:00,17:00:00\n",
         ),
     )
     status = import_status(
-        owner=owner,
+        organization=organization_of(owner),
         path=write(
             tmp_path / "status.csv",
             "store_id,status,timestamp_utc\n"

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from stores.models import BusinessHours, PollStatus, Store, StatusSpan
 from accounts.secrets import secret_hash
 from stores.services import PollInput, polls_record, store_register, store_rotate_device_key
-from stores.tests.factories import StatusSpanFactory, StoreFactory
+from stores.tests.factories import StatusSpanFactory, StoreFactory, organization_of
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def foreign_store(other_owner) -> Store:
 @pytest.fixture
 def device_key(owner) -> str:
     """The device key of the owner's store "dev-1"."""
-    return store_register(owner=owner, store_id="dev-1").device_key
+    return store_register(organization=organization_of(owner), store_id="dev-1").device_key
 
 
 @pytest.fixture
@@ -85,7 +85,8 @@ def test_register_per_day_form_creates_the_store(api, owner):
     body = response.json()
     assert body["store_id"] == "s-1"
     assert body["timezone"] == "Asia/Kolkata"
-    assert body["owner"] == "alice"
+    assert body["organization"] == "alice"
+    assert body["groups"] == []
     assert body["last_poll_at"] is None
     assert body["last_status"] == ""
     assert len(body["business_hours"]) == 7
@@ -98,7 +99,7 @@ def test_register_per_day_form_creates_the_store(api, owner):
         assert day(body, other_day) == {"dayOfWeek": other_day, **OPEN_ALL_DAY}
     # The device key is given once, and only its hash is kept.
     store = Store.objects.get(store_id="s-1")
-    assert store.owner == owner
+    assert store.organization == organization_of(owner)
     assert store.device_key_hash == secret_hash(body["device_key"])
 
 
@@ -324,18 +325,22 @@ def test_register_another_owners_store_id_is_409(other_api, store):
         "/register_store", {"store_id": "s-1", "local_timezone": "Europe/Berlin", "business_hours": []}, format="json"
     )
     assert response.status_code == 409
-    assert response.json()["code"] == "store_id_taken"
+    assert response.json() == {
+        "code": "store_id_taken",
+        "message": "This store id is registered in another organization.",
+    }
     store.refresh_from_db()
     assert store.timezone == "America/Chicago"
-    assert store.owner.username == "alice"
+    assert store.organization.name == "alice"
 
 
 def test_superuser_may_update_another_owners_store(admin_api, store):
     response = admin_api.post("/register_store", {"store_id": "s-1", "local_timezone": "Europe/Berlin"}, format="json")
     assert response.status_code == 200
-    assert response.json()["owner"] == "alice"
+    assert response.json()["organization"] == "alice"
     store.refresh_from_db()
     assert store.timezone == "Europe/Berlin"
+    assert store.organization.name == "alice"
 
 
 # --------------------------------------------------------------------------
@@ -722,7 +727,7 @@ def test_store_list_shows_own_stores_only(api, owner, foreign_store):
 def test_superuser_sees_all(admin_api, owner, foreign_store):
     StoreFactory(owner=owner, store_id="mine")
     response = admin_api.get("/api/stores/")
-    assert [(entry["store_id"], entry["owner"]) for entry in response.json()] == [("mine", "alice"), ("theirs", "bob")]
+    assert [(entry["store_id"], entry["organization"]) for entry in response.json()] == [("mine", "alice"), ("theirs", "bob")]
     assert admin_api.get("/api/stores/theirs/").status_code == 200
     assert admin_api.get("/api/stores/theirs/spans/").status_code == 200
     assert admin_api.post("/poll", poll("theirs"), format="json").status_code == 201
@@ -743,16 +748,19 @@ def test_store_list_body(api, store):
     response = api.get("/api/stores/")
     assert response.status_code == 200
     [entry] = response.json()
-    assert set(entry) == {"store_id", "timezone", "owner", "last_poll_at", "last_status", "business_hours", "created_at"}
+    assert set(entry) == {
+        "store_id", "timezone", "organization", "groups", "last_poll_at", "last_status", "business_hours", "created_at"
+    }
     assert entry["store_id"] == "s-1"
-    assert entry["owner"] == "alice"
+    assert entry["organization"] == "alice"
+    assert entry["groups"] == []
     assert entry["last_status"] == "active"
     assert dt.datetime.fromisoformat(entry["last_poll_at"]) == T0
     assert "device_key" not in entry and "device_key_hash" not in entry
 
 
 def test_store_retrieve(api, owner):
-    store_register(owner=owner, store_id="odd.id:1")
+    store_register(organization=organization_of(owner), store_id="odd.id:1")
     api.post(
         "/register_store",
         {"store_id": "odd.id:1", "dayOfWeek": 6, "start_time_local": "09:00", "end_time_local": "09:00"},
@@ -835,7 +843,9 @@ def test_store_put_invalid_is_400(api, store, body):
 def test_superuser_put_on_another_owners_store(admin_api, store):
     response = admin_api.put("/api/stores/s-1/", {"local_timezone": "UTC"}, format="json")
     assert response.status_code == 200
-    assert response.json()["owner"] == "alice"
+    assert response.json()["organization"] == "alice"
+    store.refresh_from_db()
+    assert store.organization.name == "alice"
 
 
 def test_store_spans_action(api, store):

@@ -5,13 +5,13 @@ import sys
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import OwnersGroupMissing, UsernameTaken, owner_create
+from accounts.services import MembersGroupMissing, OrganizationNameTaken, UsernameTaken, owner_create
 
 
 class Command(BaseCommand):
     help = (
-        "Create a store owner: a staff account (not a superuser) in the owners group, which sees only "
-        "its own stores in the admin. Prints the account's API token (once: it is stored hashed). Without --password, asks for one "
+        "Create a store owner: a staff account (not a superuser) that is the admin of a new organization "
+        "of the same name, and sees only that organization's stores. Prints the account's API token (once: it is stored hashed). Without --password, asks for one "
         "on a terminal, and otherwise generates one and prints it."
     )
 
@@ -34,11 +34,15 @@ class Command(BaseCommand):
             user, token = owner_create(username=username, password=password, email=email)
         except UsernameTaken:
             raise CommandError(f"A user named {username!r} exists already; nothing was changed.") from None
-        except OwnersGroupMissing as exc:
+        except OrganizationNameTaken:
+            raise CommandError(f"An organization named {username!r} exists already; nothing was changed.") from None
+        except MembersGroupMissing as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        self.stdout.write(f"Created owner {user.get_username()} (staff, in the owners group).")
+        self.stdout.write(
+            f"Created owner {user.get_username()}: admin of the new organization {user.get_username()!r}."
+        )
         if generated:
             self.stdout.write(f"Password: {password}")
         self.stdout.write(f"API token: {token}")

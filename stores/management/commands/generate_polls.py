@@ -43,7 +43,9 @@ class Command(BaseCommand):
         out = parser.add_mutually_exclusive_group()
         out.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
         out.add_argument("--load", action="store_true", help="import the polls (as import_loop --status does)")
-        parser.add_argument("--owner", help="with --load: username owning created stores (default: the first superuser)")
+        parser.add_argument(
+            "--organization", help="with --load: the organization of created stores (as import_loop takes it)"
+        )
 
     def handle(self, *args, **options):
         try:
@@ -74,8 +76,8 @@ class Command(BaseCommand):
                 written = write(handle)
                 handle.flush()
                 self.stderr.write(f"Generated {written:,} polls for {len(store_ids):,} stores; loading them.")
-                owner = ["--owner", options["owner"]] if options["owner"] else []
-                call_command("import_loop", "--status", handle.name, *owner, stdout=self.stdout)
+                organization = ["--organization", options["organization"]] if options["organization"] else []
+                call_command("import_loop", "--status", handle.name, *organization, stdout=self.stdout)
         elif options["output"]:
             with open(options["output"], "w", newline="") as handle:
                 written = write(handle)

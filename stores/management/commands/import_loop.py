@@ -1,7 +1,7 @@
 import sys
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
+from accounts.models import Organization
 from django.core.management.base import BaseCommand, CommandError
 
 from stores.loop_import import ImportSummary, import_hours, import_status, import_timezones
@@ -19,31 +19,41 @@ class Command(BaseCommand):
         parser.add_argument("--status", type=Path, help="store_status.csv: store_id,status,timestamp_utc")
         parser.add_argument("--hours", type=Path, help="menu_hours.csv: store_id,day|dayOfWeek,start_time_local,end_time_local")
         parser.add_argument("--timezones", type=Path, help="timezones.csv: store_id,timezone_str")
-        parser.add_argument("--owner", help="username owning the stores the import creates (default: the first superuser)")
+        parser.add_argument(
+            "--organization",
+            help="the organization the stores the import creates belong to (made if missing; "
+            "default: the only organization there is)",
+        )
 
-    def handle(self, *args, status: Path | None, hours: Path | None, timezones: Path | None, owner: str | None, **options):
+    def handle(
+        self, *args, status: Path | None, hours: Path | None, timezones: Path | None, organization: str | None, **options
+    ):
         if not (status or hours or timezones):
             raise CommandError("Give at least one of --status, --hours, --timezones.")
         for path in (timezones, hours, status):
             if path is not None and not path.is_file():
                 raise CommandError(f"No such file: {path}")
-        user = self._owner(owner)
+        target = self._organization(organization)
         # Timezones first, then hours, then polls: a store is created once, with
         # its zone, and its polls are placed after its schedule is known.
         if timezones:
-            self._report(import_timezones(owner=user, path=timezones))
+            self._report(import_timezones(organization=target, path=timezones))
         if hours:
-            self._report(import_hours(owner=user, path=hours))
+            self._report(import_hours(organization=target, path=hours))
         if status:
             total = self._count_rows(status)
-            self._report(import_status(owner=user, path=status, progress=lambda done: self._progress(done, total)))
+            self._report(import_status(organization=target, path=status, progress=lambda done: self._progress(done, total)))
 
-    def _owner(self, username: str | None):
-        users = get_user_model().objects
-        user = users.filter(username=username).first() if username else users.filter(is_superuser=True).order_by("pk").first()
-        if user is None:
-            raise CommandError(f"No user {username!r}." if username else "No superuser to own the stores: give --owner.")
-        return user
+    def _organization(self, name: str | None) -> Organization:
+        if name:
+            organization, created = Organization.objects.get_or_create(name=name)
+            if created:
+                self.stdout.write(f"Created the organization {name!r} (add its members with manage.py add_member).")
+            return organization
+        only = list(Organization.objects.order_by("pk")[:2])
+        if len(only) != 1:
+            raise CommandError("Give --organization NAME: the organization the imported stores belong to.")
+        return only[0]
 
     @staticmethod
     def _count_rows(path: Path) -> int:
