@@ -6,9 +6,9 @@ synthetic stores; hourly polls from the generator of `manage.py
 generate_polls`, compressed into status spans by the span rule (core.spans,
 cross-checked against polls_record), and bulk loaded with COPY.
 
-For ingest_bench and load_test, which post polls over HTTP: an owner with
-its API token and stores with their device keys, made by the services the
-API uses.
+For ingest_bench and load_test, which post polls over HTTP: an owner (the
+admin of an organization of its own) with its API token, and stores of that
+organization with their device keys, made by the services the API uses.
 
 Import bench/harness.py first: it puts the project on sys.path.
 """
@@ -35,6 +35,8 @@ from stores.poll_generator import Poll, generate_polls, store_rng
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
     from django.db.models import Model
+
+    from accounts.models import Organization
 
 # The Loop convention for a store missing from timezones.csv.
 LOOP_DEFAULT_TIMEZONE = "America/Chicago"
@@ -230,7 +232,7 @@ def generate_spans(
 
 
 def verify_compression(
-    owner: AbstractBaseUser,
+    organization: Organization,
     stores: Sequence[StoreSpec],
     spans: dict[str, list[SpanRow]],
     *,
@@ -252,7 +254,7 @@ def verify_compression(
             polls = generate_polls(store_rng(seed, spec.store_id), start, hours)
             store = Store.objects.create(
                 store_id=f"bench-verify-{index}",
-                owner=owner,
+                organization=organization,
                 device_key_hash=hashlib.sha256(f"bench-verify-{index}".encode()).hexdigest(),
             )
             inputs = [
@@ -277,10 +279,10 @@ def verify_compression(
 
 
 def load_database(
-    owner: AbstractBaseUser, stores: Sequence[StoreSpec], spans: dict[str, list[SpanRow]]
+    organization: Organization, stores: Sequence[StoreSpec], spans: dict[str, list[SpanRow]]
 ) -> tuple[int, int]:
-    """Stores (with their latest poll), business hours and spans; returns the
-    numbers of hours rows and span rows written."""
+    """Stores of `organization` (with their latest poll), business hours and
+    spans; returns the numbers of hours rows and span rows written."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -297,7 +299,7 @@ def load_database(
             latest = spans[spec.store_id][-1] if spans[spec.store_id] else None
             yield (
                 spec.store_id,
-                owner.pk,
+                organization.pk,
                 spec.timezone,
                 # Unique and deterministic; no device ever posts with it.
                 hashlib.sha256(spec.store_id.encode()).hexdigest(),
@@ -312,7 +314,7 @@ def load_database(
             Store,
             (
                 "store_id",
-                "owner",
+                "organization_id",
                 "timezone",
                 "device_key_hash",
                 "last_poll_at",
@@ -372,14 +374,24 @@ class DeviceStore(NamedTuple):
     device_key: str  # the plain key its device posts with
 
 
-def create_owner(username: str) -> tuple[AbstractBaseUser, str]:
-    """An owner account and its API token key, as `manage.py create_owner` makes them."""
+class Owner(NamedTuple):
+    user: AbstractBaseUser
+    organization: Organization  # the one it administers, named after it
+    token: str  # its API token key
+
+
+def create_owner(username: str) -> Owner:
+    """An owner account (the admin of a new organization of the same name)
+    and its API token key, as `manage.py create_owner` makes them."""
+    from accounts.models import Role
+    from accounts.selectors import organizations_of
     from accounts.services import owner_create
 
-    return owner_create(username=username, password=secrets.token_urlsafe(24))
+    user, token = owner_create(username=username, password=secrets.token_urlsafe(24))
+    return Owner(user, organizations_of(user, role=Role.ADMIN).get(), token)
 
 
-def create_stores(owner: AbstractBaseUser, prefix: str, count: int) -> list[DeviceStore]:
+def create_stores(organization: Organization, prefix: str, count: int) -> list[DeviceStore]:
     """Stores `<prefix>-00000`... through the service that creates them, so
     each has a real device key."""
     from django.db import transaction
@@ -390,6 +402,6 @@ def create_stores(owner: AbstractBaseUser, prefix: str, count: int) -> list[Devi
     with transaction.atomic():
         for index in range(count):
             store_id = f"{prefix}-{index:05d}"
-            created = store_create(owner=owner, store_id=store_id, timezone="America/New_York")
+            created = store_create(organization=organization, store_id=store_id, timezone="America/New_York")
             stores.append(DeviceStore(store_id, created.device_key))
     return stores

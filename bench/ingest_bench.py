@@ -17,9 +17,10 @@ What it does, and why each step is there:
    bench/harness.py: figures never depend on, and never touch, a
    developer's data.
 2. Through accounts.services and stores.services, as the API would, it
-   creates an owner with an API token, each client's own stores (so clients
-   never wait for each other's row locks) with their device keys, and the
-   batch's stores (bench/dataset.py).
+   creates an owner with an API token (the admin of an organization of its
+   own), each client's own stores in that organization (so clients never
+   wait for each other's row locks) with their device keys, and the batch's
+   stores (bench/dataset.py).
 3. In this process, with django.test.Client (the whole middleware and DRF
    stack, no network), it counts the SQL statements of a single poll, the
    first of a store and one extending its span, and the CPU time of a poll;
@@ -103,7 +104,7 @@ import harness
 from dataset import create_owner, create_stores
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from accounts.models import Organization
 
 DEFAULT_DATABASE_URL = harness.database_url("store_monitor_ingest_bench")
 # A fixed first instant, long enough ago that an hour per poll stays in the
@@ -145,11 +146,11 @@ class BenchStore:
         return poll
 
 
-def bench_stores(owner: AbstractBaseUser, prefix: str, count: int, seed: int) -> list[BenchStore]:
-    """New stores with their device keys, each with its own seeded poll sequence."""
+def bench_stores(organization: Organization, prefix: str, count: int, seed: int) -> list[BenchStore]:
+    """New stores of the organization with their device keys, each with its own seeded poll sequence."""
     return [
         BenchStore(made.store_id, made.device_key, random.Random(f"{seed}/{made.store_id}"))
-        for made in create_stores(owner, prefix, count)
+        for made in create_stores(organization, prefix, count)
     ]
 
 
@@ -404,14 +405,14 @@ def run_batches(port: int, token: str, stores: Sequence[BenchStore], size: int, 
     return BatchResult(times, recorded)
 
 
-def verify(owner: AbstractBaseUser, recorded: Counter[str]) -> int:
-    """Each store's span poll counts add up to its polls answered 201; returns the total."""
+def verify(organization: Organization, recorded: Counter[str]) -> int:
+    """Each of the organization's stores' span poll counts add up to its polls answered 201; returns the total."""
     from django.db.models import Sum
 
     from stores.models import StatusSpan
 
     in_spans = dict(
-        StatusSpan.objects.filter(store__owner=owner)
+        StatusSpan.objects.filter(store__organization=organization)
         .values_list("store__store_id")
         .annotate(polls=Sum("poll_count"))
         .values_list("store__store_id", "polls")
@@ -606,10 +607,11 @@ def benchmark(args: argparse.Namespace, server: harness.ServerConfig) -> Results
     database = harness.database_version()
     print(f"  database: {database}")
     with harness.step("create the owner and stores"):
-        owner, token = create_owner("ingest-bench")
-        stores = bench_stores(owner, "client", args.clients * args.stores_per_client, args.seed)
-        batch_stores = bench_stores(owner, "batch", args.batch_stores, args.seed)
-        probe = bench_stores(owner, "probe", 1, args.seed)[0]
+        owner = create_owner("ingest-bench")
+        organization, token = owner.organization, owner.token
+        stores = bench_stores(organization, "client", args.clients * args.stores_per_client, args.seed)
+        batch_stores = bench_stores(organization, "batch", args.batch_stores, args.seed)
+        probe = bench_stores(organization, "probe", 1, args.seed)[0]
     client_stores = [
         stores[index * args.stores_per_client : (index + 1) * args.stores_per_client] for index in range(args.clients)
     ]
@@ -659,7 +661,7 @@ def benchmark(args: argparse.Namespace, server: harness.ServerConfig) -> Results
             print(f"gunicorn's log:\n{log[-3000:]}")
 
     with harness.step("verify: span poll counts = polls answered 201"):
-        verified = verify(owner, recorded)
+        verified = verify(organization, recorded)
     return Results(args, server, queries, load, batch, verified, database, load_average)
 
 

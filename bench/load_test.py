@@ -15,8 +15,9 @@ request that failed then was retried until it had an answer.
 What it does, and why each step is there:
 
 1. It drops and creates its own database, `store_monitor_load_bench` by
-   default (bench/harness.py), and creates an owner (with its API token)
-   and the stores (with their device keys) through accounts.services and
+   default (bench/harness.py), and creates an owner (with its API token;
+   the admin of an organization of its own) and that organization's
+   stores (with their device keys) through accounts.services and
    stores.services (bench/dataset.py): --stores stores, each posted to by
    one client only, and --hot-stores stores every client shares (each
    client posts to two of them).
@@ -101,7 +102,7 @@ from core.instants import SECOND
 from dataset import create_owner, create_stores
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from accounts.models import Organization
 
 DEFAULT_DATABASE_URL = harness.database_url("store_monitor_load_bench")
 TITLE = "Load test: nothing lost"
@@ -631,13 +632,17 @@ def epoch(value: dt.datetime, problems: Problems, what: str) -> int:
 
 
 def verify(
-    owner: AbstractBaseUser, clients: Sequence[Client], hot: Sequence[HotStore], stale: int, problems: Problems
+    organization: Organization,
+    clients: Sequence[Client],
+    hot: Sequence[HotStore],
+    stale: int,
+    problems: Problems,
 ) -> Verified:
     from stores.models import StatusSpan, Store
 
     spans: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
     rows = (
-        StatusSpan.objects.filter(store__owner=owner)
+        StatusSpan.objects.filter(store__organization=organization)
         .order_by("store__store_id", "first_poll_at")
         .values_list("store__store_id", "status", "first_poll_at", "last_poll_at", "poll_count")
     )
@@ -645,7 +650,7 @@ def verify(
         spans[store_id].append((status, epoch(first, problems, store_id), epoch(last, problems, store_id), count))
     stores = {
         store_id: (None if at is None else epoch(at, problems, store_id), status)
-        for store_id, at, status in Store.objects.filter(owner=owner).values_list(
+        for store_id, at, status in Store.objects.filter(organization=organization).values_list(
             "store_id", "last_poll_at", "last_status"
         )
     }
@@ -1009,9 +1014,10 @@ def run(args: argparse.Namespace, server: harness.ServerConfig, database: harnes
     version = harness.database_version()
     stale = stale_after() // SECOND  # the plans count in seconds
     with harness.step(f"create the owner, {args.stores} stores and {args.hot_stores} hot stores"):
-        owner, token = create_owner("load-test")
-        hot_made = create_stores(owner, "hot", args.hot_stores)
-        own_made = create_stores(owner, "store", args.stores)
+        owner = create_owner("load-test")
+        organization, token = owner.organization, owner.token
+        hot_made = create_stores(organization, "hot", args.hot_stores)
+        own_made = create_stores(organization, "store", args.stores)
     keys = {store.store_id: store.device_key for store in own_made}
 
     with harness.step(f"plan {args.polls:,} polls for {args.clients} clients"):
@@ -1068,7 +1074,7 @@ def run(args: argparse.Namespace, server: harness.ServerConfig, database: harnes
         print(f"  server log: {sum(server_errors.values())} exception lines, e.g. {server_errors.most_common(3)}")
 
     with harness.step("verify the spans against every answer"):
-        verified = verify(owner, clients, hot_stores, stale, problems)
+        verified = verify(organization, clients, hot_stores, stale, problems)
     print(
         f"  {verified.in_spans:,} polls in {verified.spans:,} spans; {verified.recorded:,} recorded, "
         f"{verified.uncertain} of unknown fate"

@@ -41,7 +41,7 @@ What it compares (the code's way first, then the alternative):
    wall time per run.
 
 How: its own throwaway database (dropped and created; the name must contain
-"bench"), with an owner, --keys stores and --values spans. Each comparison
+"bench"), with an organization, --keys stores and --values spans. Each comparison
 runs both ways once untimed, then --repeats repetitions of each, alternating
 which goes first, with a garbage collection (untimed) before each; a
 repetition is --calls calls for the per-call rows and one run otherwise. The
@@ -70,7 +70,7 @@ import harness  # first of the project's imports: it puts the project on sys.pat
 
 DEFAULT_DATABASE_URL = harness.database_url("store_monitor_micro_bench")
 TITLE = "Measurements behind the code"
-OWNER = "micro-bench-owner"
+ORGANIZATION = "micro-bench"
 # Seeded spans start here, one an hour per store; inserted ones a year later,
 # so they never collide with them on (store, first_poll_at).
 SEEDED_FROM = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
@@ -174,22 +174,22 @@ class Seeded(NamedTuple):
 
 
 def seed_data(keys: int, values: int, rng: random.Random) -> Seeded:
-    """An owner, `keys` stores with device key hashes, `values` spans spread
-    over them (one an hour per store, microseconds random), loaded with COPY."""
-    from django.contrib.auth import get_user_model
+    """An organization, `keys` stores of it with device key hashes, `values`
+    spans spread over them (one an hour per store, microseconds random), loaded with COPY."""
     from django.db import transaction
 
+    from accounts.models import Organization
     from accounts.secrets import new_secret
     from common.bulk_writes import insert_rows
     from dataset import vacuum_analyze
     from stores.models import PollStatus, StatusSpan, Store
 
-    owner = get_user_model().objects.create_user(OWNER, f"{OWNER}@example.com", None)
+    organization = Organization.objects.create(name=ORGANIZATION)
     last_poll = dt.datetime(2023, 1, 25, 23, 59, 1, 123456, tzinfo=dt.timezone.utc)
     with transaction.atomic():
         stores = Store.objects.bulk_create(
             Store(
-                owner=owner,
+                organization=organization,
                 store_id=f"micro-{index:05d}",
                 timezone="America/New_York",
                 device_key_hash=new_secret()[1],
