@@ -19,7 +19,7 @@ from .selectors import (
     RoleTooLow,
     groups_named,
     groups_visible_to,
-    memberships_of,
+    holds_role_somewhere,
     organization_for,
     organization_role,
     organizations_of,
@@ -80,7 +80,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         # Members are an admin's business: anyone else is told so, not shown an empty list.
-        if not organizations_of(request.user, role=Role.ADMIN).exists():
+        if not holds_role_somewhere(request.user, Role.ADMIN):
             raise RoleTooLow(Role.ADMIN, where="any of your organizations")
 
     def create(self, request: Request) -> Response:
@@ -120,7 +120,9 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if "groups" in data:
             groups = groups_named(request.user, membership.organization, data["groups"], role=Role.ADMIN)
         membership_change(membership=membership, role=data.get("role"), groups=groups, is_active=data.get("is_active"))
-        return Response(MemberSerializer(self.get_queryset().get(pk=membership.pk)).data)
+        # Read back without get_queryset(): an admin who just gave up their own admin role no longer sees it.
+        changed = Membership.objects.select_related("organization", "user").get(pk=membership.pk)
+        return Response(MemberSerializer(changed).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
         membership_remove(membership=self.get_object())

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from rest_framework import status
 
 from common.errors import Refusal
-from common.ownership import sees_everything
+from common.ownership import is_account, sees_everything
 
 from .models import Membership, Organization, Role, StoreGroup
 
@@ -56,6 +56,22 @@ def organizations_of(user: Any, *, role: Role | str = Role.VIEWER) -> QuerySet[O
     if sees_everything(user):
         return Organization.objects.all()
     return Organization.objects.filter(pk__in=memberships_of(user, role=role).values("organization_id"))
+
+
+def holds_role_somewhere(user: Any, role: Role | str) -> bool:
+    """Whether the user holds at least `role` in some organization (a
+    superuser: always). The roles are read once and remembered on the user
+    object, which lives for one request: the admin asks this of every model
+    on every page."""
+    if sees_everything(user):
+        return True
+    if not is_account(user):
+        return False
+    held = user.__dict__.get("_store_monitor_roles")
+    if held is None:
+        held = set(memberships_of(user).order_by().values_list("role", flat=True).distinct())
+        user.__dict__["_store_monitor_roles"] = held
+    return bool(held & set(Role.at_least(role)))
 
 
 def organization_role(user: Any, organization: Organization | int) -> Role | None:

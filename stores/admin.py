@@ -27,7 +27,7 @@ from django.utils.text import capfirst
 
 from common.admin import NotFoundOutsideQuerysetMixin
 from accounts.models import Role
-from accounts.selectors import groups_visible_to, organizations_of
+from accounts.selectors import groups_visible_to, holds_role_somewhere, organizations_of
 from common.ownership import sees_everything
 
 from .hours import HoursInput, local_time, week_problems
@@ -195,7 +195,7 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     def _role_includes(self, request: HttpRequest, obj: Store | None, role: Role) -> bool:
         # Without an object: whether the user holds the role in any organization.
         if obj is None:
-            return organizations_of(request.user, role=role).exists()
+            return holds_role_somewhere(request.user, role)
         return Role.includes(store_role(request.user, obj), role)
 
     def has_view_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:

@@ -19,9 +19,9 @@ from accounts.selectors import (
     RoleTooLow,
     groups_named,
     groups_visible_to,
+    holds_role_somewhere,
     limiting_groups,
     organization_for,
-    organizations_of,
 )
 from common.errors import INVALID_STORE_ID, ApiError, validation_error
 
@@ -135,7 +135,7 @@ def record_polls(request: Request) -> Response:
         except PollInvalid as exc:
             outcomes[index] = {"status": 400, "code": exc.code, "message": exc.message, "errors": exc.errors}
     device = request.user if isinstance(request.user, Device) else None
-    if device is None and not organizations_of(request.user, role=Role.MANAGER).exists():
+    if device is None and not holds_role_somewhere(request.user, Role.MANAGER):
         # Polls are a device's; with a user's token, a manager's (for stores they manage).
         raise RoleTooLow(Role.MANAGER, where="any of your organizations")
     if valid:

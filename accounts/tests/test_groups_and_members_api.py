@@ -195,3 +195,20 @@ def test_an_admin_with_a_read_only_token_cannot_add_members(ada):
     response = client_of(ada, read_only=True).post("/api/members/", {"username": "x", "role": "viewer"}, format="json")
     assert code(response) == (403, "read_only_token")
     assert client_of(ada, read_only=True).get("/api/members/").status_code == 200
+
+
+def test_an_admin_who_gives_up_their_own_admin_role_gets_the_changed_membership(ada, acme):
+    member(acme, "second", Role.ADMIN)
+    membership = Membership.objects.get(user=ada)
+    api = client_of(ada)
+    response = api.patch(f"/api/members/{membership.pk}/", {"role": "viewer"}, format="json")
+    assert (response.status_code, response.json()["role"]) == (200, "viewer")
+    # From now on members are not theirs to see.
+    assert api.get("/api/members/").json()["code"] == "role_too_low"
+
+
+def test_an_admin_who_deactivates_themselves_gets_the_changed_membership(ada, acme):
+    member(acme, "second", Role.ADMIN)
+    membership = Membership.objects.get(user=ada)
+    response = client_of(ada).patch(f"/api/members/{membership.pk}/", {"is_active": False}, format="json")
+    assert (response.status_code, response.json()["is_active"]) == (200, False)
