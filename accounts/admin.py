@@ -22,6 +22,7 @@ from .selectors import groups_visible_to, holds_role_somewhere, organization_rol
 from .services import (
     LastAdmin,
     MembersGroupMissing,
+    OrganizationNameTaken,
     api_token_replace,
     api_token_rotate,
     member_add,
@@ -53,6 +54,13 @@ class OwnerUserAdmin(UserAdmin):
             except MembersGroupMissing as exc:
                 messages.error(request, str(exc))
                 return
+            except OrganizationNameTaken:
+                messages.error(
+                    request,
+                    f"An organization named {user.get_username()!r} exists already: add {user.get_username()} "
+                    "to it as a member instead (Members, or manage.py add_member).",
+                )
+                continue
             if token is None:
                 messages.success(
                     request,

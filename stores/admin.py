@@ -26,8 +26,8 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from common.admin import NotFoundOutsideQuerysetMixin
-from accounts.models import Role
-from accounts.selectors import groups_visible_to, holds_role_somewhere, organizations_of
+from accounts.models import Organization, Role
+from accounts.selectors import groups_visible_to, holds_role_somewhere, limiting_groups, organizations_of
 from common.ownership import sees_everything
 
 from .hours import HoursInput, local_time, week_problems
@@ -67,6 +67,8 @@ def timezone_choices() -> list[tuple[str, str]]:
 
 class StoreAdminForm(forms.ModelForm):
     timezone = forms.ChoiceField(choices=(), initial=DEFAULT_TIMEZONE, validators=[validate_timezone])
+    # Set by StoreAdmin.get_form: the user filling the form in.
+    user = None
 
     class Meta:
         model = Store
@@ -90,6 +92,12 @@ class StoreAdminForm(forms.ModelForm):
         strangers = [group.name for group in cleaned.get("groups") or [] if group.organization_id != organization_id]
         if organization_id and strangers:
             self.add_error("groups", f"Not groups of the store's organization: {', '.join(strangers)}.")
+        elif organization_id and "groups" in cleaned:
+            # As on the API: a manager limited to groups keeps the store in at least one of theirs.
+            limits = limiting_groups(self.user, Organization(pk=organization_id), role=Role.MANAGER)
+            if limits is not None and not set(cleaned["groups"]) & set(limits):
+                names = ", ".join(sorted(group.name for group in limits))
+                self.add_error("groups", f"You manage only some groups' stores: put the store in one of them ({names}).")
         return cleaned
 
 
@@ -178,6 +186,21 @@ class BusinessHoursInline(admin.TabularInline):
         return super().get_queryset(request).filter(store__in=Store.objects.visible_to(request.user))
 
 
+class StoreGroupFilter(admin.SimpleListFilter):
+    """By group, offering only the groups the user sees (not every group of the stores listed)."""
+
+    title = "group"
+    parameter_name = "group"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        groups = groups_visible_to(request.user).select_related("organization").order_by("name")
+        return [(str(group.pk), f"{group.name} ({group.organization.name})") for group in groups]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Store]) -> QuerySet[Store]:
+        value = self.value()
+        return queryset.filter(groups=int(value)) if value and value.isdigit() else queryset
+
+
 @admin.register(Store)
 class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     form = StoreAdminForm
@@ -210,9 +233,6 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Store | None = None) -> bool:
         return super().has_delete_permission(request, obj) and self._role_includes(request, obj, Role.ADMIN)
 
-    def get_list_filter(self, request: HttpRequest) -> list:
-        return [*self.list_filter, ("groups", admin.RelatedOnlyFieldListFilter), "organization"]
-
     def get_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
         fields = ["store_id", "timezone", "organization", "groups"]
         if obj is None:
@@ -226,6 +246,23 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         # registered, as in the API; a store changes organization only by a superuser.
         fixed = ["store_id", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
         return fixed if sees_everything(request.user) else ["organization", *fixed]
+
+    def get_form(self, request: HttpRequest, obj: Store | None = None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user
+        return form
+
+    def get_list_filter(self, request: HttpRequest) -> list:
+        return [*self.list_filter, StoreGroupFilter, ("organization", admin.RelatedOnlyFieldListFilter)]
+
+    def save_related(self, request: HttpRequest, form: StoreAdminForm, formsets, change: bool) -> None:
+        # The groups field offers only the groups the user may use: the store's
+        # other groups (which a manager limited to some groups does not see)
+        # stay as they are, as on the API.
+        usable = groups_visible_to(request.user, role=Role.MANAGER).values("pk")
+        hidden = list(form.instance.groups.exclude(pk__in=usable)) if change else []
+        super().save_related(request, form, formsets, change)
+        form.instance.groups.add(*hidden)
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.name == "organization":
