@@ -90,9 +90,10 @@ def superuser(db):
     return UserFactory(username="root", is_superuser=True, is_staff=True)
 
 
-def token_client(user) -> APIClient:
+def token_client(user, *, read_only: bool = False) -> APIClient:
+    """An API client with a new token of the user's (read-only if asked)."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, read_only=read_only)}")
     return client
 
 

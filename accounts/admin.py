@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -227,6 +228,13 @@ class StoreGroupAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: StoreGroup | None = None) -> bool:
         return super().has_delete_permission(request, obj) and _is_admin_of(request, obj and obj.organization_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[StoreGroup]) -> None:
+        # Selected in bulk, groups are checked together: one may be an admin
+        # of one organization and only see another's groups.
+        if queryset.exclude(organization__in=organizations_of(request.user, role=Role.ADMIN)).exists():
+            raise PermissionDenied
+        super().delete_queryset(request, queryset)
 
 
 class MembershipForm(forms.ModelForm):

@@ -1,5 +1,6 @@
 """Reads about organizations: whose member a user is, with which role, and
-which groups they see. The store-level rule built on these is stores.access."""
+which groups they see. The store-level rule built on these is
+stores.models.StoreQuerySet.visible_to (stores.access for one store)."""
 from __future__ import annotations
 
 from typing import Any

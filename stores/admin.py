@@ -303,6 +303,14 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
             return {row["store"]: row["n"] for row in rows}
 
         hours, spans = counts(BusinessHours), counts(StatusSpan)
+        # Selected in bulk, stores are checked here one by one: a user may be
+        # an admin in one organization and only a manager in another.
+        deletable = set(
+            Store.objects.visible_to(request.user, role=Role.ADMIN)
+            .filter(pk__in=[store.pk for store in stores])
+            .values_list("pk", flat=True)
+        )
+        perms_needed = {f"store {store.store_id}" for store in stores if store.pk not in deletable}
         deleted: list = []
         for store in stores:
             url = reverse("admin:stores_store_change", args=[store.pk], current_app=self.admin_site.name)
@@ -313,13 +321,17 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
             BusinessHours._meta.verbose_name_plural: sum(hours.values()),
             StatusSpan._meta.verbose_name_plural: sum(spans.values()),
         }
-        return deleted, model_count, set(), []
+        return deleted, model_count, perms_needed, []
 
     # Device keys ------------------------------------------------------------
 
     @admin.action(description="Rotate the device keys of the selected stores", permissions=["change"])
     def rotate_device_keys(self, request: HttpRequest, queryset: QuerySet[Store]) -> None:
-        # The changelist's queryset is already limited to the user's stores.
+        # The changelist's queryset holds the stores the user sees; keys are a manager's to rotate.
+        refused = queryset.exclude(pk__in=Store.objects.visible_to(request.user, role=Role.MANAGER).values("pk"))
+        if refused.exists():
+            messages.error(request, "Rotating device keys needs the manager role in the stores' organization; nothing was rotated.")
+            return
         for store in queryset:
             key = store_rotate_device_key(store=store)
             self.log_change(request, store, "Rotated the device key.")

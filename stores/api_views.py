@@ -115,6 +115,9 @@ class RegisterStoreView(APIView):
 
 def record_polls(request: Request) -> Response:
     """One poll object, or a list of up to MONITOR_MAX_POLL_BATCH, applied in order."""
+    if not isinstance(request.user, Device) and not holds_role_somewhere(request.user, Role.MANAGER):
+        # Polls are a device's; with a user's token or session, a manager's (for the stores they manage).
+        raise RoleTooLow(Role.MANAGER, where="any of your organizations")
     data = request.data
     single = isinstance(data, dict)
     items = [data] if single else data
@@ -135,9 +138,6 @@ def record_polls(request: Request) -> Response:
         except PollInvalid as exc:
             outcomes[index] = {"status": 400, "code": exc.code, "message": exc.message, "errors": exc.errors}
     device = request.user if isinstance(request.user, Device) else None
-    if device is None and not holds_role_somewhere(request.user, Role.MANAGER):
-        # Polls are a device's; with a user's token, a manager's (for stores they manage).
-        raise RoleTooLow(Role.MANAGER, where="any of your organizations")
     if valid:
         if device is None:
             recorded = polls_record(polls=valid, stores=Store.objects.visible_to(request.user, role=Role.MANAGER))

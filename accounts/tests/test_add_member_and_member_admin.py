@@ -8,7 +8,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Membership, Role, StoreGroup
-from stores.tests.factories import MembershipFactory, OrganizationFactory, StoreFactory, StoreGroupFactory, UserFactory
+from stores.tests.factories import OrganizationFactory, StoreFactory, StoreGroupFactory, member_account
 
 pytestmark = pytest.mark.django_db
 
@@ -114,10 +114,7 @@ def admin_page_client(user) -> Client:
 
 
 def member(organization, name: str, role: Role, members_group):
-    user = UserFactory(username=name, is_staff=True)
-    user.groups.add(members_group)
-    MembershipFactory(organization=organization, user=user, role=role)
-    return user
+    return member_account(organization, name, role, members_group=members_group)
 
 
 def test_an_organization_admin_changes_a_members_role_and_groups_in_the_admin(acme, members_group):

@@ -8,16 +8,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role, StoreGroup
-from accounts.services import api_token_create
+from conftest import token_client as client_of
 from stores.tests.factories import MembershipFactory, OrganizationFactory, StoreGroupFactory, UserFactory
+from stores.tests.factories import member_account as member
 
 pytestmark = pytest.mark.django_db
-
-
-def client_of(user, *, read_only: bool = False) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, read_only=read_only)}")
-    return client
 
 
 @pytest.fixture
@@ -26,12 +21,6 @@ def acme(members_group):
     StoreGroupFactory(organization=organization, name="north")
     StoreGroupFactory(organization=organization, name="south")
     return organization
-
-
-def member(organization, name: str, role: Role, groups=()):
-    user = UserFactory(username=name, is_staff=True)
-    MembershipFactory(organization=organization, user=user, role=role, groups=list(groups))
-    return user
 
 
 @pytest.fixture

@@ -11,26 +11,20 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Role, StoreGroup
-from accounts.services import api_token_create
 from reports.models import Report
+from conftest import token_client as client_of
 from stores.tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     StatusSpanFactory,
     StoreFactory,
     StoreGroupFactory,
-    UserFactory,
 )
+from stores.tests.factories import member_account as member
 
 pytestmark = pytest.mark.django_db
 
 AS_OF = dt.datetime(2024, 1, 10, 12, tzinfo=dt.timezone.utc)
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)}")
-    return client
 
 
 def csv_store_ids(client: APIClient, capture, body: dict) -> list[str]:
@@ -55,14 +49,6 @@ def acme():
     globex = OrganizationFactory(name="globex")
     StoreFactory(store_id="gx-1", organization=globex, groups=[StoreGroupFactory(organization=globex, name="north")])
     return organization
-
-
-def member(organization, name: str, role: Role = Role.VIEWER, groups: tuple[str, ...] = ()):
-    user = UserFactory(username=name, is_staff=True)
-    MembershipFactory(
-        organization=organization, user=user, role=role, groups=list(StoreGroup.objects.filter(organization=organization, name__in=groups))
-    )
-    return user
 
 
 def test_a_viewer_limited_to_a_group_gets_exactly_its_stores(acme, django_capture_on_commit_callbacks):

@@ -49,6 +49,19 @@ class MembershipFactory(factory.django.DjangoModelFactory):
             self.groups.set(extracted)
 
 
+def member_account(organization: Organization, username: str, role: Role = Role.VIEWER, groups=(), *, members_group=None):
+    """A staff account that is a member of the organization with `role`,
+    limited to `groups` (the organization's, by name or as rows)."""
+    user = UserFactory(username=username, is_staff=True)
+    if members_group is not None:
+        user.groups.add(members_group)
+    names = [group for group in groups if isinstance(group, str)]
+    rows = [group for group in groups if not isinstance(group, str)]
+    rows += list(StoreGroup.objects.filter(organization=organization, name__in=names))
+    MembershipFactory(organization=organization, user=user, role=role, groups=rows)
+    return user
+
+
 def organization_of(user) -> Organization:
     """The organization a test's owner is the admin of, as create_owner makes
     it: named after them, made with them as its admin on first use."""

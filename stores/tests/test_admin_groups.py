@@ -8,7 +8,7 @@ from django.test import Client
 
 from accounts.models import Role, StoreGroup
 from stores.models import Store
-from stores.tests.factories import MembershipFactory, OrganizationFactory, StoreFactory, StoreGroupFactory, UserFactory
+from stores.tests.factories import OrganizationFactory, StoreFactory, StoreGroupFactory, member_account
 from stores.tests.test_admin import STORES, store_post
 
 pytestmark = pytest.mark.django_db
@@ -27,11 +27,9 @@ def groups(*names: str) -> list[StoreGroup]:
 
 
 def member_client(organization, members_group, role: Role, limited_to: tuple[str, ...] = ()) -> Client:
-    user = UserFactory(username=f"{role}-{'-'.join(limited_to) or 'all'}", is_staff=True)
-    user.groups.add(members_group)
-    MembershipFactory(organization=organization, user=user, role=role, groups=groups(*limited_to))
+    username = f"{role}-{'-'.join(limited_to) or 'all'}"
     client = Client()
-    client.force_login(user)
+    client.force_login(member_account(organization, username, role, limited_to, members_group=members_group))
     return client
 
 

@@ -6,20 +6,14 @@ store's groups, keeps the ones they do not see."""
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.models import Role, StoreGroup
-from accounts.services import api_token_create
 from stores.models import Store
+from conftest import token_client as client_of
 from stores.tests.factories import MembershipFactory, OrganizationFactory, StoreFactory, StoreGroupFactory, UserFactory
+from stores.tests.factories import member_account as member
 
 pytestmark = pytest.mark.django_db
-
-
-def client_of(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)}")
-    return client
 
 
 @pytest.fixture
@@ -28,14 +22,6 @@ def acme():
     for name in ("north", "south", "brand-x"):
         StoreGroupFactory(organization=organization, name=name)
     return organization
-
-
-def member(organization, name: str, role: Role, groups: tuple[str, ...] = ()):
-    user = UserFactory(username=name, is_staff=True)
-    MembershipFactory(
-        organization=organization, user=user, role=role, groups=list(StoreGroup.objects.filter(organization=organization, name__in=groups))
-    )
-    return user
 
 
 def group_names(store_id: str) -> list[str]:
