@@ -92,19 +92,19 @@ ALWAYS_OPEN: WeeklyHours = weekly_hours(())
 
 
 @lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
 @lru_cache(maxsize=262_144)
-def _local_to_micros(zone_name: str, ordinal: int, seconds: int) -> int:
+def local_to_micros(zone_name: str, ordinal: int, seconds: int) -> int:
     """UTC instant of `seconds` after local midnight of the date `ordinal`.
 
     Wall-clock arithmetic with fold=0: a time in a spring-forward gap takes the
     offset from before the gap (so it lands later by the gap's length), and an
     ambiguous fall-back time takes its first occurrence.
     """
-    local = dt.datetime.fromordinal(ordinal).replace(tzinfo=_zone(zone_name))
+    local = dt.datetime.fromordinal(ordinal).replace(tzinfo=zone(zone_name))
     local += dt.timedelta(seconds=seconds)  # wall-clock addition, fold stays 0
     return to_micros(local)
 
@@ -118,18 +118,18 @@ def business_intervals(hours: WeeklyHours, zone_name: str, start: int, end: int)
     """
     if end <= start:
         return []
-    zone = _zone(zone_name)
-    first_date = from_micros(start).astimezone(zone).date() - dt.timedelta(days=2)
-    last_date = from_micros(end).astimezone(zone).date()
+    store_zone = zone(zone_name)
+    first_date = from_micros(start).astimezone(store_zone).date() - dt.timedelta(days=2)
+    last_date = from_micros(end).astimezone(store_zone).date()
     pieces: list[Interval] = []
     for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1):
         # date.weekday() of an ordinal: ordinal 1 (0001-01-01) was a Monday.
         for local_start, local_end in hours[(ordinal - 1) % 7]:
             # Plain comparisons, not max()/min(): this runs for every interval of every store.
-            s = _local_to_micros(zone_name, ordinal, local_start)
+            s = local_to_micros(zone_name, ordinal, local_start)
             if s < start:
                 s = start
-            e = _local_to_micros(zone_name, ordinal, local_end)
+            e = local_to_micros(zone_name, ordinal, local_end)
             if e > end:
                 e = end
             if s < e:
@@ -172,6 +172,8 @@ class Span(NamedTuple):
 class StatusTimeline(NamedTuple):
     up: list[Interval]
     down: list[Interval]
+    # The part of `down` in which the latest poll was the stale period old or older.
+    no_signal: list[Interval]
 
 
 def status_timeline(spans: Sequence[Span], stale_after: int, start: int, end: int) -> StatusTimeline:
@@ -179,12 +181,15 @@ def status_timeline(spans: Sequence[Span], stale_after: int, start: int, end: in
 
     A span's status holds from its first poll until the next span's first poll,
     except that an active status expires `stale_after` after the span's last
-    poll (down, no signal). Before the first span nothing is monitored.
+    poll (down, no signal). Down time from `stale_after` after a span's last
+    poll on, of either status, is also no-signal time: the latest poll is that
+    old. Before the first span nothing is monitored.
     """
     # Written with plain comparisons instead of min()/max(): this runs for
     # every span of every store in a report.
     up: list[Interval] = []
     down: list[Interval] = []
+    no_signal: list[Interval] = []
     count = len(spans)
     for i in range(count):
         active, first, last = spans[i]
@@ -196,19 +201,21 @@ def status_timeline(spans: Sequence[Span], stale_after: int, start: int, end: in
         if following <= start:
             continue
         begin = first if first > start else start
+        expires = last + stale_after
+        if expires > following:
+            expires = following
         if active:
-            expires = last + stale_after
-            if expires > following:
-                expires = following
             if begin < expires:
                 up.append((begin, expires))
-            if expires < start:
-                expires = start
-            if expires < following:
-                down.append((expires, following))
         elif begin < following:
             down.append((begin, following))
-    return StatusTimeline(up, down)
+        if expires < start:
+            expires = start
+        if expires < following:
+            if active:
+                down.append((expires, following))
+            no_signal.append((expires, following))
+    return StatusTimeline(up, down, no_signal)
 
 
 def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
@@ -231,6 +238,28 @@ def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
     return out
 
 
+def subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """The parts of sorted disjoint intervals `a` outside sorted disjoint intervals `b`."""
+    out: list[Interval] = []
+    j, len_b = 0, len(b)
+    for s, e in a:
+        while j < len_b and b[j][1] <= s:
+            j += 1
+        k = j
+        while k < len_b and b[k][0] < e:
+            b_start, b_end = b[k]
+            if b_start > s:
+                out.append((s, b_start))
+            if b_end > s:
+                s = b_end
+            if s >= e:
+                break
+            k += 1
+        if s < e:
+            out.append((s, e))
+    return out
+
+
 def _tail_measures(intervals: Sequence[Interval], hour_start: int, day_start: int) -> tuple[int, int, int]:
     """Lengths after hour_start, after day_start, and in all, of intervals
     that all end by the same instant: the three report windows in one pass."""
@@ -250,7 +279,9 @@ def _tail_measures(intervals: Sequence[Interval], hour_start: int, day_start: in
 
 
 class UptimeFigures(NamedTuple):
-    """Up and down time inside business hours, in microseconds, per window."""
+    """Time inside business hours (closures removed), in microseconds, per
+    window: up, down, the part of down with no signal, and the business
+    hours that closures removed."""
 
     uptime_last_hour: int
     uptime_last_day: int
@@ -258,6 +289,12 @@ class UptimeFigures(NamedTuple):
     downtime_last_hour: int
     downtime_last_day: int
     downtime_last_week: int
+    no_signal_last_hour: int = 0
+    no_signal_last_day: int = 0
+    no_signal_last_week: int = 0
+    closed_last_hour: int = 0
+    closed_last_day: int = 0
+    closed_last_week: int = 0
 
 
 REPORT_COLUMNS = (
@@ -269,23 +306,54 @@ REPORT_COLUMNS = (
     "downtime_last_day",
     "downtime_last_week",
 )
+# ?columns=extended appends these (docs/semantics.md, section 5).
+EXTENDED_COLUMNS = (
+    "no_signal_last_hour",
+    "no_signal_last_day",
+    "no_signal_last_week",
+    "closed_last_hour",
+    "closed_last_day",
+    "closed_last_week",
+    "uptime_percent_last_hour",
+    "uptime_percent_last_day",
+    "uptime_percent_last_week",
+)
 # The last hour is reported in minutes, the last day and week in hours.
 _UNITS = (MINUTE, HOUR, HOUR, MINUTE, HOUR, HOUR)
 _HUNDREDTH = Decimal("0.01")
 
 
 def store_uptime(
-    *, spans: Sequence[Span], hours: WeeklyHours, zone_name: str, as_of: int, stale_after: int
+    *,
+    spans: Sequence[Span],
+    hours: WeeklyHours,
+    zone_name: str,
+    as_of: int,
+    stale_after: int,
+    closures: Sequence[Interval] = (),
 ) -> UptimeFigures:
-    """Figures for one store over the hour, day and week ending at `as_of`."""
+    """Figures for one store over the hour, day and week ending at `as_of`.
+    `closures` (sorted, disjoint UTC intervals: core.closures) are taken out
+    of the business hours first: their time is neither up nor down."""
     week_start = as_of - WEEK
     timeline = status_timeline(spans, stale_after, week_start, as_of)
     if not timeline.up and not timeline.down:
         return UptimeFigures(0, 0, 0, 0, 0, 0)
-    open_hours = _business_intervals_shared(hours, zone_name, week_start, as_of)
-    up_hour, up_day, up_week = _tail_measures(intersect(timeline.up, open_hours), as_of - HOUR, as_of - DAY)
-    down_hour, down_day, down_week = _tail_measures(intersect(timeline.down, open_hours), as_of - HOUR, as_of - DAY)
-    return UptimeFigures(up_hour, up_day, up_week, down_hour, down_day, down_week)
+    business = _business_intervals_shared(hours, zone_name, week_start, as_of)
+    hour_start, day_start = as_of - HOUR, as_of - DAY
+    if closures:
+        open_hours = subtract(business, closures)
+        # Closed time counts once the store is monitored, as up and down time
+        # do: from its first poll on, every instant is up, down or closed.
+        monitored_from = min(timeline.up[0][0] if timeline.up else as_of, timeline.down[0][0] if timeline.down else as_of)
+        closed_hours = intersect(intersect(business, closures), [(monitored_from, as_of)])
+        closed = _tail_measures(closed_hours, hour_start, day_start)
+    else:
+        open_hours, closed = business, (0, 0, 0)
+    up_hour, up_day, up_week = _tail_measures(intersect(timeline.up, open_hours), hour_start, day_start)
+    down_hour, down_day, down_week = _tail_measures(intersect(timeline.down, open_hours), hour_start, day_start)
+    no_signal = _tail_measures(intersect(timeline.no_signal, open_hours), hour_start, day_start) if timeline.no_signal else (0, 0, 0)
+    return UptimeFigures(up_hour, up_day, up_week, down_hour, down_day, down_week, *no_signal, *closed)
 
 
 def in_unit(micros: int, unit: int) -> Decimal:
@@ -295,18 +363,41 @@ def in_unit(micros: int, unit: int) -> Decimal:
 
 
 def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
-    """The figures in report units (minutes for the hour, hours otherwise)."""
-    return tuple(in_unit(micros, unit) for micros, unit in zip(figures, _UNITS))
+    """The seed columns' figures in report units (minutes for the hour, hours otherwise)."""
+    return tuple(in_unit(micros, unit) for micros, unit in zip(figures[:6], _UNITS))
+
+
+def _unit_text(micros: int, unit: int) -> str:
+    if micros < 0:  # never a duration; rounding half up differs below zero
+        return str(in_unit(micros, unit))
+    hundredths = (micros * 200 + unit) // (2 * unit)  # round half up, exactly
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
 def report_texts(figures: UptimeFigures) -> tuple[str, ...]:
     """report_values as the CSV writes them, in integer arithmetic: the same
     text, several times faster than Decimal (a report writes six per store)."""
-    texts = []
-    for micros, unit in zip(figures, _UNITS):
-        if micros < 0:  # never a duration; rounding half up differs below zero
-            texts.append(str(in_unit(micros, unit)))
-            continue
-        hundredths = (micros * 200 + unit) // (2 * unit)  # round half up, exactly
-        texts.append(f"{hundredths // 100}.{hundredths % 100:02d}")
-    return tuple(texts)
+    return tuple(_unit_text(micros, unit) for micros, unit in zip(figures[:6], _UNITS))
+
+
+def uptime_percent(up: int, down: int) -> Decimal | None:
+    """100 × up / (up + down), rounded half up to two decimals; None when the
+    store was not monitored inside business hours at all (nothing to divide)."""
+    if up + down == 0:
+        return None
+    return (Decimal(100 * up) / (up + down)).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
+
+
+def extended_texts(figures: UptimeFigures) -> tuple[str, ...]:
+    """The EXTENDED_COLUMNS' texts: no-signal and closed time in the seed
+    columns' units, then the uptime percentages (empty when not monitored)."""
+    no_signal_and_closed = tuple(_unit_text(micros, unit) for micros, unit in zip(figures[6:12], _UNITS))
+    percents = tuple(
+        "" if percent is None else str(percent)
+        for percent in (
+            uptime_percent(figures.uptime_last_hour, figures.downtime_last_hour),
+            uptime_percent(figures.uptime_last_day, figures.downtime_last_day),
+            uptime_percent(figures.uptime_last_week, figures.downtime_last_week),
+        )
+    )
+    return no_signal_and_closed + percents

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import instants
+from core import closures, instants
 from core import uptime
+from core.closures import ClosureRule
 from core.uptime import HoursEntry, UptimeFigures
 
 from .test_uptime import spans_from_polls
@@ -102,12 +103,25 @@ def open_seconds(entries, zone_name: str, start: int, end: int) -> bytearray:
     return flags
 
 
-def simulate(polls, entries, zone_name: str, as_of: int, stale: int, longest: int) -> dict[int, tuple[int, int]]:
-    """(up seconds, down seconds) inside business hours for each window of
-    length <= `longest` (1 h, 1 day, 1 week) ending at `as_of`, second by second."""
+def closed_seconds(closures, start: int, end: int) -> bytearray:
+    """One byte per second of [start, end): 1 inside some closure (UTC seconds, any overlap)."""
+    flags = bytearray(end - start)
+    for s, e in closures:
+        a, b = max(s, start) - start, min(e, end) - start
+        if a < b:
+            flags[a:b] = b"\x01" * (b - a)
+    return flags
+
+
+def simulate(polls, entries, zone_name: str, as_of: int, stale: int, longest: int, closures=()) -> dict[int, tuple[int, int, int, int]]:
+    """(up, down, no signal, closed) seconds inside business hours for each
+    window of length <= `longest` (1 h, 1 day, 1 week) ending at `as_of`,
+    second by second. A second inside a closure is closed: neither up nor
+    down. No signal: down with the latest poll `stale` old or older."""
     windows = [w for w in (HOUR_S, DAY_S, WEEK_S) if w <= longest]
     window_start = as_of - longest
     flags = open_seconds(entries, zone_name, window_start, as_of)
+    shut = closed_seconds(closures, window_start, as_of)
     seen = [poll for poll in polls if poll[0] < as_of]  # polls at or after as_of are ignored
     n = len(seen)
     never = as_of + 1
@@ -117,7 +131,7 @@ def simulate(polls, entries, zone_name: str, as_of: int, stale: int, longest: in
     edges = sorted({as_of - w for w in windows}) + [as_of]
     pieces = []
     for lo, hi in zip(edges, edges[1:]):
-        up = down = 0
+        up = down = silent = closed = 0
         for t in range(lo, hi):
             while t >= following:
                 k += 1
@@ -125,16 +139,20 @@ def simulate(polls, entries, zone_name: str, as_of: int, stale: int, longest: in
                 following = seen[k + 1][0] if k + 1 < n else never
             if k < 0 or not flags[t - window_start]:
                 continue  # not monitored yet, or outside business hours
-            if active and t - at < stale:
+            if shut[t - window_start]:
+                closed += 1
+            elif active and t - at < stale:
                 up += 1
             else:
                 down += 1  # inactive, or no signal for `stale` or longer
-        pieces.append((up, down))
+                if t - at >= stale:
+                    silent += 1
+        pieces.append((up, down, silent, closed))
     # pieces are in time order; the i-th shortest window is the last i + 1 of them.
     result = {}
     for i, w in enumerate(windows):
         inside = pieces[-(i + 1) :]
-        result[w] = (sum(p[0] for p in inside), sum(p[1] for p in inside))
+        result[w] = tuple(sum(p[j] for p in inside) for j in range(4))
     return result
 
 
@@ -146,7 +164,7 @@ def in_seconds(entries) -> list[HoursEntry]:
     return [HoursEntry(e.day_of_week, sec(e.start), sec(e.end), e.closed) for e in entries]
 
 
-def engine(polls, entries, zone_name: str, as_of: int, stale: int) -> UptimeFigures:
+def engine(polls, entries, zone_name: str, as_of: int, stale: int, rules=()) -> UptimeFigures:
     spans = spans_from_polls([(at * SECOND, active) for at, active in polls], stale * SECOND)
     hours = uptime.weekly_hours(entries)
     assert uptime.weekly_hours(in_seconds(entries)) == hours
@@ -156,7 +174,25 @@ def engine(polls, entries, zone_name: str, as_of: int, stale: int) -> UptimeFigu
         zone_name=zone_name,
         as_of=as_of * SECOND,
         stale_after=stale * SECOND,
+        closures=closures.closure_intervals(rules, zone_name, (as_of - WEEK_S) * SECOND, as_of * SECOND),
     )
+
+
+def spec_closures(rules, zone_name: str) -> list[tuple[int, int]]:
+    """The closures as UTC seconds, converted on their own: a local moment by
+    zoneinfo with fold=0 (as business hours are), an instant as it is."""
+    zone = ZoneInfo(zone_name)
+    out = []
+    for rule in rules:
+        if rule.local:
+            start, end = (
+                epoch_seconds((dt.datetime.fromordinal(o) + dt.timedelta(seconds=sec)).replace(tzinfo=zone).astimezone(UTC))
+                for o, sec in (rule.start, rule.end)
+            )
+        else:
+            start, end = rule.start // SECOND, rule.end // SECOND
+        out.append((start, end))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -249,6 +285,26 @@ def scenarios(draw, longest: int, max_polls: int):
     return zone, entries, stale, as_of, polls
 
 
+@st.composite
+def closure_rules(draw, zone_name: str, as_of: int, longest: int) -> list[ClosureRule]:
+    """0 to 3 closures around the window: local (often starting or ending near
+    the DST hours) or instants, of any length up to two days, overlapping freely."""
+    zone = ZoneInfo(zone_name)
+    rules = []
+    for _ in range(draw(st.integers(0, 3))):
+        start = as_of - draw(st.integers(-DAY_S, longest + DAY_S))
+        length = draw(st.one_of(st.integers(1, 3 * 3600), st.integers(1, 2 * DAY_S)))
+        if draw(st.booleans()):
+            rules.append(ClosureRule(local=False, start=start * SECOND, end=(start + length) * SECOND))
+            continue
+        local_start = dt.datetime.fromtimestamp(start, UTC).astimezone(zone).replace(tzinfo=None)
+        if draw(st.booleans()):  # a time of day where DST changes happen
+            local_start = local_start.replace(hour=draw(st.integers(0, 3)), minute=draw(st.sampled_from([0, 30, 59])), second=0)
+        local_end = local_start + dt.timedelta(seconds=length)
+        rules.append(ClosureRule(local=True, start=closures.local_moment(local_start), end=closures.local_moment(local_end)))
+    return rules
+
+
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -263,8 +319,9 @@ def test_hour_and_day_match_per_second_simulation(scenario):
     zone, entries, stale, as_of, polls = scenario
     got = engine(polls, entries, zone, as_of, stale)
     want = simulate(polls, entries, zone, as_of, stale, longest=DAY_S)
-    assert (got.uptime_last_hour, got.downtime_last_hour) == tuple(x * SECOND for x in want[HOUR_S])
-    assert (got.uptime_last_day, got.downtime_last_day) == tuple(x * SECOND for x in want[DAY_S])
+    assert (got.uptime_last_hour, got.downtime_last_hour) == tuple(x * SECOND for x in want[HOUR_S][:2])
+    assert (got.uptime_last_day, got.downtime_last_day) == tuple(x * SECOND for x in want[DAY_S][:2])
+    assert (got.no_signal_last_hour, got.no_signal_last_day) == (want[HOUR_S][2] * SECOND, want[DAY_S][2] * SECOND)
 
 
 @settings(max_examples=30, **SETTINGS)
@@ -274,8 +331,19 @@ def test_all_windows_match_per_second_simulation(scenario):
     got = engine(polls, entries, zone, as_of, stale)
     want = simulate(polls, entries, zone, as_of, stale, longest=WEEK_S)
     assert got == UptimeFigures(
-        *(want[w][0] * SECOND for w in (HOUR_S, DAY_S, WEEK_S)),
-        *(want[w][1] * SECOND for w in (HOUR_S, DAY_S, WEEK_S)),
+        *(want[w][measure] * SECOND for measure in range(4) for w in (HOUR_S, DAY_S, WEEK_S))
+    )
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(data=st.data(), scenario=scenarios(longest=WEEK_S, max_polls=150))
+def test_all_windows_with_closures_match_per_second_simulation(data, scenario):
+    zone, entries, stale, as_of, polls = scenario
+    rules = data.draw(closure_rules(zone, as_of, WEEK_S))
+    got = engine(polls, entries, zone, as_of, stale, rules)
+    want = simulate(polls, entries, zone, as_of, stale, longest=WEEK_S, closures=spec_closures(rules, zone))
+    assert got == UptimeFigures(
+        *(want[w][measure] * SECOND for measure in range(4) for w in (HOUR_S, DAY_S, WEEK_S))
     )
 
 
