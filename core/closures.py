@@ -11,11 +11,12 @@ business hours before measuring anything (core.uptime.store_uptime).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from .instants import from_micros
+from .instants import from_micros, to_micros
 from .uptime import Interval, local_to_micros, merge, zone
 
 # A local moment: (proleptic ordinal of the date, seconds after that local midnight).
@@ -99,3 +100,97 @@ def _closure_intervals_shared(rules: tuple[ClosureRule, ...], zone_name: str, st
             if s < e:
                 pieces.append((s, e))
     return tuple(merge(pieces))
+
+
+# --------------------------------------------------------------------------
+# Closures as written (the API, the admin, import_closures)
+# --------------------------------------------------------------------------
+
+# A closure may be at most this long (a year, with 29 February).
+LONGEST = dt.timedelta(days=366)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$", re.ASCII)
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$", re.ASCII)
+
+
+class PeriodInvalid(ValueError):
+    """A closure's period that cannot be used; `code` says why, the message how."""
+
+    def __init__(self, message: str, code: str = "invalid", field: str = "end") -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+class ClosurePeriod(NamedTuple):
+    """A closure's period, read: local moments (naive datetimes, end
+    exclusive; `whole_days` when given as dates) or aware instants."""
+
+    local: bool
+    start: dt.datetime
+    end: dt.datetime
+    whole_days: bool = False
+
+
+def _form(text: object, field: str) -> str:
+    if not isinstance(text, str):
+        raise PeriodInvalid("Expected a date (YYYY-MM-DD), a local time (YYYY-MM-DDTHH:MM[:SS]) or an instant with Z or an offset.", field=field)
+    if _DATE.match(text):
+        return "date"
+    if _LOCAL.match(text):
+        return "local"
+    if _INSTANT.match(text):
+        return "instant"
+    raise PeriodInvalid(
+        f"{text!r} is not a date (YYYY-MM-DD), a local time (YYYY-MM-DDTHH:MM[:SS]) or an instant with Z or an offset.",
+        field=field,
+    )
+
+
+def closure_period(start: object, end: object, *, every_year: bool = False) -> ClosurePeriod:
+    """Read a closure's start and end as written. Both in one form: dates
+    (the end day included), local times without an offset (end excluded),
+    or instants with Z or an offset (end excluded). PeriodInvalid otherwise,
+    for an end not after the start, a closure over 366 days, or every_year
+    with instants."""
+    start_form, end_form = _form(start, "start"), _form(end, "end")
+    if start_form != end_form:
+        names = {"date": "date", "local": "local time", "instant": "instant"}
+        raise PeriodInvalid(
+            f"start is a {names[start_form]} and end a {names[end_form]}: give both in one form.",
+            code="closure_forms_differ",
+        )
+    try:
+        if start_form == "date":
+            first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+            period = ClosurePeriod(True, dt.datetime.combine(first, dt.time()), dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1), True)
+            if last < first:
+                raise PeriodInvalid("end is before start (a date's end is the last day closed).", code="end_before_start")
+        else:
+            begin = dt.datetime.fromisoformat(start)
+            finish = dt.datetime.fromisoformat(end)
+            period = ClosurePeriod(start_form == "local", begin, finish)
+            if finish <= begin:
+                raise PeriodInvalid("end must be after start.", code="end_before_start")
+    except ValueError as exc:
+        if isinstance(exc, PeriodInvalid):
+            raise
+        raise PeriodInvalid(f"Not a valid date or time: {exc}.") from None
+    if period.end - period.start > LONGEST:
+        raise PeriodInvalid("A closure may last at most 366 days.", code="closure_too_long")
+    if every_year and not period.local:
+        raise PeriodInvalid(
+            "every_year repeats local dates: give start and end as dates or local times, without an offset.",
+            code="every_year_needs_local_time",
+            field="every_year",
+        )
+    if not period.local and period.start.year < 1970:
+        raise PeriodInvalid("Before 1970.", field="start")
+    return period
+
+
+def closure_rule(period: ClosurePeriod, every_year: bool = False) -> ClosureRule:
+    """The engine's form of a period."""
+    if period.local:
+        return ClosureRule(True, local_moment(period.start), local_moment(period.end), every_year)
+    return ClosureRule(False, to_micros(period.start), to_micros(period.end))

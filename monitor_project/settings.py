@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # the Swagger UI's files, served as static files instead of from a CDN
     "django_tasks",
     "django_tasks_db",
+    # The history of closures and business hours (who, when, before and after), in the admin.
+    "simple_history",
     # The apps, lowest layer first (docs/architecture.md).
     "accounts",
     "stores",
@@ -55,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The user behind each history row (simple_history); an API token's user once DRF has authenticated it.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

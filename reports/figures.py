@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from core import instants, uptime
+from core.closures import closure_intervals
 from stores.models import Store, stale_after
 from stores.selectors import store_uptime_inputs
 
@@ -41,16 +42,19 @@ def store_figures(
     as_of_micros = instants.to_micros(as_of)
     stale = stale_after()
     week_start = as_of - dt.timedelta(days=7)
+    week_start_micros = as_of_micros - instants.WEEK
     for offset in range(0, len(stores), READ_BATCH_SIZE):
         batch = stores[offset : offset + READ_BATCH_SIZE]
         inputs = store_uptime_inputs(store_pks=[row.pk for row in batch], start=week_start, end=as_of)
         for row in batch:
+            store = inputs[row.pk]
             yield row, uptime.store_uptime(
-                spans=inputs[row.pk].spans,
-                hours=inputs[row.pk].hours,
+                spans=store.spans,
+                hours=store.hours,
                 zone_name=row.timezone,
                 as_of=as_of_micros,
                 stale_after=stale,
+                closures=closure_intervals(store.closures, row.timezone, week_start_micros, as_of_micros),
             )
         if on_chunk is not None:
             on_chunk(offset + len(batch))

@@ -66,6 +66,13 @@ class StoreFigures(models.Model):
     downtime_last_hour = models.BigIntegerField(default=0)
     downtime_last_day = models.BigIntegerField(default=0)
     downtime_last_week = models.BigIntegerField(default=0)
+    # The part of the downtime with no signal, and the business hours closures removed.
+    no_signal_last_hour = models.BigIntegerField(default=0)
+    no_signal_last_day = models.BigIntegerField(default=0)
+    no_signal_last_week = models.BigIntegerField(default=0)
+    closed_last_hour = models.BigIntegerField(default=0)
+    closed_last_day = models.BigIntegerField(default=0)
+    closed_last_week = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "store figures"

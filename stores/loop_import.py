@@ -147,8 +147,11 @@ def import_hours(*, organization, path: Path) -> ImportSummary:
         created = _create_stores(organization=organization, zones={k: DEFAULT_TIMEZONE for k in week if k not in existing})
         stores = {**existing, **created}
         pks = [store.pk for store in stores.values()]
+        # A bulk load: no history rows (simple_history's per-row signals would
+        # load and record every deleted row one by one), as bulk_create below writes none.
         for offset in range(0, len(pks), 5000):
-            BusinessHours.objects.filter(store_id__in=pks[offset : offset + 5000]).delete()
+            rows = BusinessHours.objects.filter(store_id__in=pks[offset : offset + 5000])
+            rows._raw_delete(rows.db)
         BusinessHours.objects.bulk_create(
             (
                 BusinessHours(store=stores[store_id], day_of_week=day, start_time_local=start, end_time_local=end)

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
+from simple_history.models import HistoricalRecords
 
 from accounts.models import Membership, Role
 from common.ownership import sees_everything
@@ -152,6 +153,8 @@ class BusinessHours(models.Model):
     start_time_local = models.TimeField(null=True, blank=True)
     end_time_local = models.TimeField(null=True, blank=True)
     closed = models.BooleanField(default=False)
+    # Who changed a store's hours, when, before and after (the admin's history pages).
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["store_id", "day_of_week", "start_time_local"]
@@ -199,3 +202,88 @@ class StatusSpan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} {self.status} {self.first_poll_at:%Y-%m-%d %H:%M}–{self.last_poll_at:%H:%M} ({self.poll_count})"
+
+
+class ClosureQuerySet(models.QuerySet):
+    def visible_to(self, user: Any) -> ClosureQuerySet:
+        """Closures the user sees: those of their organizations that cover a
+        store they see (a closure for the whole organization covers every
+        store, and a limited member sees it too)."""
+        if sees_everything(user):
+            return self
+        memberships = Membership.objects.of(user)
+        visible_stores = Store.objects.visible_to(user).values("pk")
+        through = self.model.stores.through.objects
+        return self.filter(
+            Q(organization_id__in=memberships.unscoped().values("organization_id"))
+            | Q(organization_id__in=memberships.values("organization_id"), group__isnull=True, stores_given=False)
+            | Q(group_id__in=memberships.scoped_group_ids())
+            | Q(pk__in=through.filter(store_id__in=visible_stores).values("closure_id"))
+        )
+
+
+class Closure(models.Model):
+    """A period in which stores are not expected to be open (docs/semantics.md,
+    section 6): removed from their business hours before anything is measured.
+
+    It covers the stores listed, or the stores of a group, or every store of
+    its organization (read when a report or the dashboard is computed, so a
+    store added later is covered too). Its period is local (read in each
+    store's zone; `start_local`/`end_local`, end exclusive, `whole_days` when
+    given as dates) or two instants (`start_at`/`end_at`).
+    """
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="closures")
+    stores = models.ManyToManyField(Store, blank=True, related_name="closures")
+    # Whether it lists its stores (a list whose stores were all deleted covers nothing, not everything).
+    stores_given = models.BooleanField(default=False)
+    group = models.ForeignKey(
+        "accounts.StoreGroup", on_delete=models.CASCADE, null=True, blank=True, related_name="closures"
+    )
+    # YYYY-MM-DDTHH:MM:SS local wall time, for the local forms.
+    start_local = models.CharField(max_length=19, blank=True)
+    end_local = models.CharField(max_length=19, blank=True)
+    whole_days = models.BooleanField(default=False)
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    every_year = models.BooleanField(default=False)
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Who changed what, when, before and after: the admin's history page.
+    history = HistoricalRecords()
+
+    objects = ClosureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(start_at__isnull=True, end_at__isnull=True) & ~Q(start_local="") & ~Q(end_local="")
+                    | Q(start_at__isnull=False, end_at__isnull=False, start_local="", end_local="", every_year=False)
+                ),
+                name="closure_local_or_instants",
+            ),
+        ]
+
+    @property
+    def is_local(self) -> bool:
+        return self.start_at is None
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.period_text})"
+
+    @property
+    def period_text(self) -> str:
+        """The period as given: dates (end inclusive), local times, or UTC instants."""
+        if not self.is_local:
+            return f"{self.start_at:%Y-%m-%dT%H:%M:%SZ} – {self.end_at:%Y-%m-%dT%H:%M:%SZ}"
+        if self.whole_days:
+            last = dt.date.fromisoformat(self.end_local[:10]) - dt.timedelta(days=1)
+            text = self.start_local[:10] if last.isoformat() == self.start_local[:10] else f"{self.start_local[:10]} – {last}"
+        else:
+            text = f"{self.start_local} – {self.end_local} local"
+        return f"{text}, every year" if self.every_year else text

@@ -15,12 +15,13 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from django.db import connection, connections
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from common.expressions import EpochMicroseconds, InIntegers, SecondsOfDay
 from core import uptime
+from core.closures import ClosureRule, local_moment
 
-from .models import BusinessHours, PollStatus, Store, StatusSpan
+from .models import BusinessHours, Closure, PollStatus, Store, StatusSpan
 
 
 class UptimeInputs(NamedTuple):
@@ -28,6 +29,8 @@ class UptimeInputs(NamedTuple):
 
     hours: uptime.WeeklyHours
     spans: list[uptime.Span]
+    # Its closures, as rules (core.closures resolves them in its zone).
+    closures: tuple[ClosureRule, ...] = ()
 
 
 def _rows(queryset: QuerySet) -> list[tuple]:
@@ -111,10 +114,77 @@ def store_spans(*, store_pks: Sequence[int], start: dt.datetime, end: dt.datetim
 def store_uptime_inputs(
     *, store_pks: Sequence[int], start: dt.datetime, end: dt.datetime
 ) -> dict[int, UptimeInputs]:
-    """Hours and spans for many stores in three queries."""
+    """Hours, spans and closures for many stores in seven queries."""
     hours = store_weekly_hours(store_pks=store_pks)
     spans = store_spans(store_pks=store_pks, start=start, end=end)
-    return {pk: UptimeInputs(hours[pk], spans[pk]) for pk in store_pks}
+    closures = store_closure_rules(store_pks=store_pks, start=start, end=end)
+    return {pk: UptimeInputs(hours[pk], spans[pk], closures[pk]) for pk in store_pks}
+
+
+def _local_text(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _rule(start_local: str, end_local: str, start_at, end_at, every_year: bool) -> ClosureRule:
+    if start_at is not None:
+        return ClosureRule(False, start_at, end_at)
+    return ClosureRule(
+        True,
+        local_moment(dt.datetime.fromisoformat(start_local)),
+        local_moment(dt.datetime.fromisoformat(end_local)),
+        every_year,
+    )
+
+
+def store_closure_rules(
+    *, store_pks: Sequence[int], start: dt.datetime, end: dt.datetime
+) -> dict[int, tuple[ClosureRule, ...]]:
+    """The closures covering each store that may touch [start, end), as
+    rules, in four queries: a closure covers the stores it lists, or its
+    group's stores, or every store of its organization."""
+    found: dict[int, tuple[ClosureRule, ...]] = {pk: () for pk in store_pks}
+    if not store_pks:
+        return found
+    organization_of = dict(_rows(Store.objects.filter(InIntegers("pk", store_pks)).order_by().values_list("pk", "organization_id")))
+    # Local times are read in zones up to 14 hours from UTC: a day's slack each side.
+    slack = dt.timedelta(days=1)
+    closures = _rows(
+        Closure.objects.filter(organization_id__in=set(organization_of.values()))
+        .filter(
+            Q(every_year=True)
+            | Q(start_at__isnull=False, start_at__lt=end, end_at__gt=start)
+            | Q(start_at__isnull=True, start_local__lt=_local_text(end + slack), end_local__gt=_local_text(start - slack))
+        )
+        .order_by("pk")
+        .values_list(
+            "pk", "organization_id", "group_id", "stores_given", "start_local", "end_local",
+            EpochMicroseconds("start_at"), EpochMicroseconds("end_at"), "every_year",
+        )
+    )
+    if not closures:
+        return found
+    by_organization: dict[int, list[ClosureRule]] = defaultdict(list)
+    by_group: dict[int, list[ClosureRule]] = defaultdict(list)
+    listed: dict[int, ClosureRule] = {}
+    for pk, organization_id, group_id, stores_given, start_local, end_local, start_at, end_at, every_year in closures:
+        rule = _rule(start_local, end_local, start_at, end_at, bool(every_year))
+        if stores_given:
+            listed[pk] = rule
+        elif group_id is not None:
+            by_group[group_id].append(rule)
+        else:
+            by_organization[organization_id].append(rule)
+    rules: dict[int, list[ClosureRule]] = {pk: list(by_organization.get(organization_of.get(pk), ())) for pk in store_pks}
+    if by_group:
+        memberships = Store.groups.through.objects.filter(InIntegers("store_id", store_pks), storegroup_id__in=list(by_group))
+        for store_pk, group_id in _rows(memberships.order_by().values_list("store_id", "storegroup_id")):
+            rules[store_pk].extend(by_group[group_id])
+    if listed:
+        links = Closure.stores.through.objects.filter(InIntegers("store_id", store_pks), closure_id__in=list(listed))
+        for closure_pk, store_pk in _rows(links.order_by().values_list("closure_id", "store_id")):
+            rules[store_pk].append(listed[closure_pk])
+    # Sorted: stores with the same closures share one tuple, and one resolution per zone.
+    return {pk: tuple(sorted(set(store_rules))) for pk, store_rules in rules.items()}
 
 
 def store_latest_spans(*, store_pks: Sequence[int]) -> dict[int, StatusSpan]:

@@ -6,17 +6,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from accounts.models import Organization, StoreGroup
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
+from simple_history.utils import bulk_create_with_history
 
+from accounts.models import Organization, StoreGroup
 from accounts.secrets import new_secret
 from common.bulk_writes import insert_rows, update_rows
+from core.closures import ClosurePeriod
 from core.instants import from_micros, to_micros
 from core.spans import LatestPoll, SpanRun, StorePolls, Verdict, encode_poll, spans_apply
 
 from .hours import HoursInput
-from .models import DEFAULT_TIMEZONE, BusinessHours, PollStatus, StatusSpan, Store, stale_after, validate_timezone
+from .models import DEFAULT_TIMEZONE, BusinessHours, Closure, PollStatus, StatusSpan, Store, stale_after, validate_timezone
 from .selectors import store_latest_spans
 from .store_ids import clean_store_id
 
@@ -130,10 +133,10 @@ def _store_register(
             store.groups.set(groups)
         if week is not None:
             store.business_hours.all().delete()
-            BusinessHours.objects.bulk_create(_hours_rows(store, week))
+            bulk_create_with_history(_hours_rows(store, week), BusinessHours)
         elif day is not None:
             store.business_hours.filter(day_of_week=day.day_of_week).delete()
-            BusinessHours.objects.bulk_create(_hours_rows(store, [day]))
+            bulk_create_with_history(_hours_rows(store, [day]), BusinessHours)
     return RegisterResult(store, created, device_key)
 
 
@@ -375,3 +378,75 @@ def spans_prune(*, older_than: dt.datetime) -> int:
         .delete()
     )
     return deleted
+
+
+# --------------------------------------------------------------------------
+# Closures
+# --------------------------------------------------------------------------
+
+
+def _closure_period_fields(period: ClosurePeriod, every_year: bool) -> dict:
+    if period.local:
+        return {
+            "start_local": period.start.strftime("%Y-%m-%dT%H:%M:%S"),
+            "end_local": period.end.strftime("%Y-%m-%dT%H:%M:%S"),
+            "whole_days": period.whole_days,
+            "start_at": None,
+            "end_at": None,
+            "every_year": every_year,
+        }
+    return {"start_local": "", "end_local": "", "whole_days": False, "start_at": period.start, "end_at": period.end, "every_year": False}
+
+
+def closure_create(
+    *,
+    organization: Organization,
+    period: ClosurePeriod,
+    reason: str,
+    created_by: AbstractBaseUser | None,
+    stores: Sequence[Store] | None = None,
+    group: StoreGroup | None = None,
+    every_year: bool = False,
+) -> Closure:
+    """A closure of the listed stores, or of a group's stores, or (neither)
+    of every store of the organization. The caller has checked the user may
+    (the stores and group are theirs to manage: stores.access)."""
+    if stores is not None and group is not None:
+        raise ValueError("a closure covers listed stores or a group, not both")
+    with transaction.atomic():
+        closure = Closure.objects.create(
+            organization=organization,
+            group=group,
+            stores_given=stores is not None,
+            reason=reason,
+            created_by=created_by,
+            **_closure_period_fields(period, every_year),
+        )
+        if stores:
+            closure.stores.set(stores)
+    return closure
+
+
+def closure_update(
+    *, closure: Closure, period: ClosurePeriod | None = None, every_year: bool | None = None, reason: str | None = None
+) -> Closure:
+    """Change a closure's period, repetition or reason (what it covers stays)."""
+    if period is not None:
+        fields = _closure_period_fields(period, closure.every_year if every_year is None else every_year)
+        for name, value in fields.items():
+            setattr(closure, name, value)
+    elif every_year is not None:
+        closure.every_year = every_year
+    if reason is not None:
+        closure.reason = reason
+    closure.save()
+    return closure
+
+
+def closure_covered_stores(*, closure: Closure) -> QuerySet[Store]:
+    """The stores a closure covers now."""
+    if closure.stores_given:
+        return closure.stores.all()
+    if closure.group_id is not None:
+        return Store.objects.filter(groups=closure.group_id)
+    return Store.objects.filter(organization_id=closure.organization_id)

@@ -75,4 +75,4 @@ def test_uptime_inputs_for_no_stores_and_for_many():
     inputs = store_uptime_inputs(store_pks=[store.pk for store in stores], start=START, end=END)
     assert list(inputs) == [store.pk for store in stores]
     assert inputs[stores[-1].pk].spans == [Span(True, micros(START), micros(START))]
-    assert all(inputs[store.pk] == (uptime.ALWAYS_OPEN, []) for store in stores[:-1])
+    assert all(inputs[store.pk] == (uptime.ALWAYS_OPEN, [], ()) for store in stores[:-1])
