@@ -388,16 +388,23 @@ def uptime_percent(up: int, down: int) -> Decimal | None:
     return (Decimal(100 * up) / (up + down)).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
 
 
+def _percent_text(up: int, down: int) -> str:
+    # uptime_percent's text in integer arithmetic (a report writes three per store).
+    total = up + down
+    if total == 0:
+        return ""
+    if up < 0 or down < 0:  # never a duration
+        return str(uptime_percent(up, down))
+    hundredths = (20_000 * up + total) // (2 * total)  # 100 × 100 × up / total, rounded half up
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
 def extended_texts(figures: UptimeFigures) -> tuple[str, ...]:
     """The EXTENDED_COLUMNS' texts: no-signal and closed time in the seed
     columns' units, then the uptime percentages (empty when not monitored)."""
-    no_signal_and_closed = tuple(_unit_text(micros, unit) for micros, unit in zip(figures[6:12], _UNITS))
-    percents = tuple(
-        "" if percent is None else str(percent)
-        for percent in (
-            uptime_percent(figures.uptime_last_hour, figures.downtime_last_hour),
-            uptime_percent(figures.uptime_last_day, figures.downtime_last_day),
-            uptime_percent(figures.uptime_last_week, figures.downtime_last_week),
-        )
+    return (
+        *(_unit_text(micros, unit) for micros, unit in zip(figures[6:12], _UNITS)),
+        _percent_text(figures.uptime_last_hour, figures.downtime_last_hour),
+        _percent_text(figures.uptime_last_day, figures.downtime_last_day),
+        _percent_text(figures.uptime_last_week, figures.downtime_last_week),
     )
-    return no_signal_and_closed + percents

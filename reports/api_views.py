@@ -14,7 +14,7 @@ from common.errors import ApiError, validation_error
 from .models import Report, ReportStatus
 from .openapi import GetReportSchema, get_report_schema, report_viewset_schema, trigger_schema
 from .downloads import report_csv_response
-from .selectors import ReportFileMissing, report_list
+from .selectors import COLUMN_SETS, ReportFileMissing, ReportNotExtended, report_list
 from .serializers import ReportSerializer, TriggerReportSerializer
 from .services import AsOfOutOfRange, TooManyRunningReports, report_limits, report_trigger, report_watched
 
@@ -45,11 +45,26 @@ def trigger(request: Request) -> Response:
     return Response({"report_id": str(report.id), "status": ReportStatus.RUNNING}, status=status.HTTP_202_ACCEPTED)
 
 
-def report_answer(report: Report):
+def csv_columns(request: Request) -> str:
+    """?columns=: "default" (the seed's seven) or "extended"; 400 for anything else."""
+    columns = request.query_params.get("columns", "default")
+    if columns not in COLUMN_SETS:
+        message = f"columns must be one of {', '.join(COLUMN_SETS)}, not {columns!r}."
+        raise validation_error(message, {"columns": [message]}, code="unknown_columns")
+    return columns
+
+
+def report_answer(report: Report, columns: str = "default"):
     """Running: 202 with progress; complete: the CSV; failed: 409 with the reason."""
     if report.status == ReportStatus.COMPLETE:
         try:
-            return report_csv_response(report)
+            return report_csv_response(report, columns=columns)
+        except ReportNotExtended:
+            raise ApiError(
+                status_code=status.HTTP_400_BAD_REQUEST,
+                code="report_not_extended",
+                message="This report was made before the extended columns existed; trigger a new one for them.",
+            ) from None
         except ReportFileMissing:
             raise ApiError(
                 status_code=status.HTTP_404_NOT_FOUND,
@@ -92,7 +107,8 @@ class GetReportView(APIView):
         report_id = report_id or request.query_params.get("report_id")
         if not report_id:
             raise validation_error("Give report_id.", {"report_id": ["This field is required."]})
-        return report_answer(_visible_report(request, report_id))
+        columns = csv_columns(request)
+        return report_answer(_visible_report(request, report_id), columns)
 
 
 @report_viewset_schema
@@ -112,4 +128,5 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @action(detail=True, methods=["get"])
     def csv(self, request: Request, pk: str):
-        return report_answer(self.get_object())
+        columns = csv_columns(request)
+        return report_answer(self.get_object(), columns)

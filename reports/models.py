@@ -35,6 +35,8 @@ class Report(models.Model):
     stores_total = models.PositiveIntegerField(default=0)
     stores_done = models.PositiveIntegerField(default=0)
     file = models.FileField(upload_to="reports/", blank=True)
+    # The same rows with the extended columns too (?columns=extended); empty for reports made before them.
+    extended_file = models.FileField(upload_to="reports/", blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -105,10 +105,24 @@ class GetReportSchema(AutoSchema):
 
 REPORT_ANSWER_DESCRIPTION = "202 with its progress while it runs, then 200 with the CSV; 409 if it failed."
 
+COLUMNS_PARAMETER = OpenApiParameter(
+    "columns",
+    str,
+    OpenApiParameter.QUERY,
+    enum=["default", "extended"],
+    description=(
+        "default: the seven seed columns. extended: also no_signal_last_hour/day/week, "
+        "closed_last_hour/day/week (in the seed columns' units) and uptime_percent_last_hour/day/week "
+        "(empty when the store was not monitored in the window). Anything else is 400 `unknown_columns`; "
+        "extended columns of a report made before them, 400 `report_not_extended`."
+    ),
+)
+
 get_report_schema = extend_schema(
     tags=["reports"],
     summary="A report: its CSV, its progress, or why it failed",
     description=REPORT_ANSWER_DESCRIPTION,
+    parameters=[COLUMNS_PARAMETER],
     responses=REPORT_ANSWERS,
 )
 

@@ -16,7 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,8 +30,10 @@ from core import uptime
 from .downloads import report_csv_response
 from .models import Report, ReportStatus
 from .selectors import (
+    COLUMN_SETS,
     FIGURE_COLUMNS,
     ReportFileMissing,
+    ReportNotExtended,
     ReportFileUnreadable,
     ReportRow,
     report_list,
@@ -337,11 +339,16 @@ def report_detail(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_GET
-def report_download(request: HttpRequest, report_id: uuid.UUID) -> FileResponse:
+def report_download(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
     report = _visible_report(request, report_id)
     if report.status != ReportStatus.COMPLETE or not report.file:
         raise Http404("The report is not complete.")
+    columns = request.GET.get("columns", "default")
+    if columns not in COLUMN_SETS:
+        return HttpResponse(f"columns must be one of {', '.join(COLUMN_SETS)}.", status=400, content_type="text/plain")
     try:
-        return report_csv_response(report)
+        return report_csv_response(report, columns=columns)
     except ReportFileMissing:
         raise Http404("The report's file is missing.") from None
+    except ReportNotExtended:
+        raise Http404("This report was made before the extended columns existed.") from None

@@ -57,12 +57,27 @@ def report_progress(*, user, report_ids: Iterable[uuid.UUID]) -> list[Report]:
     )
 
 
-def report_csv_file(*, report: Report) -> IO[bytes]:
-    """The open CSV file of a complete report; ReportFileMissing when it is not in storage."""
+def report_csv_file(*, report: Report, columns: str = "default") -> IO[bytes]:
+    """The open CSV file of a complete report, with the seed's columns or
+    (columns="extended") every column; ReportFileMissing when it is not in
+    storage, ReportNotExtended for the extended file of a report made before it."""
+    if columns not in COLUMN_SETS:
+        raise ValueError(f"unknown columns {columns!r}")
+    stored = report.extended_file if columns == "extended" else report.file
+    if not stored:
+        raise ReportNotExtended(report.pk)
     try:
-        return report.file.open("rb")
+        return stored.open("rb")
     except FileNotFoundError:
-        raise ReportFileMissing(report.file.name) from None
+        raise ReportFileMissing(stored.name) from None
+
+
+# ?columns=: the seed's seven columns, or those and the extended ones.
+COLUMN_SETS = ("default", "extended")
+
+
+class ReportNotExtended(Exception):
+    """The report was made before the extended columns existed: it has no such file."""
 
 
 def report_rows(*, report: Report) -> list[ReportRow]:

@@ -296,7 +296,7 @@ def _chunk_rows(chunk: ClaimedChunk) -> str:
     text = io.StringIO()
     writer = report_csv_writer(text)
     for row, figures in store_figures(stores=stores, as_of=chunk.as_of):
-        writer.writerow((row.store_id, *uptime.report_texts(figures)))
+        writer.writerow((row.store_id, *uptime.report_texts(figures), *uptime.extended_texts(figures)))
     return text.getvalue()
 
 
@@ -375,38 +375,58 @@ def _assemble_or_fail(report: Report) -> bool:
 
 
 def _assemble(report: Report) -> None:
-    """Write the file of a locked report whose chunks are all done: the header,
-    then each chunk's lines in order. Then the report is complete.
+    """Write the files of a locked report whose chunks are all done: the
+    header, then each chunk's lines in order; the seed's seven columns in
+    `file`, every column in `extended_file`. Then the report is complete.
 
-    ReportStorageUnavailable when the file cannot be written, and then no
-    part of it is left in storage."""
+    ReportStorageUnavailable when a file cannot be written, and then no part
+    of either is left in storage."""
     storage = report.file.storage
-    name = report.file.field.generate_filename(report, f"report-{report.pk}.csv")
+    names = {
+        kind: report.file.field.generate_filename(report, f"report-{report.pk}{suffix}.csv")
+        for kind, suffix in (("file", ""), ("extended_file", "-extended"))
+    }
+    saved: dict[str, str] = {}
     try:
-        with tempfile.TemporaryFile(mode="w+b") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            report_csv_writer(text).writerow(uptime.REPORT_COLUMNS)
-            # One chunk's lines in memory at a time.
+        with tempfile.TemporaryFile(mode="w+b") as seed_raw, tempfile.TemporaryFile(mode="w+b") as all_raw:
+            seed = io.TextIOWrapper(seed_raw, encoding="utf-8", newline="")
+            every = io.TextIOWrapper(all_raw, encoding="utf-8", newline="")
+            report_csv_writer(seed).writerow(uptime.REPORT_COLUMNS)
+            report_csv_writer(every).writerow(uptime.REPORT_COLUMNS + uptime.EXTENDED_COLUMNS)
+            # One chunk's lines in memory at a time; a chunk's lines have every column.
             for rows in report.chunks.order_by("index").values_list("rows", flat=True).iterator(chunk_size=4):
-                text.write(rows)
-            text.flush()
-            raw.seek(0)
-            # What an attempt that died while writing left: the name is this report's.
-            _delete_quietly(storage, name)
-            saved = storage.save(name, File(raw))
-            text.detach()
+                every.write(rows)
+                seed.write(_seed_columns(rows))
+            for kind, text, raw in (("file", seed, seed_raw), ("extended_file", every, all_raw)):
+                text.flush()
+                raw.seek(0)
+                # What an attempt that died while writing left: the names are this report's.
+                _delete_quietly(storage, names[kind])
+                saved[kind] = storage.save(names[kind], File(raw))
+                text.detach()
     except OSError as exc:
-        logger.error("report %s: its file could not be written to %s", report.pk, name, exc_info=True)
-        _delete_quietly(storage, name)  # a storage that fails mid-file leaves the part written
+        logger.error("report %s: its files could not be written to %s", report.pk, names["file"], exc_info=True)
+        for name in names.values():  # a storage that fails mid-file leaves the part written
+            _delete_quietly(storage, name)
         raise ReportStorageUnavailable(f"report storage unavailable: {exc.strerror or exc}") from exc
-    report.file.name = saved
+    report.file.name, report.extended_file.name = saved["file"], saved["extended_file"]
     Report.objects.filter(pk=report.pk).update(
-        file=saved,
+        **saved,
         status=ReportStatus.COMPLETE,
         stores_done=F("stores_total"),
         finished_at=timezone.now(),
     )
     report.chunks.all().delete()
+
+
+# A line's first seven fields: the store id and the six seed figures (no field holds a comma).
+_SEED_FIELDS = len(uptime.REPORT_COLUMNS)
+
+
+def _seed_columns(rows: str) -> str:
+    return "".join(
+        ",".join(line.split(",", _SEED_FIELDS)[:_SEED_FIELDS]) + "\r\n" for line in rows.split("\r\n") if line
+    )
 
 
 def _delete_quietly(storage, name: str) -> None:

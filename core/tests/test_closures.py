@@ -214,3 +214,9 @@ def test_uptime_percent_rounds_half_up():
     assert str(uptime.uptime_percent(1, 2)) == "33.33"
     assert uptime.uptime_percent(0, 0) is None
     assert str(uptime.uptime_percent(0, DAY)) == "0.00"
+
+
+def test_percent_texts_equal_uptime_percent():
+    for up, down in [(1, 7), (2, 1), (1, 2), (0, 5), (5, 0), (3, 3), (1, 199_999), (HOUR, 59 * MINUTE), (123_456_789, 987_654_321)]:
+        figures = UptimeFigures(up, up, up, down, down, down)
+        assert uptime.extended_texts(figures)[6:] == (str(uptime.uptime_percent(up, down)),) * 3

@@ -445,4 +445,5 @@ def test_a_missing_media_root_is_created(owner, stores, settings, tmp_path, trig
     triggered = trigger(api)
 
     assert report_answer(api, triggered.json()["report_id"]).status_code == 200
-    assert report_files(settings.MEDIA_ROOT) == [f"report-{triggered.json()['report_id']}.csv"]
+    report_id = triggered.json()["report_id"]
+    assert report_files(settings.MEDIA_ROOT) == [f"report-{report_id}-extended.csv", f"report-{report_id}.csv"]

@@ -99,6 +99,10 @@
       result.appendChild(link(report.detail_url, "View"));
       result.appendChild(document.createTextNode(" · "));
       result.appendChild(link(report.download_url, "Download CSV", true));
+      result.appendChild(document.createTextNode(" "));
+      var extended = link(report.download_url + "?columns=extended", "(extended)");
+      extended.className = "extended-download";
+      result.appendChild(extended);
     } else if (report.status === "Failed") {
       var reason = document.createElement("span");
       reason.className = "report-error";
