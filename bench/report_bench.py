@@ -5,14 +5,15 @@ Usage (from the project folder):
     .venv/bin/python bench/report_bench.py [--case loop] [--case 100k] [--stores N]
         [--workers 2] [--chunk-size N] [--worker-interval 0.1] [--runs 3]
         [--single-process] [--trace] [--profile] [--json PATH]
-        [--days 8] [--seed 1] [--database-url URL] [--keep]
+        [--closures | --no-closures] [--days 8] [--seed 1] [--database-url URL] [--keep]
         [--data-dir ../shared/data/loop-2023]
 
 Without --case or --stores it runs both standard cases, each in its own
 process and database: every store of the Loop data (target: < 3 s from
 trigger to CSV), and 100,000 stores (< 20 s, each worker's peak RSS
-< 300 MB). --json writes the Markdown section and the targets for
-bench/run.py.
+< 300 MB). The Loop case then times the same report with closures (target:
+its median within 15 % of the median without). --json writes the Markdown
+section and the targets for bench/run.py.
 
 What it does for a case, and why each step is there:
 
@@ -34,7 +35,16 @@ What it does for a case, and why each step is there:
    a new process per run, with its peak RSS growth (--trace: tracemalloc
    peak; --profile: a cProfile). Each report's CSV is checked: one row per
    store, in order.
-6. It prints a Markdown section with a table of the figures, and the targets.
+6. With closures (by default for the Loop case; --closures for any other):
+   it creates 12 organization-wide holidays that repeat every year (local
+   dates, one of them inside the report's week) and a one-off closure of a
+   few local hours on the week's last day for 2 % of the stores (listed
+   stores, each open throughout those hours), with stores.services.
+   closure_create as the API does; then times the report again exactly as in
+   4 (and 5), and compares its CSV with the last one without closures: the
+   same stores, some figures changed, and changed only for stores with
+   closed time (and in the last day only for the listed stores).
+7. It prints a Markdown section with a table of the figures, and the targets.
 
 This is not a test: it is slow, needs a database server, and measures rather
 than asserts (apart from sanity checks that make a wrong figure impossible to
@@ -83,6 +93,29 @@ CASES = {"loop": None, "100k": 100_000}
 LOOP_TARGET_SECONDS = 3
 LARGE_TARGET_SECONDS = 20
 LARGE_TARGET_RSS_MB = 300
+# With closures, the report may take at most this much longer than without (the issue's 15 %).
+CLOSURES_TARGET_RATIO = 1.15
+
+# Closures for the run with closures: 12 holidays of every store of the
+# organization, every year, as local dates (the end day included)...
+HOLIDAYS = (
+    ("2023-01-01", "New Year's Day"),
+    ("2023-01-22", "Lunar New Year"),  # a Sunday in the report's week (as_of 25 January)
+    ("2023-02-20", "Presidents' Day"),
+    ("2023-04-09", "Easter Sunday"),
+    ("2023-05-01", "Labour Day"),
+    ("2023-05-29", "Memorial Day"),
+    ("2023-06-19", "Juneteenth"),
+    ("2023-07-04", "Independence Day"),
+    ("2023-09-04", "Labor Day"),
+    ("2023-11-23", "Thanksgiving Day"),
+    ("2023-12-24", "Christmas Eve"),
+    ("2023-12-25", "Christmas Day"),
+)
+# ...and one closure this week, a few local hours on the report's last day
+# (Tuesday: day_of_week 1), for this share of the stores.
+ONE_OFF = ("2023-01-24T10:00:00", "2023-01-24T14:00:00")
+ONE_OFF_SHARE = 0.02
 
 # How long a run may take before the benchmark gives up on it.
 RUN_TIMEOUT_SECONDS = 600
@@ -136,6 +169,24 @@ def check_report(report: Report, expected_ids: Sequence[str]) -> None:
     too_long = [row[0] for row in rows if float(row[3]) + float(row[6]) > 7 * 24]
     if too_long:
         raise SystemExit(f"{len(too_long)} stores have more than a week of up and down time, e.g. {too_long[0]}")
+
+
+# A report's figures by store_id: every column of its extended CSV (the seed
+# columns, then no-signal, closed time and uptime percentages), as text.
+Rows = dict[str, dict[str, str]]
+
+
+def report_rows(report: Report) -> Rows:
+    """The figures of a report's extended CSV, by store."""
+    with report.extended_file.open("rb") as raw:
+        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+        return {row["store_id"]: row for row in reader}
+
+
+def delete_files(report: Report) -> None:
+    report.file.delete(save=False)
+    if report.extended_file:
+        report.extended_file.delete(save=False)
 
 
 class Measure(NamedTuple):
@@ -201,7 +252,7 @@ def run_report(user: AbstractBaseUser, expected_ids: Sequence[str], measure: Mea
         result = pool.submit(measure_report, str(report.pk), measure).result()
     report.refresh_from_db()
     check_report(report, expected_ids)
-    report.file.delete(save=False)
+    delete_files(report)
     return result
 
 
@@ -214,9 +265,12 @@ class WorkersRun(NamedTuple):
     seconds: float  # from report_trigger to the report Complete, its CSV written
     worker_peak_rss: list[int | None]  # bytes, per worker process (from its start)
     load: float  # the machine's 1-minute load average just before the run
+    rows: Rows | None = None  # the report's figures (keep_rows), read after the timing
 
 
-def run_with_workers(user: AbstractBaseUser, expected_ids: Sequence[str], args: argparse.Namespace) -> WorkersRun:
+def run_with_workers(
+    user: AbstractBaseUser, expected_ids: Sequence[str], args: argparse.Namespace, *, keep_rows: bool = False
+) -> WorkersRun:
     """Trigger a report as the API does and wait for the workers to finish it.
 
     Fresh workers for each run, as for each single-process run: no run finds
@@ -248,8 +302,9 @@ def run_with_workers(user: AbstractBaseUser, expected_ids: Sequence[str], args: 
         peaks = [harness.peak_rss(worker.pid) for worker in workers]
     report.refresh_from_db()
     check_report(report, expected_ids)
-    report.file.delete(save=False)
-    return WorkersRun(seconds, peaks, load)
+    rows = report_rows(report) if keep_rows else None
+    delete_files(report)
+    return WorkersRun(seconds, peaks, load, rows)
 
 
 # --------------------------------------------------------------------------

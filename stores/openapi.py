@@ -21,7 +21,14 @@ from common.openapi import BODY_ERRORS, REQUEST_ERRORS, error_responses
 from common.serializers import StrictSerializer
 
 from .models import PollStatus
-from .serializers import RegisterStoreSerializer, StoreIdField, StoreSerializer
+from .serializers import (
+    ClosureChangeSerializer,
+    ClosureSerializer,
+    ClosureWriteSerializer,
+    RegisterStoreSerializer,
+    StoreIdField,
+    StoreSerializer,
+)
 from .store_ids import STORE_ID_PATTERN, STORE_ID_RULE
 
 # --------------------------------------------------------------------------
@@ -288,3 +295,115 @@ store_viewset_schema = extend_schema_view(
 )
 
 poll_viewset_schema = extend_schema_view(create=poll_schema)
+
+
+# --------------------------------------------------------------------------
+# Closures
+# --------------------------------------------------------------------------
+
+
+class CreatedClosureSerializer(ClosureSerializer):
+    """A closure just made, with the number of stores it covers now."""
+
+    stores = serializers.IntegerField(min_value=0, help_text="How many stores it covers now.")
+
+    class Meta(ClosureSerializer.Meta):
+        fields = [*ClosureSerializer.Meta.fields, "stores"]
+        read_only_fields = fields
+
+
+class ClosureResultSerializer(serializers.Serializer):
+    """What became of one closure of a list."""
+
+    index = serializers.IntegerField(min_value=0)
+    status = serializers.IntegerField(help_text="The status a single post of this closure would have had.")
+    code = serializers.CharField(help_text='"created", or the error code a single post would have had.')
+    message = serializers.CharField(required=False)
+    errors = serializers.JSONField(required=False)
+    closure = CreatedClosureSerializer(required=False)
+
+
+class ClosureBatchSerializer(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField(min_value=1))
+    results = ClosureResultSerializer(many=True)
+
+
+class ClosureOrBatchSerializer(serializers.Serializer):
+    """A closure, or a list of closures; ClosureOrBatchScheme writes its schema."""
+
+
+class ClosureOrBatchScheme(OpenApiSerializerExtension):
+    target_class = ClosureOrBatchSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        one = auto_schema.resolve_serializer(ClosureWriteSerializer, direction).ref
+        return {"oneOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 1000}]}
+
+
+CLOSURE_REFUSALS = (
+    400,
+    "Invalid input: a period that cannot be read (`invalid`), an end not after the start (`end_before_start`), "
+    "over 366 days (`closure_too_long`), start and end in different forms (`closure_forms_differ`), "
+    "every_year with instants (`every_year_needs_local_time`), unknown stores (`unknown_store`), groups "
+    "(`unknown_group`) or organizations (`unknown_organization`), stores of several organizations "
+    "(`stores_in_several_organizations`), a member of several organizations without `organization` "
+    "(`organization_required`), a manager limited to groups closing every store (`groups_required`).",
+)
+CLOSURE_PATH = OpenApiParameter("id", int, OpenApiParameter.PATH)
+
+closure_viewset_schema = extend_schema_view(
+    list=extend_schema(
+        tags=["closures"],
+        summary="The closures covering stores you see",
+        parameters=[
+            OpenApiParameter("store_id", str, description="Only those covering this store."),
+            OpenApiParameter("group", str, description="Only those made for this group."),
+            OpenApiParameter("from", str, description="Only those that may reach after this date or instant (every-year ones always)."),
+            OpenApiParameter("to", str, description="Only those that may start before this date or instant (every-year ones always)."),
+        ],
+        responses={200: ClosureSerializer(many=True), **error_responses(400, *REQUEST_ERRORS)},
+    ),
+    retrieve=extend_schema(
+        tags=["closures"],
+        summary="One closure",
+        parameters=[CLOSURE_PATH],
+        responses={200: ClosureSerializer, **error_responses(*REQUEST_ERRORS, (404, "No such closure."))},
+    ),
+    create=extend_schema(
+        tags=["closures"],
+        summary="Close stores for a period (managers and admins)",
+        description=(
+            "Of the listed `store_ids`, of a `group`'s stores, or (neither) of every store of the organization. "
+            "A list of up to 1,000 closures is taken like a poll batch: 200 with a result per item."
+        ),
+        request=ClosureOrBatchSerializer,
+        responses={
+            201: OpenApiResponse(CreatedClosureSerializer, description="A single closure: made."),
+            200: OpenApiResponse(ClosureBatchSerializer, description="A list: one result per closure."),
+            **error_responses(*BODY_ERRORS, *REQUEST_ERRORS, CLOSURE_REFUSALS),
+        },
+        examples=[
+            OpenApiExample(
+                "Christmas, every year, for every store",
+                request_only=True,
+                value={"start": "2024-12-25", "end": "2024-12-25", "reason": "Christmas", "every_year": True},
+            ),
+        ],
+    ),
+    partial_update=extend_schema(
+        tags=["closures"],
+        summary="Change a closure's period, repetition or reason",
+        parameters=[CLOSURE_PATH],
+        request=ClosureChangeSerializer,
+        responses={
+            200: ClosureSerializer,
+            **error_responses(*BODY_ERRORS, *REQUEST_ERRORS, CLOSURE_REFUSALS, (404, "No such closure.")),
+        },
+    ),
+    destroy=extend_schema(
+        tags=["closures"],
+        summary="Delete a closure",
+        parameters=[CLOSURE_PATH],
+        responses={204: OpenApiResponse(description="Deleted."), **error_responses(*REQUEST_ERRORS, (404, "No such closure."))},
+    ),
+)

@@ -15,7 +15,7 @@ from common.serializers import StrictSerializer
 from core.instants import parse_utc_timestamp
 
 from .hours import HoursInput, entry_problem, local_time, week_problems, week_representation
-from .models import POLL_STATUSES, PollStatus, Store, validate_timezone
+from .models import POLL_STATUSES, Closure, PollStatus, Store, validate_timezone
 from .services import PollInput
 from .store_ids import STORE_ID_PATTERN, STORE_ID_RULE, InvalidStoreId, clean_store_id
 
@@ -284,3 +284,91 @@ class PollInvalid(ValueError):
             return f"id: {self.errors['id'][0]}"
         name, messages = next(iter(self.errors.items()))
         return messages[0] if name == "non_field_errors" else f"{name}: {messages[0]}"
+
+
+# --------------------------------------------------------------------------
+# Closures
+# --------------------------------------------------------------------------
+
+CLOSURE_TIME_HELP = (
+    "A date YYYY-MM-DD (a whole local day; as `end`, the last day closed), a local time "
+    "YYYY-MM-DDTHH:MM[:SS] without an offset (read in each store's zone; `end` excluded), or an "
+    "instant with Z or an offset (the same for every store). start and end in one form."
+)
+
+
+class ClosureWriteSerializer(StrictSerializer):
+    """One closure to make: of the listed stores, of a group's stores, or (neither) of every store."""
+
+    store_ids = serializers.ListField(
+        child=StoreIdField(), required=False, min_length=1, max_length=1000, help_text="The stores it covers."
+    )
+    group = serializers.CharField(required=False, max_length=100, help_text="Or: the stores of this group.")
+    organization = serializers.CharField(
+        required=False, max_length=150, help_text="With neither: whose stores (for a member of several organizations)."
+    )
+    start = serializers.CharField(max_length=40, help_text=CLOSURE_TIME_HELP)
+    end = serializers.CharField(max_length=40, help_text=CLOSURE_TIME_HELP)
+    reason = serializers.CharField(max_length=500, help_text="Why the stores are closed: required.")
+    every_year = serializers.BooleanField(
+        required=False, default=False, help_text="Repeat on the same local dates every year (local forms only)."
+    )
+
+    def validate(self, attrs):
+        if "store_ids" in attrs and "group" in attrs:
+            raise serializers.ValidationError("Give store_ids or group, not both.")
+        return attrs
+
+
+class ClosureChangeSerializer(StrictSerializer):
+    """PATCH: the period, its repetition, or the reason (what it covers stays)."""
+
+    start = serializers.CharField(max_length=40, required=False, help_text=CLOSURE_TIME_HELP)
+    end = serializers.CharField(max_length=40, required=False, help_text=CLOSURE_TIME_HELP)
+    reason = serializers.CharField(max_length=500, required=False)
+    every_year = serializers.BooleanField(required=False)
+
+
+class ClosureSerializer(serializers.ModelSerializer):
+    organization = serializers.CharField(source="organization.name", read_only=True)
+    group = serializers.CharField(source="group.name", read_only=True, allow_null=True)
+    store_ids = serializers.SerializerMethodField()
+    start = serializers.SerializerMethodField()
+    end = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Closure
+        fields = ["id", "organization", "store_ids", "group", "start", "end", "every_year", "reason", "created_by", "created_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(),
+            allow_null=True,
+            help_text="The listed stores (those you see); null when it covers a group or the whole organization.",
+        )
+    )
+    def get_store_ids(self, closure: Closure) -> list[str] | None:
+        if not closure.stores_given:
+            return None
+        return sorted(store.store_id for store in closure.stores.all())
+
+    @extend_schema_field(serializers.CharField(help_text="As given: a date, a local time, or an instant in UTC."))
+    def get_start(self, closure: Closure) -> str:
+        return closure_texts(closure)[0]
+
+    @extend_schema_field(serializers.CharField(help_text="As given: a date (the last day closed), a local time, or an instant in UTC."))
+    def get_end(self, closure: Closure) -> str:
+        return closure_texts(closure)[1]
+
+
+def closure_texts(closure: Closure) -> tuple[str, str]:
+    """A closure's start and end in the form they were given."""
+    if not closure.is_local:
+        utc = dt.timezone.utc
+        return tuple(moment.astimezone(utc).strftime("%Y-%m-%dT%H:%M:%SZ") for moment in (closure.start_at, closure.end_at))
+    if closure.whole_days:
+        last = dt.date.fromisoformat(closure.end_local[:10]) - dt.timedelta(days=1)
+        return closure.start_local[:10], last.isoformat()
+    return closure.start_local, closure.end_local
