@@ -63,6 +63,7 @@ import json
 import multiprocessing
 import os
 import pstats
+import random
 import statistics
 import subprocess
 import sys
@@ -76,10 +77,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import harness  # first of the project's imports: it puts the project on sys.path
 from core.instants import HOUR, to_micros
-from dataset import StoreSpec, generate_spans, load_database, select_stores, verify_compression
+from dataset import StoreSpec, generate_spans, load_database, select_stores, vacuum_analyze, verify_compression
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
+
+    from accounts.models import Organization
 
     from reports.models import Report
 
@@ -307,6 +310,149 @@ def run_with_workers(
     return WorkersRun(seconds, peaks, load, rows)
 
 
+def timed_worker_runs(
+    user: AbstractBaseUser, expected_ids: Sequence[str], args: argparse.Namespace, *, keep_rows: bool = False
+) -> list[WorkersRun]:
+    """--runs reports across workers, printed as they finish; the figures of
+    the last one kept when `keep_rows`."""
+    runs: list[WorkersRun] = []
+    for index in range(args.runs):
+        run = run_with_workers(user, expected_ids, args, keep_rows=keep_rows and index == args.runs - 1)
+        runs.append(run)
+        peaks = ", ".join(f"{peak / MB:.0f}" if peak is not None else "n/a" for peak in run.worker_peak_rss)
+        print(
+            f"  run {index + 1}: {run.seconds:.2f} s trigger to CSV; peak RSS per worker MB: {peaks}; "
+            f"load average before: {run.load:.2f}",
+            flush=True,
+        )
+    return runs
+
+
+def timed_single_runs(user: AbstractBaseUser, expected_ids: Sequence[str], args: argparse.Namespace) -> list[RunResult]:
+    """--runs reports in one new process each, every chunk inline."""
+    single_runs: list[RunResult] = []
+    for index in range(args.runs):
+        single = run_report(user, expected_ids, Measure())
+        single_runs.append(single)
+        rss = f"{single.rss_growth / MIB:.1f} MiB" if single.rss_growth is not None else "n/a"
+        print(f"  run {index + 1}: {single.seconds:.2f} s, peak RSS growth {rss}", flush=True)
+    return single_runs
+
+
+# --------------------------------------------------------------------------
+# Closures
+# --------------------------------------------------------------------------
+
+
+class ClosureSetup(NamedTuple):
+    holidays: int  # organization-wide, every year
+    holidays_in_week: list[str]  # "reason (date)" of those in the report's week
+    one_off_stores: list[str]  # store_ids the one-off closure lists
+
+
+def open_throughout(spec: StoreSpec, day_of_week: int, start: dt.time, end: dt.time) -> bool:
+    """Whether one of the store's business hours rows covers [start, end)
+    local on that day (a store without rows is open all week)."""
+    if not spec.hours:
+        return True
+    return any(row.day_of_week == day_of_week and row.start <= start and end <= row.end for row in spec.hours)
+
+
+def create_closures(organization: Organization, stores: Sequence[StoreSpec], seed: int) -> ClosureSetup:
+    """The HOLIDAYS for every store of the organization, every year, and the
+    ONE_OFF closure for ONE_OFF_SHARE of the stores (chosen among those whose
+    business hours cover it), created as the API creates closures."""
+    from core.closures import closure_period
+    from stores.models import Closure, Store
+    from stores.services import closure_create
+
+    first_day, last_day = (AS_OF - dt.timedelta(days=7)).date(), AS_OF.date()
+    in_week = []
+    for day, reason in HOLIDAYS:
+        closure_create(
+            organization=organization,
+            period=closure_period(day, day, every_year=True),
+            reason=reason,
+            created_by=None,
+            every_year=True,
+        )
+        date = dt.date.fromisoformat(day).replace(year=AS_OF.year)
+        if first_day <= date <= last_day:
+            in_week.append(f"{reason} ({date:%d %B})")
+    if not in_week:
+        raise SystemExit("no holiday falls in the report's week: the closures would remove no time")
+
+    start, end = (dt.datetime.fromisoformat(text) for text in ONE_OFF)
+    if not first_day <= start.date() <= last_day:
+        raise SystemExit(f"the one-off closure {ONE_OFF} is not in the report's week")
+    eligible = [spec.store_id for spec in stores if open_throughout(spec, start.weekday(), start.time(), end.time())]
+    count = max(1, round(ONE_OFF_SHARE * len(stores)))
+    if len(eligible) < count:
+        raise SystemExit(f"only {len(eligible)} stores are open throughout {ONE_OFF}; {count} wanted")
+    listed = sorted(random.Random(seed).sample(eligible, count))
+    closure_create(
+        organization=organization,
+        period=closure_period(*ONE_OFF),
+        reason="Staff training",
+        created_by=None,
+        stores=list(Store.objects.filter(organization=organization, store_id__in=listed)),
+    )
+    vacuum_analyze(Closure, Closure.stores.through)
+    return ClosureSetup(len(HOLIDAYS), in_week, listed)
+
+
+def compare_with_closures(without: Rows, with_closures: Rows, listed: Sequence[str]) -> dict[str, Any]:
+    """Check the report with closures against the one without: the same
+    stores; figures changed for some, and only for stores with closed time;
+    the last hour and day (which no holiday touches) changed only for the
+    stores the one-off closure lists; never more up and down time in the week
+    than without. Returns counts for the results."""
+    from core.uptime import REPORT_COLUMNS
+
+    if with_closures.keys() != without.keys():
+        raise SystemExit(f"with closures the report has {len(with_closures):,} stores, without {len(without):,}")
+    if any(float(row["closed_last_week"]) for row in without.values()):
+        raise SystemExit("the report without closures has closed time")
+    listed_set = set(listed)
+    changed = [sid for sid, row in without.items() if any(row[c] != with_closures[sid][c] for c in REPORT_COLUMNS[1:])]
+    closed_week = {sid for sid, row in with_closures.items() if float(row["closed_last_week"]) > 0}
+    closed_day = {sid for sid, row in with_closures.items() if float(row["closed_last_day"]) > 0}
+    closed_hour = {sid for sid, row in with_closures.items() if float(row["closed_last_hour"]) > 0}
+    if not changed:
+        raise SystemExit("the closures changed no store's figures")
+    unexplained = [sid for sid in changed if sid not in closed_week]
+    if unexplained:
+        raise SystemExit(f"{len(unexplained)} stores without closed time have other figures, e.g. {unexplained[0]}")
+    if not closed_day <= listed_set or not closed_hour <= listed_set:
+        stray = sorted((closed_day | closed_hour) - listed_set)
+        raise SystemExit(f"{len(stray)} stores outside the one-off closure are closed in the last day, e.g. {stray[0]}")
+    recent = ("uptime_last_hour", "uptime_last_day", "downtime_last_hour", "downtime_last_day")
+    moved = [
+        sid
+        for sid in without
+        if sid not in listed_set and any(without[sid][c] != with_closures[sid][c] for c in recent)
+    ]
+    if moved:
+        raise SystemExit(f"{len(moved)} stores outside the one-off closure changed in the last day, e.g. {moved[0]}")
+
+    def week(row: dict[str, str]) -> float:
+        return float(row["uptime_last_week"]) + float(row["downtime_last_week"])
+
+    grown = [sid for sid, row in with_closures.items() if week(row) > week(without[sid]) + 0.02]  # rounding to 0.01 h
+    if grown:
+        raise SystemExit(f"{len(grown)} stores have more up and down time with closures, e.g. {grown[0]}")
+    closed_hours = sorted(float(with_closures[sid]["closed_last_week"]) for sid in closed_week)
+    return {
+        "stores": len(with_closures),
+        "changed": len(changed),
+        "closed_in_week": len(closed_week),
+        "listed_closed_in_day": len(closed_day & listed_set),
+        "listed": len(listed_set),
+        "closed_hours_median": statistics.median(closed_hours) if closed_hours else 0.0,
+        "closed_hours_total": sum(closed_hours),
+    }
+
+
 # --------------------------------------------------------------------------
 # A case
 # --------------------------------------------------------------------------
@@ -328,6 +474,12 @@ class Results(NamedTuple):
     loads: list[float]  # 1-minute load average before each run
     single_runs: list[RunResult]  # report_generate in one process; [] unless asked
     traced_peak: int | None  # bytes; None when not traced
+    # The same runs after the closures were created; empty without closures.
+    closures: dict[str, Any] | None = None  # ClosureSetup's and compare_with_closures' figures
+    closure_runs: Sequence[float] = ()
+    closure_worker_peak_rss: Sequence[int] = ()
+    closure_loads: Sequence[float] = ()
+    closure_single_runs: Sequence[RunResult] = ()
 
 
 def case_label(name: str | None, stores: int) -> str:
@@ -341,11 +493,12 @@ def run_case(args: argparse.Namespace, name: str | None, count: int | None) -> R
         # single-process runs all plan chunks of this size.
         os.environ["MONITOR_REPORT_CHUNK_SIZE"] = str(args.chunk_size)
     stores = select_stores(args.data_dir, count, args.seed)
+    closures = args.closures if args.closures is not None else name == "loop"
     with harness.bench_database(database, keep=args.keep, media_prefix="report-bench-media-"):
-        return benchmark(args, stores, case_label(name, len(stores)))
+        return benchmark(args, stores, case_label(name, len(stores)), closures=closures)
 
 
-def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str) -> Results:
+def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str, *, closures: bool = False) -> Results:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
@@ -378,26 +531,13 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str) -> 
         f"report as of {AS_OF:%Y-%m-%d %H:%M} UTC over {len(expected_ids):,} stores, chunks of {chunk_size:,} "
         f"stores, {args.workers} db_worker processes (--interval {args.worker_interval}), fresh for each run:"
     )
-    runs: list[WorkersRun] = []
-    for index in range(args.runs):
-        run = run_with_workers(user, expected_ids, args)
-        runs.append(run)
-        peaks = ", ".join(f"{peak / MB:.0f}" if peak is not None else "n/a" for peak in run.worker_peak_rss)
-        print(
-            f"  run {index + 1}: {run.seconds:.2f} s trigger to CSV; peak RSS per worker MB: {peaks}; "
-            f"load average before: {run.load:.2f}",
-            flush=True,
-        )
+    runs = timed_worker_runs(user, expected_ids, args, keep_rows=closures)
 
     single_runs: list[RunResult] = []
     traced_peak = None
     if args.single_process:
         print("report_generate in one new process, every chunk inline:")
-        for index in range(args.runs):
-            single = run_report(user, expected_ids, Measure())
-            single_runs.append(single)
-            rss = f"{single.rss_growth / MIB:.1f} MiB" if single.rss_growth is not None else "n/a"
-            print(f"  run {index + 1}: {single.seconds:.2f} s, peak RSS growth {rss}", flush=True)
+        single_runs = timed_single_runs(user, expected_ids, args)
     if args.trace:
         traced = run_report(user, expected_ids, Measure(trace=True))
         traced_peak = traced.traced_peak
@@ -407,6 +547,49 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str) -> 
         profiled = run_report(user, expected_ids, Measure(profile_top=args.profile_top))
         print(f"\ncProfile of one single-process report_generate run, top {args.profile_top} by cumulative time:")
         print(profiled.profile)
+
+    closure_summary: dict[str, Any] | None = None
+    closure_runs: list[WorkersRun] = []
+    closure_single_runs: list[RunResult] = []
+    if closures:
+        with harness.step("create closures"):
+            setup = create_closures(organization, stores, args.seed)
+        one_off_start, one_off_end = (dt.datetime.fromisoformat(text) for text in ONE_OFF)
+        one_off_hours = (one_off_end - one_off_start) / dt.timedelta(hours=1)
+        print(
+            f"  {setup.holidays} holidays of every store, every year ({len(setup.holidays_in_week)} in the week: "
+            f"{', '.join(setup.holidays_in_week)}); one {one_off_hours:g} h closure {ONE_OFF[0]} – {ONE_OFF[1]} "
+            f"local for {len(setup.one_off_stores):,} listed stores ({ONE_OFF_SHARE * 100:g} %)"
+        )
+        print("the same report with the closures, fresh workers for each run:")
+        closure_runs = timed_worker_runs(user, expected_ids, args, keep_rows=True)
+        without_rows, with_rows = runs[-1].rows, closure_runs[-1].rows
+        assert without_rows is not None and with_rows is not None
+        compared = compare_with_closures(without_rows, with_rows, setup.one_off_stores)
+        closure_summary = {"holidays": setup.holidays, "holidays_in_week": setup.holidays_in_week, **compared}
+        print(
+            f"  CSV against the run without: {compared['stores']:,} stores in both; {compared['changed']:,} with "
+            f"changed figures, all of them with closed time ({compared['closed_in_week']:,} stores have some; median "
+            f"{compared['closed_hours_median']:.2f} h in the week); {compared['listed_closed_in_day']:,} of the "
+            f"{compared['listed']:,} listed stores closed in the last day, no other store changed there"
+        )
+        without_median = statistics.median(run.seconds for run in runs)
+        with_median = statistics.median(run.seconds for run in closure_runs)
+        print(
+            f"  median {with_median:.2f} s with closures, {without_median:.2f} s without: "
+            f"ratio {with_median / without_median:.3f}",
+            flush=True,
+        )
+        if args.single_process:
+            print("report_generate with the closures in one new process, every chunk inline:")
+            closure_single_runs = timed_single_runs(user, expected_ids, args)
+        if args.profile:
+            profiled = run_report(user, expected_ids, Measure(profile_top=args.profile_top))
+            print(
+                f"\ncProfile of one single-process report_generate run with the closures, top {args.profile_top} "
+                "by cumulative time:"
+            )
+            print(profiled.profile)
     return Results(
         label=label,
         days=args.days,
@@ -423,6 +606,11 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str) -> 
         loads=[run.load for run in runs],
         single_runs=single_runs,
         traced_peak=traced_peak,
+        closures=closure_summary,
+        closure_runs=[run.seconds for run in closure_runs],
+        closure_worker_peak_rss=[max((peak or 0) for peak in run.worker_peak_rss) for run in closure_runs],
+        closure_loads=[run.load for run in closure_runs],
+        closure_single_runs=closure_single_runs,
     )
 
 
@@ -485,6 +673,43 @@ def render(results: Sequence[Results], cases: Sequence[tuple[str | None, int | N
                 f"| {result.stores:,} | {', '.join(f'{s:.2f}' for s in times)} | {statistics.median(times):.2f} "
                 f"| {growth_text} | {traced} |"
             )
+    with_closures = [result for result in results if result.closure_runs]
+    if with_closures:
+        one_off_start, one_off_end = (dt.datetime.fromisoformat(text) for text in ONE_OFF)
+        summary = with_closures[0].closures or {}
+        lines += [
+            "",
+            f"The same report with closures, timed the same way right after the runs above: {len(HOLIDAYS)} holidays "
+            "of every store of the organization, every year, as local dates "
+            f"({', '.join(summary.get('holidays_in_week', []))} in the report's week), and one closure of "
+            f"{one_off_start:%d %B %H:%M}–{one_off_end:%H:%M} local (the last day) listing {ONE_OFF_SHARE * 100:g} % of the "
+            "stores, each open throughout it; created with `stores.services.closure_create`. The CSV is checked "
+            "against the last run without: the same stores, figures changed only for stores with closed time, and in "
+            "the last hour and day only for the listed ones.",
+            "",
+            "| stores | runs without, s | median s | runs with closures, s | median s | with / without "
+            "| stores changed | stores with closed time, median h | peak RSS per worker MB | load average before |",
+            "|---|---|---:|---|---:|---:|---:|---|---:|---|",
+        ]
+        for result in with_closures:
+            summary = result.closures or {}
+            without, with_ = statistics.median(result.runs), statistics.median(result.closure_runs)
+            lines.append(
+                f"| {result.stores:,} | {', '.join(f'{s:.2f}' for s in result.runs)} | {without:.2f} "
+                f"| {', '.join(f'{s:.2f}' for s in result.closure_runs)} | {with_:.2f} | {with_ / without:.3f} "
+                f"| {summary.get('changed', 0):,} | {summary.get('closed_in_week', 0):,}, "
+                f"{summary.get('closed_hours_median', 0):.2f} | {max(result.closure_worker_peak_rss) / MB:.0f} "
+                f"| {', '.join(f'{load:.1f}' for load in result.closure_loads)} |"
+            )
+        single_closures = [result for result in with_closures if result.closure_single_runs and result.single_runs]
+        for result in single_closures:
+            without_single = statistics.median(RunResult(*run).seconds for run in result.single_runs)
+            with_single = statistics.median(RunResult(*run).seconds for run in result.closure_single_runs)
+            lines += [
+                "",
+                f"In one process, {result.stores:,} stores: {without_single:.2f} s without closures, "
+                f"{with_single:.2f} s with (medians; {with_single / without_single:.3f}).",
+            ]
     lines.append("")
     targets: list[harness.Target] = []
     for (name, _), result in zip(cases, results):
@@ -507,6 +732,19 @@ def render(results: Sequence[Results], cases: Sequence[tuple[str | None, int | N
                     "goal": f"< {LARGE_TARGET_SECONDS} s, worker RSS < {LARGE_TARGET_RSS_MB} MB",
                     "measured": f"{measured}, worker RSS {peak / MB:.0f} MB",
                     "met": median < LARGE_TARGET_SECONDS and peak < LARGE_TARGET_RSS_MB * MB,
+                }
+            )
+        if result.closure_runs:
+            with_median = statistics.median(result.closure_runs)
+            ratio = with_median / median
+            stores = f"{result.stores:,} Loop stores" if name == "loop" else f"{result.stores:,} stores"
+            targets.append(
+                {
+                    "target": f"Report, {stores} with closures",
+                    "goal": f"within {CLOSURES_TARGET_RATIO - 1:.0%} of the run without".replace("%", " %"),
+                    "measured": f"{with_median:.2f} s vs {median:.2f} s without (medians of "
+                    f"{len(result.closure_runs)}): ×{ratio:.3f}",
+                    "met": ratio <= CLOSURES_TARGET_RATIO,
                 }
             )
     return {"title": "Report generation", "markdown": "\n".join(lines), "targets": targets}
@@ -557,7 +795,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=False,
         help="also measure the tracemalloc peak of a single-process run (about six times as slow)",
     )
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile of a single-process run")
+    parser.add_argument(
+        "--closures",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="then time the report again with closures: 12 yearly holidays of every store and a one-off closure of "
+        "2 %% of the stores this week (default: for the Loop case only)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print a cProfile of a single-process run (and of one with the closures)",
+    )
     parser.add_argument(
         "--profile-top", type=harness.positive_int, default=15, help="functions in the profile (default 15)"
     )
@@ -619,6 +868,8 @@ def child_args(args: argparse.Namespace) -> list[str]:
         if getattr(args, flag):
             argv.append("--" + flag.replace("_", "-"))
     argv.append("--trace" if args.trace else "--no-trace")
+    if args.closures is not None:
+        argv.append("--closures" if args.closures else "--no-closures")
     return argv
 
 
