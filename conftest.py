@@ -51,10 +51,13 @@ def members_group(db) -> Group:
     after any earlier transactional test it is made again from the migration's
     list.
     """
-    migration = importlib.import_module("accounts.migrations.0003_members_group")
+    lists = [
+        importlib.import_module("accounts.migrations.0003_members_group").MEMBER_PERMISSIONS,
+        importlib.import_module("stores.migrations.0008_members_closure_permissions").CLOSURE_PERMISSIONS,
+    ]
     group, created = Group.objects.get_or_create(name=MEMBERS_GROUP)
     if created:
-        wanted = {(label, codename) for label, codenames in migration.MEMBER_PERMISSIONS.items() for codename in codenames}
+        wanted = {(label, codename) for permissions in lists for label, codenames in permissions.items() for codename in codenames}
         permissions = [
             permission
             for permission in Permission.objects.select_related("content_type")

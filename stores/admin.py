@@ -17,23 +17,26 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
+from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import NotFoundOutsideQuerysetMixin
 from accounts.models import Organization, Role
-from accounts.selectors import groups_visible_to, holds_role_somewhere, limiting_groups, organizations_of
+from accounts.selectors import groups_visible_to, holds_role_somewhere, limiting_groups, organization_role, organizations_of
 from common.ownership import sees_everything
+from core.closures import PeriodInvalid, closure_period
 
 from .hours import HoursInput, local_time, week_problems
 from .access import store_role
-from .models import DEFAULT_TIMEZONE, BusinessHours, Store, StatusSpan, known_timezones, validate_timezone
-from .services import store_create, store_rotate_device_key
+from .models import DEFAULT_TIMEZONE, BusinessHours, Closure, Store, StatusSpan, known_timezones, validate_timezone
+from .serializers import closure_texts
+from .services import closure_create, closure_update, store_create, store_rotate_device_key
 
 DAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"), (6, "Sunday")]
 # The API takes at most this many entries for a week.
@@ -237,20 +240,40 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         fields = ["store_id", "timezone", "organization", "groups"]
         if obj is None:
             return fields
-        return [*fields, "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
+        return [*fields, "closures_covering", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
         if obj is None:
             return []
         # The store id is what devices post polls with: it is fixed once
         # registered, as in the API; a store changes organization only by a superuser.
-        fixed = ["store_id", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
+        fixed = ["store_id", "closures_covering", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
         return fixed if sees_everything(request.user) else ["organization", *fixed]
 
     def get_form(self, request: HttpRequest, obj: Store | None = None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         form.user = request.user
         return form
+
+    @admin.display(description="closures")
+    def closures_covering(self, store: Store):
+        closures = Closure.objects.filter(
+            Q(stores_given=True, stores=store)
+            | Q(stores_given=False, group__in=store.groups.all())
+            | Q(stores_given=False, group__isnull=True, organization_id=store.organization_id)
+        ).distinct().order_by("-id")[:50]
+        links = format_html_join(
+            "",
+            '<li><a href="{}">{}</a></li>',
+            ((reverse("admin:stores_closure_change", args=[closure.pk]), str(closure)) for closure in closures),
+        )
+        return format_html(
+            '<ul>{}</ul><a href="{}?stores={}&organization={}">Close this store for a period…</a>',
+            links or format_html("<li>None</li>"),
+            reverse("admin:stores_closure_add"),
+            store.pk,
+            store.organization_id,
+        )
 
     def get_list_filter(self, request: HttpRequest) -> list:
         return [*self.list_filter, StoreGroupFilter, ("organization", admin.RelatedOnlyFieldListFilter)]
@@ -397,4 +420,153 @@ class StatusSpanAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: StatusSpan | None = None) -> bool:
+        return False
+
+
+# --------------------------------------------------------------------------
+# Closures, and the history of closures and business hours
+# --------------------------------------------------------------------------
+
+
+class ClosureAdminForm(forms.ModelForm):
+    """The period as the API takes it: dates, local times or instants (core.closures.closure_period)."""
+
+    start = forms.CharField(max_length=40, help_text="YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (local), or an instant with Z or an offset.")
+    end = forms.CharField(max_length=40, help_text="The same form as start; a date is the last day closed.")
+    user = None
+
+    class Meta:
+        model = Closure
+        fields = ["organization", "stores", "group", "start", "end", "every_year", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["start"], self.initial["end"] = closure_texts(self.instance)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "start" in cleaned and "end" in cleaned:
+            try:
+                cleaned["period"] = closure_period(cleaned["start"], cleaned["end"], every_year=cleaned.get("every_year", False))
+            except PeriodInvalid as exc:
+                self.add_error(exc.field if exc.field in self.fields else "end", str(exc))
+        organization = cleaned.get("organization") or getattr(self.instance, "organization", None)
+        stores, group = cleaned.get("stores") or [], cleaned.get("group")
+        if stores and group:
+            self.add_error("group", "A closure covers listed stores or a group, not both.")
+        if organization is not None:
+            if any(store.organization_id != organization.pk for store in stores):
+                self.add_error("stores", "Stores of the closure's organization only.")
+            if group is not None and group.organization_id != organization.pk:
+                self.add_error("group", "A group of the closure's organization only.")
+        return cleaned
+
+
+@admin.register(Closure)
+class ClosureAdmin(NotFoundOutsideQuerysetMixin, SimpleHistoryAdmin):
+    form = ClosureAdminForm
+    list_display = ["reason", "period_text", "covers", "organization", "created_by", "created_at"]
+    list_filter = ["every_year", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["organization", "group", "created_by"]
+    search_fields = ["reason"]
+    filter_horizontal = ["stores"]
+
+    @admin.display(description="covers")
+    def covers(self, closure: Closure) -> str:
+        if closure.stores_given:
+            return "listed stores"
+        return f"group {closure.group.name}" if closure.group_id else "every store"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Closure]:
+        return Closure.objects.visible_to(request.user).select_related("organization", "group", "created_by")
+
+    def get_form(self, request: HttpRequest, obj: Closure | None = None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user
+        return form
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Closure | None = None) -> list[str]:
+        # What a closure covers is fixed once made, as on the API.
+        return ["organization", "stores", "group"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "organization":
+            kwargs["queryset"] = organizations_of(request.user, role=Role.MANAGER)
+        if db_field.name == "group":
+            kwargs["queryset"] = groups_visible_to(request.user, role=Role.MANAGER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "stores":
+            kwargs["queryset"] = Store.objects.visible_to(request.user, role=Role.MANAGER)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def _may_write(self, request: HttpRequest, obj: Closure | None) -> bool:
+        if obj is None:
+            return holds_role_somewhere(request.user, Role.MANAGER)
+        if sees_everything(request.user):
+            return True
+        if obj.stores_given:
+            manageable = Store.objects.visible_to(request.user, role=Role.MANAGER).values("pk")
+            return not obj.stores.exclude(pk__in=manageable).exists()
+        if obj.group_id is not None:
+            return groups_visible_to(request.user, role=Role.MANAGER).filter(pk=obj.group_id).exists()
+        return Role.includes(organization_role(request.user, obj.organization_id), Role.MANAGER) and (
+            limiting_groups(request.user, obj.organization, role=Role.MANAGER) is None
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self._may_write(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Closure | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_write(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Closure | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_write(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Closure, form: ClosureAdminForm, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            closure_update(closure=obj, period=data["period"], every_year=data["every_year"], reason=data["reason"])
+            return
+        created = closure_create(
+            organization=data["organization"],
+            period=data["period"],
+            reason=data["reason"],
+            created_by=request.user,
+            stores=list(data["stores"]) or None,
+            group=data.get("group"),
+            every_year=data["every_year"],
+        )
+        obj.pk, obj._state.adding, obj._state.db = created.pk, False, created._state.db
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        # The service has set the stores; the form's M2M save would repeat it.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(BusinessHours.history.model)
+class BusinessHoursHistoryAdmin(admin.ModelAdmin):
+    """Every change to business hours: who, when, the row before or after (read only)."""
+
+    list_display = ["history_date", "store", "history_type", "day_of_week", "start_time_local", "end_time_local", "closed", "history_user"]
+    list_filter = ["history_type"]
+    list_select_related = ["store", "history_user"]
+    search_fields = ["store__store_id"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(store_id__in=Store.objects.visible_to(request.user).values("pk"))
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff and holds_role_somewhere(request.user, Role.VIEWER)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

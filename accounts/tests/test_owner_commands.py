@@ -51,6 +51,11 @@ OWNER_PERMISSIONS = {
     "accounts.add_storegroup",
     "accounts.change_storegroup",
     "accounts.delete_storegroup",
+    # stores.0008: closures, which a member's role and scope then limit in the admin.
+    "stores.view_closure",
+    "stores.add_closure",
+    "stores.change_closure",
+    "stores.delete_closure",
 }
 
 
