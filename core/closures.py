@@ -1,5 +1,5 @@
 """Closures: periods in which a store is not expected to be open
-(docs/semantics.md, section 6). Pure Python, no Django.
+(docs/semantics.md, section 7). Pure Python, no Django.
 
 A closure is given in local time, read in each store's own zone with the
 same wall-clock rules as business hours (core.uptime), or as two instants,

@@ -224,7 +224,7 @@ class ClosureQuerySet(models.QuerySet):
 
 class Closure(models.Model):
     """A period in which stores are not expected to be open (docs/semantics.md,
-    section 6): removed from their business hours before anything is measured.
+    section 7): removed from their business hours before anything is measured.
 
     It covers the stores listed, or the stores of a group, or every store of
     its organization (read when a report or the dashboard is computed, so a

@@ -1,4 +1,4 @@
-"""Closures, hand-computed (docs/semantics.md, section 6): a closure's time
+"""Closures, hand-computed (docs/semantics.md, section 7): a closure's time
 is taken out of the business hours before anything is measured, so it is
 neither up nor down; it counts as closed time (once the store is monitored).
 Local closures are read in each store's zone with the business hours' DST

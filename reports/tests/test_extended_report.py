@@ -1,5 +1,5 @@
 """Reports with closures, and the extended columns (docs/semantics.md,
-sections 5 and 6). A Chicago store open 09:00-17:00 every day; the report as
+sections 5 and 7). A Chicago store open 09:00-17:00 every day; the report as
 of Wednesday 10 January 2024 18:00 CST (11 January 00:00 UTC)."""
 from __future__ import annotations
 
@@ -69,9 +69,9 @@ def test_the_default_csv_keeps_exactly_the_seven_seed_columns(api, store, django
 
 
 def test_the_extended_csv_adds_no_signal_closed_and_uptime_percent(api, store, owner, django_capture_on_commit_callbacks):
-    """On 10 January: up 09:00-12:00 and 15:30-16:00 (the 15:30 poll vouches for
-    two hours, until 17:30; the last poll is 15:30... so up to 17:00), inactive 12:00-15:30.
-    Closed 13:00-14:00 ("Fire drill"): that hour is neither up nor down."""
+    """On 10 January: up 09:00-12:00 and 15:30-17:00 (the last poll, 15:30, vouches
+    for two hours, past closing), inactive 12:00-15:30. Closed 13:00-14:00
+    ("Fire drill"): that hour is neither up nor down."""
     closure_create(
         organization=organization_of(owner),
         period=closure_period("2024-01-10T13:00", "2024-01-10T14:00"),
