@@ -1,12 +1,14 @@
 """The downtime dashboard: every visible store's state and figures, and one store's week.
 
 Figures come from StoreFigures, which the same engine fills as the CSV
-reports (as of its last refresh); timelines are drawn from spans and hours
-for the stores on the page only.
+reports (as of its last refresh); timelines are drawn from spans, hours and
+closures for the stores on the page only, and so is the "closed (reason)"
+state of a store inside a closure now.
 """
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -14,7 +16,8 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
+from django.db.models import BigIntegerField, Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -23,14 +26,15 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import groups_visible_to
 from common.pages import admin_context
 from core import instants, uptime
+from core.closures import ClosureRule, closure_intervals
 from stores.hours import week_representation
-from stores.models import Store, StoreState, stale_after
-from stores.selectors import store_uptime_inputs
+from stores.models import Closure, Store, StoreState, stale_after
+from stores.selectors import closure_rule, closures_covering, closures_touching, store_closures, store_uptime_inputs
 from stores.store_ids import is_store_id
 
 from .figures import figures_refresh_queue, figures_request_refresh
 from .page_limits import throttled_like_the_api
-from .timeline import StoreWeek, format_duration, store_week
+from .timeline import StoreWeek, format_duration, local_label, store_week
 
 PAGE_SIZE = 50
 # Sort keys offered in the column headers, and the field each orders by.
@@ -44,45 +48,174 @@ SORTS = {
 DOWN_STATES = (StoreState.DOWN, StoreState.NO_SIGNAL)
 
 
-def _percent(up: int, down: int) -> float | None:
-    return None if up + down == 0 else round(100 * up / (up + down), 1)
+# Figures beyond StoreQuerySet.with_figures(): the no-signal share of the downtime and the closed time.
+MORE_FIGURES = ("no_signal_last_day", "no_signal_last_week", "closed_last_day", "closed_last_week")
+# A store's page lists the closures that ended this long ago, and every coming one.
+PAST_CLOSURES = dt.timedelta(days=90)
+
+
+def _with_more_figures(stores):
+    return stores.annotate(
+        **{
+            name: Coalesce(F(f"figures__{name}"), Value(0), output_field=BigIntegerField())
+            for name in MORE_FIGURES
+        }
+    )
 
 
 def _hours(micros: int) -> str:
     return str(uptime.in_unit(micros, instants.HOUR))
 
 
-def _weeks(stores: list[Store], as_of: dt.datetime) -> dict[int, StoreWeek]:
-    """Each store's week for its timeline: four queries for the whole page."""
-    inputs = store_uptime_inputs(
-        store_pks=[store.pk for store in stores], start=as_of - dt.timedelta(days=7), end=as_of
-    )
-    stale = stale_after()
+# --------------------------------------------------------------------------
+# Closures of the stores on a page, with their reasons
+# --------------------------------------------------------------------------
+
+
+class ShownClosure(NamedTuple):
+    """A closure covering a store: its rule, and its reason as the reader may
+    see it ("" for a closure they do not see, which closes the store all the same)."""
+
+    rule: ClosureRule
+    reason: str
+
+
+def _store_closures(stores: list[Store], user: Any, start: dt.datetime, end: dt.datetime) -> dict[int, list[ShownClosure]]:
+    """The closures covering each store that may touch [start, end)
+    (stores.selectors.store_closures), with the reasons of those the user
+    sees: five queries at most for the page."""
+    covering = store_closures(store_pks=[store.pk for store in stores], start=start, end=end)
+    ids = {closure.pk for closures in covering.values() for closure in closures}
+    seen = set(Closure.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
     return {
+        pk: [ShownClosure(closure.rule, closure.reason if closure.pk in seen else "") for closure in closures]
+        for pk, closures in covering.items()
+    }
+
+
+def _closed_now(closures: list[ShownClosure], zone_name: str, now: int, start: int, end: int) -> str | None:
+    """The reasons of the closures the store is inside at `now` (in its zone),
+    joined ("" when the user sees none of them); None when it is in none.
+    Each closure is resolved over the page's window [start, end), the same
+    for every store, so that stores sharing a closure and a zone share it."""
+    reasons: list[str] = []
+    inside = False
+    for closure in closures:
+        if any(s <= now < e for s, e in closure_intervals([closure.rule], zone_name, start, end)):
+            inside = True
+            if closure.reason and closure.reason not in reasons:
+                reasons.append(closure.reason)
+    return ", ".join(reasons) if inside else None
+
+
+class PageWeeks(NamedTuple):
+    weeks: dict[int, StoreWeek]
+    closed_now: dict[int, str | None]
+
+
+def _weeks(stores: list[Store], as_of: dt.datetime, *, user: Any, now: dt.datetime) -> PageWeeks:
+    """Each store's week for its timeline, and whether it is closed now: a
+    constant number of queries for the whole page (seven for the engine's
+    inputs, at most three for the closures' reasons)."""
+    start = as_of - dt.timedelta(days=7)
+    inputs = store_uptime_inputs(store_pks=[store.pk for store in stores], start=start, end=as_of)
+    window = (min(start, now), max(as_of, now) + dt.timedelta(microseconds=1))
+    shown = _store_closures(stores, user, *window)
+    stale = stale_after()
+    now_micros, window_micros = instants.to_micros(now), (instants.to_micros(window[0]), instants.to_micros(window[1]))
+    weeks = {
         store.pk: store_week(
             spans=inputs[store.pk].spans,
             hours=inputs[store.pk].hours,
             zone_name=store.timezone,
             as_of=instants.to_micros(as_of),
             stale_after=stale,
+            closures=inputs[store.pk].closures,
+            reasons=[(closure.rule, closure.reason) for closure in shown[store.pk] if closure.reason],
         )
         for store in stores
     }
+    closed_now = {store.pk: _closed_now(shown[store.pk], store.timezone, now_micros, *window_micros) for store in stores}
+    return PageWeeks(weeks, closed_now)
 
 
-def _row(store: Store, week: StoreWeek, now: dt.datetime) -> dict:
+def _row(store: Store, week: StoreWeek, now: dt.datetime, closed_now: str | None = None) -> dict:
     return {
         "store": store,
         "state": StoreState(store.state),
+        # None: not inside a closure now; otherwise the reasons ("" when not shown to the user).
+        "closed_now": closed_now,
         "since_last_poll": None if store.last_poll_at is None else format_duration(
             instants.to_micros(now) - instants.to_micros(store.last_poll_at)
         ),
-        "uptime_day_pct": _percent(store.uptime_last_day, store.downtime_last_day),
-        "uptime_week_pct": _percent(store.uptime_last_week, store.downtime_last_week),
+        "uptime_day_pct": uptime.uptime_percent(store.uptime_last_day, store.downtime_last_day),
+        "uptime_week_pct": uptime.uptime_percent(store.uptime_last_week, store.downtime_last_week),
         "downtime_day": _hours(store.downtime_last_day),
         "downtime_week": _hours(store.downtime_last_week),
+        "no_signal_day": _hours(store.no_signal_last_day),
+        "no_signal_week": _hours(store.no_signal_last_week),
+        "closed_day": _hours(store.closed_last_day),
+        "closed_week": _hours(store.closed_last_week),
         "week": week,
+        # The id of the timeline's hatch pattern: one per store on the page.
+        "hatch_id": f"closed-hatch-{store.pk}",
     }
+
+
+def _closure_list(store: Store, user: Any, now: dt.datetime) -> tuple[list[dict], list[dict]]:
+    """The closures the user sees that cover the store, occurrence by
+    occurrence in its zone: those under way or coming (for one every year,
+    its next occurrence), soonest first, and those that ended in the last 90
+    days, latest first. One query."""
+    since = now - PAST_CLOSURES
+    closures = (
+        Closure.objects.visible_to(user)
+        .filter(closures_covering(store))
+        .filter(closures_touching(since, dt.datetime(9999, 12, 30, tzinfo=dt.timezone.utc)))  # and every coming one
+        .select_related("created_by")
+        .order_by("pk")
+    )
+    now_micros, since_micros = instants.to_micros(now), instants.to_micros(since)
+    zone = uptime.zone(store.timezone)
+    coming: list[dict] = []
+    past: list[dict] = []
+    for closure in closures:
+        rule = closure_rule(
+            start_local=closure.start_local,
+            end_local=closure.end_local,
+            start_at=closure.start_at,
+            end_at=closure.end_at,
+            every_year=closure.every_year,
+        )
+        if rule.every_year:
+            reach = 2 * 366 * instants.DAY
+            occurrences = closure_intervals([rule], store.timezone, since_micros - reach, now_micros + reach)
+        elif rule.local:
+            occurrences = [(uptime.local_to_micros(store.timezone, *rule.start), uptime.local_to_micros(store.timezone, *rule.end))]
+        else:
+            occurrences = [(rule.start, rule.end)]
+        next_found = False
+        for start, end in occurrences:
+            if end <= since_micros:
+                continue
+            if end <= now_micros:
+                status = "past"
+            elif next_found:
+                continue  # every year: the next occurrence only
+            else:
+                status = "now" if start <= now_micros else "coming"
+                next_found = True
+            entry = {
+                "closure": closure,
+                "status": status,
+                "start": start,
+                "when": local_label(start, end, zone),
+                "created_by": closure.created_by.get_username() if closure.created_by else "",
+            }
+            (past if status == "past" else coming).append(entry)
+    coming.sort(key=lambda entry: (entry["start"], entry["closure"].pk))
+    past.sort(key=lambda entry: (-entry["start"], entry["closure"].pk))
+    return coming, past
 
 
 @login_required
@@ -119,9 +252,11 @@ def store_list(request: HttpRequest) -> HttpResponse:
     field = SORTS[sort]
     stores = stores.order_by(f"-{field}" if descending else field, "store_id")
 
+    stores = _with_more_figures(stores)
+
     page = Paginator(stores, PAGE_SIZE).get_page(request.GET.get("page"))
     page_stores = list(page.object_list)
-    weeks = _weeks(page_stores, as_of or now)
+    weeks = _weeks(page_stores, as_of or now, user=request.user, now=now)
 
     filters = {"state": state, "timezone": zone, "group": group, "q": query}
     context = {
@@ -135,7 +270,7 @@ def store_list(request: HttpRequest) -> HttpResponse:
             "downtime_week": _hours(totals["downtime_week"] or 0),
         },
         "worst": [(store, _hours(store.downtime_last_week)) for store in worst],
-        "rows": [_row(store, weeks[store.pk], now) for store in page_stores],
+        "rows": [_row(store, weeks.weeks[store.pk], now, weeks.closed_now[store.pk]) for store in page_stores],
         "page": page,
         "states": StoreState.choices,
         "timezones": visible.order_by("timezone").values_list("timezone", flat=True).distinct(),
@@ -167,20 +302,20 @@ def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
         raise Http404("No such store.")  # no store has it: not worth a query
     now = timezone.now()
     as_of = figures_request_refresh(now=now) or now
-    store = (
-        Store.objects.visible_to(request.user)
-        .with_state(now=now)
-        .with_figures()
-        .filter(store_id=store_id)
-        .first()
-    )
+    store = _with_more_figures(
+        Store.objects.visible_to(request.user).with_state(now=now).with_figures().filter(store_id=store_id)
+    ).first()
     if store is None:
         raise Http404("No such store.")
-    week = _weeks([store], as_of)[store.pk]
+    weeks = _weeks([store], as_of, user=request.user, now=now)
+    week = weeks.weeks[store.pk]
+    closures_coming, closures_past = _closure_list(store, request.user, now)
     context = {
         **admin_context(request, title=f"Store {store.store_id}"),
         "store_groups": sorted(group.name for group in groups_visible_to(request.user).filter(stores=store)),
-        "row": _row(store, week, now),
+        "row": _row(store, week, now, weeks.closed_now[store.pk]),
+        "closures_coming": closures_coming,
+        "closures_past": closures_past,
         "figures_as_of": as_of,
         "business_hours": week_representation(store.business_hours.all()),
         "down_total": format_duration(sum(period.end - period.start for period in week.down_periods)),

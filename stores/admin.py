@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -36,6 +36,7 @@ from core.closures import PeriodInvalid, closure_period
 from .hours import HoursInput, local_time, week_problems
 from .access import store_role
 from .models import DEFAULT_TIMEZONE, BusinessHours, Closure, Store, StatusSpan, known_timezones, validate_timezone
+from .selectors import closures_covering
 from .serializers import closure_texts
 from .services import closure_create, closure_update, store_create, store_rotate_device_key
 
@@ -258,11 +259,7 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
 
     @admin.display(description="closures")
     def closures_covering(self, store: Store):
-        closures = Closure.objects.filter(
-            Q(stores_given=True, stores=store)
-            | Q(stores_given=False, group__in=store.groups.all())
-            | Q(stores_given=False, group__isnull=True, organization_id=store.organization_id)
-        ).distinct().order_by("-id")[:50]
+        closures = Closure.objects.filter(closures_covering(store)).order_by("-id")[:50]
         links = format_html_join(
             "",
             '<li><a href="{}">{}</a></li>',

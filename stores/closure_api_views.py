@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -26,6 +26,7 @@ from common.ownership import sees_everything
 from core.closures import PeriodInvalid, closure_period
 
 from .models import Closure, Store
+from .selectors import closures_covering, closures_touching
 from .openapi import closure_viewset_schema
 from .serializers import ClosureChangeSerializer, ClosureSerializer, ClosureWriteSerializer, closure_texts
 from .services import closure_covered_stores, closure_create, closure_update
@@ -155,26 +156,14 @@ class ClosureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             store = Store.objects.visible_to(self.request.user).filter(store_id=store_id).first()
             if store is None:
                 return closures.none()
-            closures = closures.filter(
-                Q(stores_given=True, stores=store)
-                | Q(stores_given=False, group__in=store.groups.all())
-                | Q(stores_given=False, group__isnull=True, organization_id=store.organization_id)
-            ).distinct()
+            closures = closures.filter(closures_covering(store))
         if "group" in params:
             closures = closures.filter(group__name=params["group"])
         start, end = self._range(params)
-        if start is not None:
-            closures = closures.filter(
-                Q(every_year=True)
-                | Q(start_at__isnull=False, end_at__gt=start)
-                | Q(start_at__isnull=True, end_local__gt=(start - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S"))
-            )
-        if end is not None:
-            closures = closures.filter(
-                Q(every_year=True)
-                | Q(start_at__isnull=False, start_at__lt=end)
-                | Q(start_at__isnull=True, start_local__lt=(end + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S"))
-            )
+        if start is not None or end is not None:
+            earliest = dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc)
+            latest = dt.datetime(9999, 12, 30, tzinfo=dt.timezone.utc)
+            closures = closures.filter(closures_touching(start or earliest, end or latest))
         return closures
 
     @staticmethod

@@ -20,6 +20,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from common.expressions import EpochMicroseconds, InIntegers, SecondsOfDay
 from core import uptime
 from core.closures import ClosureRule, local_moment
+from core.instants import to_micros
 
 from .models import BusinessHours, Closure, PollStatus, Store, StatusSpan
 
@@ -125,66 +126,108 @@ def _local_text(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _rule(start_local: str, end_local: str, start_at, end_at, every_year: bool) -> ClosureRule:
+# Local times are read in zones up to 14 hours from UTC: a day's slack each side.
+LOCAL_SLACK = dt.timedelta(days=1)
+
+
+def closures_touching(start: dt.datetime, end: dt.datetime) -> Q:
+    """Closures that may touch [start, end) in some zone (every-year ones always may)."""
+    return (
+        Q(every_year=True)
+        | Q(start_at__isnull=False, start_at__lt=end, end_at__gt=start)
+        | Q(start_at__isnull=True, start_local__lt=_local_text(end + LOCAL_SLACK), end_local__gt=_local_text(start - LOCAL_SLACK))
+    )
+
+
+def closures_covering(store: Store) -> Q:
+    """The closures that cover a store: listing it, of one of its groups, or of its whole organization."""
+    return Q(organization_id=store.organization_id) & (
+        Q(stores_given=True, pk__in=Closure.stores.through.objects.filter(store_id=store.pk).values("closure_id"))
+        | Q(stores_given=False, group_id__in=Store.groups.through.objects.filter(store_id=store.pk).values("storegroup_id"))
+        | Q(stores_given=False, group__isnull=True)
+    )
+
+
+def closure_rule(
+    *, start_local: str, end_local: str, start_at: int | dt.datetime | None, end_at: int | dt.datetime | None, every_year: bool
+) -> ClosureRule:
+    """A closure's period as the engine takes it (instants in microseconds or datetimes)."""
     if start_at is not None:
+        if isinstance(start_at, dt.datetime):
+            start_at, end_at = to_micros(start_at), to_micros(end_at)
         return ClosureRule(False, start_at, end_at)
     return ClosureRule(
         True,
         local_moment(dt.datetime.fromisoformat(start_local)),
         local_moment(dt.datetime.fromisoformat(end_local)),
-        every_year,
+        bool(every_year),
     )
+
+
+class CoveringClosure(NamedTuple):
+    """A closure covering a store: its id, its period as a rule, its reason."""
+
+    pk: int
+    rule: ClosureRule
+    reason: str
+
+
+def store_closures(
+    *, store_pks: Sequence[int], start: dt.datetime, end: dt.datetime
+) -> dict[int, list[CoveringClosure]]:
+    """The closures covering each store that may touch [start, end), in at
+    most four queries: a closure covers the stores it lists, or its group's
+    stores, or every store of its organization (read now, so a store added
+    to a group later is covered too)."""
+    found: dict[int, list[CoveringClosure]] = {pk: [] for pk in store_pks}
+    if not store_pks:
+        return found
+    organization_of = dict(_rows(Store.objects.filter(InIntegers("pk", store_pks)).order_by().values_list("pk", "organization_id")))
+    closures = _rows(
+        Closure.objects.filter(organization_id__in=set(organization_of.values()))
+        .filter(closures_touching(start, end))
+        .order_by("pk")
+        .values_list(
+            "pk", "organization_id", "group_id", "stores_given", "start_local", "end_local",
+            EpochMicroseconds("start_at"), EpochMicroseconds("end_at"), "every_year", "reason",
+        )
+    )
+    if not closures:
+        return found
+    by_organization: dict[int, list[CoveringClosure]] = defaultdict(list)
+    by_group: dict[int, list[CoveringClosure]] = defaultdict(list)
+    listed: dict[int, CoveringClosure] = {}
+    for pk, organization_id, group_id, stores_given, start_local, end_local, start_at, end_at, every_year, reason in closures:
+        rule = closure_rule(start_local=start_local, end_local=end_local, start_at=start_at, end_at=end_at, every_year=every_year)
+        closure = CoveringClosure(pk, rule, reason)
+        if stores_given:
+            listed[pk] = closure
+        elif group_id is not None:
+            by_group[group_id].append(closure)
+        else:
+            by_organization[organization_id].append(closure)
+    for pk in store_pks:
+        found[pk].extend(by_organization.get(organization_of.get(pk), ()))
+    if by_group:
+        memberships = Store.groups.through.objects.filter(InIntegers("store_id", store_pks), storegroup_id__in=list(by_group))
+        for store_pk, group_id in _rows(memberships.order_by().values_list("store_id", "storegroup_id")):
+            found[store_pk].extend(by_group[group_id])
+    if listed:
+        links = Closure.stores.through.objects.filter(InIntegers("store_id", store_pks), closure_id__in=list(listed))
+        for closure_pk, store_pk in _rows(links.order_by().values_list("closure_id", "store_id")):
+            found[store_pk].append(listed[closure_pk])
+    return found
 
 
 def store_closure_rules(
     *, store_pks: Sequence[int], start: dt.datetime, end: dt.datetime
 ) -> dict[int, tuple[ClosureRule, ...]]:
-    """The closures covering each store that may touch [start, end), as
-    rules, in four queries: a closure covers the stores it lists, or its
-    group's stores, or every store of its organization."""
-    found: dict[int, tuple[ClosureRule, ...]] = {pk: () for pk in store_pks}
-    if not store_pks:
-        return found
-    organization_of = dict(_rows(Store.objects.filter(InIntegers("pk", store_pks)).order_by().values_list("pk", "organization_id")))
-    # Local times are read in zones up to 14 hours from UTC: a day's slack each side.
-    slack = dt.timedelta(days=1)
-    closures = _rows(
-        Closure.objects.filter(organization_id__in=set(organization_of.values()))
-        .filter(
-            Q(every_year=True)
-            | Q(start_at__isnull=False, start_at__lt=end, end_at__gt=start)
-            | Q(start_at__isnull=True, start_local__lt=_local_text(end + slack), end_local__gt=_local_text(start - slack))
-        )
-        .order_by("pk")
-        .values_list(
-            "pk", "organization_id", "group_id", "stores_given", "start_local", "end_local",
-            EpochMicroseconds("start_at"), EpochMicroseconds("end_at"), "every_year",
-        )
-    )
-    if not closures:
-        return found
-    by_organization: dict[int, list[ClosureRule]] = defaultdict(list)
-    by_group: dict[int, list[ClosureRule]] = defaultdict(list)
-    listed: dict[int, ClosureRule] = {}
-    for pk, organization_id, group_id, stores_given, start_local, end_local, start_at, end_at, every_year in closures:
-        rule = _rule(start_local, end_local, start_at, end_at, bool(every_year))
-        if stores_given:
-            listed[pk] = rule
-        elif group_id is not None:
-            by_group[group_id].append(rule)
-        else:
-            by_organization[organization_id].append(rule)
-    rules: dict[int, list[ClosureRule]] = {pk: list(by_organization.get(organization_of.get(pk), ())) for pk in store_pks}
-    if by_group:
-        memberships = Store.groups.through.objects.filter(InIntegers("store_id", store_pks), storegroup_id__in=list(by_group))
-        for store_pk, group_id in _rows(memberships.order_by().values_list("store_id", "storegroup_id")):
-            rules[store_pk].extend(by_group[group_id])
-    if listed:
-        links = Closure.stores.through.objects.filter(InIntegers("store_id", store_pks), closure_id__in=list(listed))
-        for closure_pk, store_pk in _rows(links.order_by().values_list("closure_id", "store_id")):
-            rules[store_pk].append(listed[closure_pk])
-    # Sorted: stores with the same closures share one tuple, and one resolution per zone.
-    return {pk: tuple(sorted(set(store_rules))) for pk, store_rules in rules.items()}
+    """store_closures as the engine takes them: each store's rules, sorted,
+    so that stores with the same closures share one tuple and one resolution per zone."""
+    return {
+        pk: tuple(sorted({closure.rule for closure in closures}))
+        for pk, closures in store_closures(store_pks=store_pks, start=start, end=end).items()
+    }
 
 
 def store_latest_spans(*, store_pks: Sequence[int]) -> dict[int, StatusSpan]:

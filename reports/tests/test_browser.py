@@ -8,9 +8,11 @@ tests skip. Screenshots go to test-artifacts/screenshots/ at the project root.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -20,7 +22,9 @@ from reports.models import Report, ReportStatus
 from reports.figures import figures_refresh
 from reports.services import report_generate
 from stores.demo import DEMO_STORES, demo_load
+from core.closures import closure_period
 from stores.models import Store
+from stores.services import closure_create
 from accounts.models import Role, StoreGroup
 from accounts.services import member_add, owner_create
 from stores.tests.factories import BusinessHoursFactory, StoreFactory, organization_of
@@ -195,6 +199,61 @@ def test_report_list_follows_a_running_report_without_reloading(live_server, bro
     expect(row).to_have_attribute("data-status", ReportStatus.COMPLETE)
     expect(row.locator(".progress-text")).to_have_text(re.compile(rf"{len(DEMO_STORE_IDS)} / {len(DEMO_STORE_IDS)}"))
     assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+
+
+def test_a_closure_is_hatched_on_the_store_timeline_with_its_reason(live_server, browser_page, owners, screenshot_dir: Path):
+    """A closure of the Chicago diner (open 07:00-22:00) two days ago,
+    10:00-14:00 local: its page draws it hatched, with the reason and local
+    times in its tooltip, and no downtime inside it; the page lists it."""
+    from playwright.sync_api import expect
+
+    alice, _ = owners
+    store = Store.objects.get(store_id="demo-chicago-diner")
+    day = (timezone.now().astimezone(ZoneInfo("America/Chicago")) - dt.timedelta(days=2)).date()
+    closure_create(
+        organization=store.organization,
+        period=closure_period(f"{day}T10:00", f"{day}T14:00"),
+        reason="Deep clean",
+        created_by=alice,
+        stores=[store],
+    )
+    page = browser_page
+    page.context.add_init_script(CSP_LISTENER)
+    base = live_server.url
+    log_in(page, base, "alice", next_path=f"/dashboard/stores/{store.store_id}/")
+
+    timeline = page.locator("svg.timeline")
+    closed = timeline.locator("rect.closed")
+    expect(closed).to_have_count(1)
+    expect(closed).to_be_visible()
+    # Its tooltip: the reason and the local times (CST or CDT, by the date).
+    expect(closed.locator("title")).to_have_text(
+        re.compile(rf"^Closed \(Deep clean\): {day:%a %d %b} 10:00 – 14:00 C[SD]T \(4 h 00 min\)$")
+    )
+    # Hatched: filled with the stripes of the SVG's own pattern.
+    fill = closed.evaluate("rect => getComputedStyle(rect).fill")
+    pattern_id = re.fullmatch(r'url\("?#([^")]+)"?\)', fill).group(1)
+    pattern = timeline.locator(f"pattern#{pattern_id}")
+    assert pattern.count() == 1
+    assert pattern.locator(".hatch-stripe").count() == 1
+    assert pattern.locator(".hatch-stripe").evaluate("stripe => getComputedStyle(stripe).fill") != "none"
+    # No downtime drawn inside the closure.
+    box = closed.bounding_box()
+    assert box["width"] > 0
+    for down in timeline.locator("rect.down").all():
+        other = down.bounding_box()
+        assert other["x"] + other["width"] <= box["x"] + 0.5 or other["x"] >= box["x"] + box["width"] - 0.5
+    expect(page.locator("#closures-past")).to_contain_text("Deep clean")
+    expect(page.locator("#closures-past")).to_contain_text("alice")
+    page.screenshot(path=screenshot_dir / "store-closure.png", full_page=True)
+    assert page.evaluate("window.__cspViolations") == []
+
+    # The dashboard's row hatches it too, with its own pattern.
+    page.goto(f"{base}/dashboard/")
+    row_closed = page.locator(f'tr[data-store-id="{store.store_id}"] svg.timeline rect.closed')
+    expect(row_closed).to_have_count(1)
+    expect(row_closed.locator("title")).to_contain_text("Closed (Deep clean)")
+    assert page.evaluate("window.__cspViolations") == []
 
 
 def test_anonymous_visitor_is_sent_to_the_login_page(live_server, browser_page):
