@@ -268,6 +268,7 @@ class WorkersRun(NamedTuple):
     seconds: float  # from report_trigger to the report Complete, its CSV written
     worker_peak_rss: list[int | None]  # bytes, per worker process (from its start)
     load: float  # the machine's 1-minute load average just before the run
+    cpu: float = 0.0  # CPU seconds the workers used over the run (less sensitive than `seconds` to other load)
     rows: Rows | None = None  # the report's figures (keep_rows), read after the timing
 
 
@@ -290,6 +291,7 @@ def run_with_workers(
         override_settings(TASKS=harness.DATABASE_TASKS),
     ):
         load = os.getloadavg()[0]
+        cpu_before = sum(harness.process_cpu_seconds(worker.pid) for worker in workers)
         started = time.perf_counter()
         # Autocommit: on_commit queues the planning task at once.
         report = report_trigger(user=user, as_of=AS_OF)
@@ -302,12 +304,13 @@ def run_with_workers(
                 raise SystemExit(f"every worker exited:\n{logs}")
             time.sleep(POLL_SECONDS)
         seconds = time.perf_counter() - started
+        cpu = sum(harness.process_cpu_seconds(worker.pid) for worker in workers) - cpu_before
         peaks = [harness.peak_rss(worker.pid) for worker in workers]
     report.refresh_from_db()
     check_report(report, expected_ids)
     rows = report_rows(report) if keep_rows else None
     delete_files(report)
-    return WorkersRun(seconds, peaks, load, rows)
+    return WorkersRun(seconds, peaks, load, cpu, rows)
 
 
 def timed_worker_runs(
@@ -321,8 +324,8 @@ def timed_worker_runs(
         runs.append(run)
         peaks = ", ".join(f"{peak / MB:.0f}" if peak is not None else "n/a" for peak in run.worker_peak_rss)
         print(
-            f"  run {index + 1}: {run.seconds:.2f} s trigger to CSV; peak RSS per worker MB: {peaks}; "
-            f"load average before: {run.load:.2f}",
+            f"  run {index + 1}: {run.seconds:.2f} s trigger to CSV ({run.cpu:.2f} CPU s in the workers); "
+            f"peak RSS per worker MB: {peaks}; load average before: {run.load:.2f}",
             flush=True,
         )
     return runs
@@ -476,7 +479,9 @@ class Results(NamedTuple):
     traced_peak: int | None  # bytes; None when not traced
     # The same runs after the closures were created; empty without closures.
     closures: dict[str, Any] | None = None  # ClosureSetup's and compare_with_closures' figures
+    worker_cpu: Sequence[float] = ()  # CPU seconds of the workers in each run (both lists)
     closure_runs: Sequence[float] = ()
+    closure_worker_cpu: Sequence[float] = ()
     closure_worker_peak_rss: Sequence[int] = ()
     closure_loads: Sequence[float] = ()
     closure_single_runs: Sequence[RunResult] = ()
@@ -575,9 +580,12 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str, *, 
         )
         without_median = statistics.median(run.seconds for run in runs)
         with_median = statistics.median(run.seconds for run in closure_runs)
+        without_cpu = statistics.median(run.cpu for run in runs)
+        with_cpu = statistics.median(run.cpu for run in closure_runs)
         print(
             f"  median {with_median:.2f} s with closures, {without_median:.2f} s without: "
-            f"ratio {with_median / without_median:.3f}",
+            f"ratio {with_median / without_median:.3f} (workers' CPU: {with_cpu:.2f} s against {without_cpu:.2f} s, "
+            f"{with_cpu / without_cpu:.3f})",
             flush=True,
         )
         if args.single_process:
@@ -607,7 +615,9 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str, *, 
         single_runs=single_runs,
         traced_peak=traced_peak,
         closures=closure_summary,
+        worker_cpu=[run.cpu for run in runs],
         closure_runs=[run.seconds for run in closure_runs],
+        closure_worker_cpu=[run.cpu for run in closure_runs],
         closure_worker_peak_rss=[max((peak or 0) for peak in run.worker_peak_rss) for run in closure_runs],
         closure_loads=[run.load for run in closure_runs],
         closure_single_runs=closure_single_runs,
@@ -617,6 +627,10 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str, *, 
 # --------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------
+
+
+def cpu_text(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.2f}" if values else "n/a"
 
 
 def render(results: Sequence[Results], cases: Sequence[tuple[str | None, int | None]]) -> dict[str, Any]:
@@ -682,14 +696,17 @@ def render(results: Sequence[Results], cases: Sequence[tuple[str | None, int | N
             f"The same report with closures, timed the same way right after the runs above: {len(HOLIDAYS)} holidays "
             "of every store of the organization, every year, as local dates "
             f"({', '.join(summary.get('holidays_in_week', []))} in the report's week), and one closure of "
-            f"{one_off_start:%d %B %H:%M}–{one_off_end:%H:%M} local (the last day) listing {ONE_OFF_SHARE * 100:g} % of the "
-            "stores, each open throughout it; created with `stores.services.closure_create`. The CSV is checked "
-            "against the last run without: the same stores, figures changed only for stores with closed time, and in "
-            "the last hour and day only for the listed ones.",
+            f"{one_off_start:%d %B %H:%M}–{one_off_end:%H:%M} local (the last day) listing "
+            f"{ONE_OFF_SHARE * 100:g} % of the stores, each open throughout it; created with "
+            "`stores.services.closure_create`. The CSV is checked against the last run without: the same stores, "
+            "figures changed only for stores with closed time, and in the last hour and day only for the listed "
+            "ones. The workers' CPU seconds over each run (their user and system time, from /proc) show the same "
+            "comparison less coloured by other work on the machine.",
             "",
             "| stores | runs without, s | median s | runs with closures, s | median s | with / without "
-            "| stores changed | stores with closed time, median h | peak RSS per worker MB | load average before |",
-            "|---|---|---:|---|---:|---:|---:|---|---:|---|",
+            "| workers' CPU s, without / with (medians) | stores changed | stores with closed time, median h "
+            "| peak RSS per worker MB | load average before |",
+            "|---|---|---:|---|---:|---:|---|---:|---|---:|---|",
         ]
         for result in with_closures:
             summary = result.closures or {}
@@ -697,6 +714,7 @@ def render(results: Sequence[Results], cases: Sequence[tuple[str | None, int | N
             lines.append(
                 f"| {result.stores:,} | {', '.join(f'{s:.2f}' for s in result.runs)} | {without:.2f} "
                 f"| {', '.join(f'{s:.2f}' for s in result.closure_runs)} | {with_:.2f} | {with_ / without:.3f} "
+                f"| {cpu_text(result.worker_cpu)} / {cpu_text(result.closure_worker_cpu)} "
                 f"| {summary.get('changed', 0):,} | {summary.get('closed_in_week', 0):,}, "
                 f"{summary.get('closed_hours_median', 0):.2f} | {max(result.closure_worker_peak_rss) / MB:.0f} "
                 f"| {', '.join(f'{load:.1f}' for load in result.closure_loads)} |"
