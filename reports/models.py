@@ -31,6 +31,9 @@ class Report(models.Model):
         "accounts.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     group = models.ForeignKey("accounts.StoreGroup", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The group's name when asked for: a report whose group is deleted before
+    # it is planned fails, rather than widening to everything the requester sees.
+    group_name = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=8, choices=ReportStatus.choices, default=ReportStatus.RUNNING)
     stores_total = models.PositiveIntegerField(default=0)
     stores_done = models.PositiveIntegerField(default=0)

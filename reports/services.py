@@ -134,7 +134,9 @@ def report_trigger(
             running = Report.objects.filter(requested_by=user, status=ReportStatus.RUNNING).count()
             if running >= limit:
                 raise TooManyRunningReports(running)
-        report = Report.objects.create(requested_by=user, as_of=as_of, organization=organization, group=group)
+        report = Report.objects.create(
+            requested_by=user, as_of=as_of, organization=organization, group=group, group_name=group.name if group else ""
+        )
         # Queue after the report row is committed, so a worker always finds it.
         transaction.on_commit(lambda: _queue_generation(str(report.id)))
     return report
@@ -176,6 +178,9 @@ def _reason(exc: BaseException) -> str:
 
 
 def _plan(report: Report) -> None:
+    if report.group_name and report.group_id is None:
+        _fail(report, f"The group {report.group_name!r} this report was limited to was deleted before it started.")
+        return
     # Sorted here, not in SQL: database collations differ, code point order does not.
     visible = Store.objects.visible_to(report.requested_by)
     if report.organization_id is not None:

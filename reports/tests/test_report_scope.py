@@ -111,3 +111,16 @@ def test_the_scope_is_read_when_the_report_is_planned(acme, django_capture_on_co
     response = api.get("/get_report", {"report_id": triggered.json()["report_id"]})
     text = b"".join(response.streaming_content).decode()
     assert [row[0] for row in list(csv.reader(io.StringIO(text)))[1:]] == ["ns-1", "s-1"]
+
+
+def test_a_report_whose_group_is_deleted_before_it_is_planned_fails_rather_than_widening(acme, django_capture_on_commit_callbacks):
+    vera = member(acme, "vera")
+    api = client_of(vera)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        triggered = api.post("/trigger_report", {"as_of": AS_OF.isoformat(), "group": "south"}, format="json")
+    StoreGroup.objects.filter(organization=acme, name="south").delete()
+    for callback in callbacks:
+        callback()
+    response = api.get("/get_report", {"report_id": triggered.json()["report_id"]})
+    assert (response.status_code, response.json()["code"]) == (409, "report_failed")
+    assert response.json()["message"] == "The group 'south' this report was limited to was deleted before it started."
