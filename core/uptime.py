@@ -144,6 +144,12 @@ def _business_intervals_shared(hours: WeeklyHours, zone_name: str, start: int, e
     return tuple(business_intervals(hours, zone_name, start, end))
 
 
+def open_intervals(hours: WeeklyHours, zone_name: str, start: int, end: int, closures: Sequence[Interval] = ()) -> list[Interval]:
+    """Business hours within [start, end) with the closures (sorted, disjoint) taken out."""
+    business = _business_intervals_shared(hours, zone_name, start, end)
+    return subtract(business, closures) if closures else list(business)
+
+
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Union of intervals, sorted; touching and overlapping ones are joined."""
     merged: list[list[int]] = []

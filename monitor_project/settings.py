@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "accounts",
     "stores",
     "reports",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -290,6 +291,15 @@ MONITOR_STALE_AFTER_MINUTES = env.int("MONITOR_STALE_AFTER_MINUTES", default=120
 if MONITOR_STALE_AFTER_MINUTES <= 0:
     raise ImproperlyConfigured("MONITOR_STALE_AFTER_MINUTES must be a positive number of minutes.")
 MONITOR_SPAN_RETENTION_DAYS = env.int("MONITOR_SPAN_RETENTION_DAYS", default=90)
+# Incidents (docs/semantics.md, section 8): a store in trouble this long opens one; more
+# than FLAP_LIMIT within an hour is flapping. monitor_alerts evaluates every EVERY seconds.
+MONITOR_ALERT_GRACE_MINUTES = env.int("MONITOR_ALERT_GRACE_MINUTES", default=10)
+MONITOR_ALERT_FLAP_LIMIT = env.int("MONITOR_ALERT_FLAP_LIMIT", default=4)
+MONITOR_ALERT_EVERY_SECONDS = env.int("MONITOR_ALERT_EVERY_SECONDS", default=30)
+if MONITOR_ALERT_GRACE_MINUTES < 0 or MONITOR_ALERT_FLAP_LIMIT < 1 or MONITOR_ALERT_EVERY_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "MONITOR_ALERT_GRACE_MINUTES must be 0 or more, MONITOR_ALERT_FLAP_LIMIT and MONITOR_ALERT_EVERY_SECONDS 1 or more."
+    )
 # The dashboard's figures are recomputed in the background when older than this.
 MONITOR_DASHBOARD_REFRESH_MINUTES = env.int("MONITOR_DASHBOARD_REFRESH_MINUTES", default=10)
 # A poll stamped further ahead than this is refused: device clocks drift, but not by hours.

@@ -129,6 +129,9 @@ class Store(models.Model):
     # reading the span table's history.
     last_poll_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=8, choices=PollStatus.choices, blank=True)
+    # Set while the store has an open incident (alerts), so that a poll request
+    # knows without another query when its active poll resolves one.
+    incident_open = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,6 +21,7 @@ from core.spans import LatestPoll, SpanRun, StorePolls, Verdict, encode_poll, sp
 from .hours import HoursInput
 from .models import DEFAULT_TIMEZONE, BusinessHours, Closure, PollStatus, StatusSpan, Store, stale_after, validate_timezone
 from .selectors import store_latest_spans
+from .signals import store_recovered
 from .store_ids import clean_store_id
 
 
@@ -214,7 +215,7 @@ _VERDICT_OUTCOMES = {
     Verdict.CONFLICT: CONFLICTING_STATUS,
 }
 # The store fields polls_record reads and writes.
-_LOCKED_FIELDS = ("store_id", "last_poll_at", "last_status")
+_LOCKED_FIELDS = ("store_id", "last_poll_at", "last_status", "incident_open")
 
 
 def _locked_store(store_id: str) -> list[Store]:
@@ -232,6 +233,20 @@ def _locked_store(store_id: str) -> list[Store]:
     if connection.features.has_select_for_update:  # as select_for_update(), which SQLite ignores
         statement += " FOR UPDATE"
     return list(Store.objects.raw(statement, [store_id]))
+
+
+def _recovered(
+    stores: Iterable[Store], polls: Sequence[PollInput], places: dict[int, list[int]], verdicts: dict[int, list[Verdict]]
+) -> dict[int, dt.datetime]:
+    """Stores with an open incident whose latest recorded poll of the batch is active: {pk: its instant}."""
+    recovered = {}
+    for store in stores:
+        if not store.incident_open or store.pk not in places:
+            continue
+        recorded = [polls[place] for place, verdict in zip(places[store.pk], verdicts[store.pk]) if verdict is Verdict.RECORDED]
+        if recorded and recorded[-1].status == PollStatus.ACTIVE:
+            recovered[store.pk] = recorded[-1].at
+    return recovered
 
 
 def polls_record(
@@ -281,6 +296,9 @@ def polls_record(
         for store_pk, store_places in places.items():
             for place, verdict in zip(store_places, verdicts[store_pk]):
                 outcomes[place] = _VERDICT_OUTCOMES[verdict]
+        recovered = _recovered(by_id.values(), polls, places, verdicts)
+        if recovered:
+            store_recovered.send(sender=Store, recovered=recovered)
     return outcomes  # type: ignore[return-value]  # every place has its outcome now
 
 

@@ -1,0 +1,154 @@
+"""Incidents from the rule (core.incidents) to the database: one set-based
+pass over the stores that can be in trouble (monitor_alerts runs it every
+MONITOR_ALERT_EVERY_SECONDS), and resolution by a store's active poll
+(alerts.receivers, in the poll's own request)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core import instants, uptime
+from core.closures import closure_intervals
+from core.incidents import IncidentHistory, store_incidents
+from stores.models import PollStatus, Store, stale_after
+from stores.selectors import store_uptime_inputs
+
+from .models import Flapping, Incident
+
+logger = logging.getLogger(__name__)
+
+# Stores per bulk read: bounds memory whatever the number of stores in trouble.
+READ_BATCH_SIZE = 2000
+
+
+class PassSummary(NamedTuple):
+    candidates: int
+    opened: int
+    resolved: int
+    flapping: int
+
+
+def alert_candidates(*, now: dt.datetime) -> list[tuple[int, str]]:
+    """(pk, timezone) of the stores that can be in trouble now: one query on
+    the store rows (latest poll inactive, or older than the stale period, or
+    an open incident). Business hours are the engine's to check, for these only."""
+    stale_since = now - dt.timedelta(microseconds=stale_after())
+    return list(
+        Store.objects.filter(last_poll_at__isnull=False)
+        .filter(Q(last_status=PollStatus.INACTIVE) | Q(last_poll_at__lte=stale_since) | Q(incident_open=True))
+        .order_by("pk")
+        .values_list("pk", "timezone")
+    )
+
+
+def _histories(stores: Sequence[tuple[int, str]], now: dt.datetime) -> dict[int, IncidentHistory]:
+    """Each store's incidents over the week before `now`, by the rule."""
+    end = instants.to_micros(now)
+    start = end - instants.WEEK
+    stale, grace = stale_after(), settings.MONITOR_ALERT_GRACE_MINUTES * instants.MINUTE
+    inputs = store_uptime_inputs(store_pks=[pk for pk, _ in stores], start=now - dt.timedelta(days=7), end=now)
+    histories = {}
+    for pk, zone in stores:
+        store = inputs[pk]
+        closed = closure_intervals(store.closures, zone, start, end)
+        histories[pk] = store_incidents(
+            spans=store.spans,
+            open_hours=uptime.open_intervals(store.hours, zone, start, end, closed),
+            stale_after=stale,
+            grace=grace,
+            start=start,
+            end=end,
+            flap_limit=settings.MONITOR_ALERT_FLAP_LIMIT,
+        )
+    return histories
+
+
+def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
+    """One pass: open the incidents the rule says are open now and are not
+    yet, bring open ones' business downtime up to date, resolve those whose
+    run has ended, and record flapping notices. Safe to run in several
+    processes at once: a store's open incident is unique (a constraint)."""
+    now = now or timezone.now()
+    candidates = alert_candidates(now=now)
+    opened = resolved = flapping = 0
+    for offset in range(0, len(candidates), READ_BATCH_SIZE):
+        batch = candidates[offset : offset + READ_BATCH_SIZE]
+        histories = _histories(batch, now)
+        open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=[pk for pk, _ in batch])}
+        for pk, _zone in batch:
+            counts = _store_apply(pk, histories[pk], open_incidents.get(pk), now)
+            opened, resolved, flapping = opened + counts[0], resolved + counts[1], flapping + counts[2]
+    return PassSummary(len(candidates), opened, resolved, flapping)
+
+
+def _moment(micros: int | None) -> dt.datetime | None:
+    return None if micros is None else instants.from_micros(micros)
+
+
+def _store_apply(pk: int, history: IncidentHistory, recorded: Incident | None, now: dt.datetime) -> tuple[int, int, int]:
+    """Bring one store's incidents to what the rule says; writes only what changed."""
+    current = history.incidents[-1] if history.incidents and history.incidents[-1].resolved_at is None else None
+    opened = resolved = flapped = 0
+    with transaction.atomic():
+        if recorded is not None and (current is None or _moment(current.started_at) != recorded.started_at):
+            # Its run has ended without the request resolving it (the Loop import, say).
+            ended = next((i for i in history.incidents if _moment(i.started_at) == recorded.started_at), None)
+            recorded.resolved_at = _moment(ended.resolved_at) if ended and ended.resolved_at else now
+            if ended is not None:
+                recorded.business_downtime_seconds = ended.business_downtime // instants.SECOND
+            recorded.save(update_fields=["resolved_at", "business_downtime_seconds"])
+            resolved += 1
+            if current is None:
+                Store.objects.filter(pk=pk).update(incident_open=False)
+            recorded = None
+        if current is not None and recorded is None:
+            try:
+                with transaction.atomic():
+                    Incident.objects.create(
+                        store_id=pk,
+                        started_at=_moment(current.started_at),
+                        opened_at=_moment(current.opened_at),
+                        reason=current.reason,
+                        business_downtime_seconds=current.business_downtime // instants.SECOND,
+                    )
+                    Store.objects.filter(pk=pk).update(incident_open=True)
+                opened += 1
+            except IntegrityError:
+                pass  # another pass opened it (or its run was resolved since): nothing to do twice
+        elif current is not None and recorded.business_downtime_seconds != current.business_downtime // instants.SECOND:
+            Incident.objects.filter(pk=recorded.pk).update(business_downtime_seconds=current.business_downtime // instants.SECOND)
+        for notice in history.flapping:
+            if notice.at >= instants.to_micros(now) - instants.HOUR:
+                _, made = Flapping.objects.update_or_create(
+                    store_id=pk, at=_moment(notice.at), defaults={"steady_at": _moment(notice.until)}
+                )
+                flapped += made
+    return opened, resolved, flapped
+
+
+def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
+    """Resolve the open incidents of stores whose active poll just arrived, in
+    the poll request's transaction, with their business downtime as the engine
+    measures it up to that poll. Runs only for stores with an open incident."""
+    count = 0
+    zones = dict(Store.objects.filter(pk__in=list(recovered)).values_list("pk", "timezone"))
+    for pk, at in recovered.items():
+        incident = Incident.objects.open().filter(store_id=pk).first()
+        if incident is None:
+            continue
+        history = _histories([(pk, zones[pk])], at)[pk]
+        run = next((i for i in history.incidents if _moment(i.started_at) == incident.started_at), None)
+        incident.resolved_at = at
+        if run is not None:
+            incident.business_downtime_seconds = run.business_downtime // instants.SECOND
+        incident.save(update_fields=["resolved_at", "business_downtime_seconds"])
+        count += 1
+    Store.objects.filter(pk__in=list(recovered)).update(incident_open=False)
+    return count
