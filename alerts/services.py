@@ -152,3 +152,18 @@ def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
         count += 1
     Store.objects.filter(pk__in=list(recovered)).update(incident_open=False)
     return count
+
+
+class IncidentResolved(Exception):
+    """Only an open incident can be acknowledged."""
+
+
+def incident_acknowledge(*, incident: Incident, user, note: str = "") -> Incident:
+    """A manager has seen the open incident (reminders stop); `note` says what is being done."""
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().get(pk=incident.pk)
+        if locked.resolved_at is not None:
+            raise IncidentResolved(locked.pk)
+        locked.acknowledged_by, locked.acknowledged_at, locked.note = user, timezone.now(), note
+        locked.save(update_fields=["acknowledged_by", "acknowledged_at", "note"])
+    return locked

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts.api_views import GroupViewSet, MemberViewSet
+from alerts.api_views import IncidentViewSet
 from stores.closure_api_views import ClosureViewSet
 from reports.api_views import GetReportView, ReportViewSet, TriggerReportView
 from stores.api_views import PollView, PollViewSet, RegisterStoreView, StoreViewSet
@@ -19,6 +20,7 @@ router.register("reports", ReportViewSet, basename="report")
 router.register("groups", GroupViewSet, basename="group")
 router.register("members", MemberViewSet, basename="member")
 router.register("closures", ClosureViewSet, basename="closure")
+router.register("incidents", IncidentViewSet, basename="incident")
 
 urlpatterns = [
     # The seed's endpoints, at the root.

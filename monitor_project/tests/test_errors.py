@@ -19,6 +19,7 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from common.errors import SERVER_ERROR_MESSAGE
+from alerts.models import Incident
 from reports.models import Report
 from stores import api_views as store_views
 from stores.models import PollStatus
@@ -548,6 +549,22 @@ ROWS = [
         code="unknown_columns",
         message="columns must be one of default, extended, not 'all'.",
     ),
+    # ---------------------------------------------------------------- incidents
+    Row(
+        "acknowledging a resolved incident",
+        "POST",
+        "/api/incidents/{resolved_incident}/acknowledge/",
+        {},
+        status=409,
+        code="incident_resolved",
+        message="The incident is resolved already: only an open one is acknowledged.",
+    ),
+    Row(
+        "incidents open neither true nor false",
+        "GET",
+        "/api/incidents/?open=maybe",
+        message="open must be true or false.",
+    ),
     # ---------------------------------------------------------------- paths, methods, credentials
     Row("unknown path", "POST", "/polls", poll(), status=404, code="not_found", message="No such path: /polls"),
     Row("unknown API path", "GET", "/api/nope/", status=404, code="not_found", message="No such path: /api/nope/"),
@@ -607,7 +624,9 @@ def world(owner, other_owner):
         ).user,
     }
     MembershipFactory(organization=OrganizationFactory(name="third"), user=members["two organizations"], role=Role.MANAGER)
+    resolved = Incident.objects.create(store=store, started_at=LATEST, opened_at=LATEST, reason="inactive", resolved_at=LATEST)
     return {
+        "resolved_incident": resolved.pk,
         "their_report": Report.objects.create(requested_by=other_owner, as_of=LATEST).pk,
         "alice_membership": owner.memberships.get().pk,
         "members": members,
@@ -629,7 +648,11 @@ def client_for(row: Row, api: APIClient, world: dict) -> APIClient:
 
 
 def send(client: APIClient, row: Row, world: dict) -> Any:
-    path = row.path.format(their_report=world["their_report"], alice_membership=world["alice_membership"])
+    path = row.path.format(
+        their_report=world["their_report"],
+        alice_membership=world["alice_membership"],
+        resolved_incident=world["resolved_incident"],
+    )
     if row.body is None:
         return client.generic(row.method, path, headers=row.headers)
     if row.body is OVER_LIMIT:
