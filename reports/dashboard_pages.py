@@ -3,7 +3,9 @@
 Figures come from StoreFigures, which the same engine fills as the CSV
 reports (as of its last refresh); timelines are drawn from spans, hours and
 closures for the stores on the page only, and so is the "closed (reason)"
-state of a store inside a closure now.
+state of a store inside a closure now. Open incidents (alerts.models.Incident)
+head the list, and a manager acknowledges one from there; a store's page lists
+its incidents.
 """
 from __future__ import annotations
 
@@ -18,15 +20,20 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db.models import BigIntegerField, Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.models import Role
 from accounts.selectors import groups_visible_to
+from alerts.models import Incident, IncidentReason
+from alerts.services import IncidentResolved, incident_acknowledge
 from common.pages import admin_context
 from core import instants, uptime
 from core.closures import ClosureRule, closure_intervals
+from stores.access import store_role
 from stores.hours import week_representation
 from stores.models import Closure, Store, StoreState, stale_after
 from stores.selectors import closure_rule, closures_covering, closures_touching, store_closures, store_uptime_inputs
@@ -52,6 +59,12 @@ DOWN_STATES = (StoreState.DOWN, StoreState.NO_SIGNAL)
 MORE_FIGURES = ("no_signal_last_day", "no_signal_last_week", "closed_last_day", "closed_last_week")
 # A store's page lists the closures that ended this long ago, and every coming one.
 PAST_CLOSURES = dt.timedelta(days=90)
+# The list shows this many open incidents at most (and says when there are more);
+# a store's page, its last this many incidents.
+OPEN_INCIDENTS_SHOWN = 100
+STORE_INCIDENTS_SHOWN = 50
+# As the API's AcknowledgeSerializer (the column's length).
+NOTE_MAX_LENGTH = Incident._meta.get_field("note").max_length
 
 
 def _with_more_figures(stores):
@@ -218,6 +231,90 @@ def _closure_list(store: Store, user: Any, now: dt.datetime) -> tuple[list[dict]
     return coming, past
 
 
+# --------------------------------------------------------------------------
+# Incidents
+# --------------------------------------------------------------------------
+
+
+def _local_moment(at: dt.datetime, zone_name: str) -> str:
+    """An instant in the store's zone, as the timelines' labels write it: `Mon 08 Jan 09:30 CST`."""
+    return f"{at.astimezone(uptime.zone(zone_name)):%a %d %b %H:%M %Z}"
+
+
+def _acknowledgement(incident: Incident) -> dict | None:
+    if incident.acknowledged_at is None:
+        return None
+    return {
+        # "" when the account was deleted since (the acknowledgement stands).
+        "by": incident.acknowledged_by.get_username() if incident.acknowledged_by else "",
+        "at": _local_moment(incident.acknowledged_at, incident.store.timezone),
+        "note": incident.note,
+    }
+
+
+def _open_incidents(user: Any, now: dt.datetime) -> tuple[list[dict], bool]:
+    """The open incidents of the stores the user sees, those nobody acknowledged
+    first, then the longest; whether there are more than shown. Two queries
+    whatever their number: the incidents with their stores and acknowledgers,
+    and the stores among theirs the user may act on as a manager."""
+    incidents = list(
+        Incident.objects.visible_to(user)
+        .open()
+        .select_related("store", "acknowledged_by")
+        .order_by(F("acknowledged_at").asc(nulls_first=True), "started_at", "pk")[: OPEN_INCIDENTS_SHOWN + 1]
+    )
+    more = len(incidents) > OPEN_INCIDENTS_SHOWN
+    incidents = incidents[:OPEN_INCIDENTS_SHOWN]
+    managed = (
+        set(
+            Store.objects.visible_to(user, role=Role.MANAGER)
+            .filter(pk__in={incident.store_id for incident in incidents})
+            .values_list("pk", flat=True)
+        )
+        if incidents
+        else set()
+    )
+    rows = [
+        {
+            "incident": incident,
+            "reason": IncidentReason(incident.reason).label,
+            "since": _local_moment(incident.started_at, incident.store.timezone),
+            "lasting": format_duration(max(0, instants.to_micros(now) - instants.to_micros(incident.started_at))),
+            "acknowledged": _acknowledgement(incident),
+            "may_acknowledge": incident.store_id in managed,
+        }
+        for incident in incidents
+    ]
+    return rows, more
+
+
+def _store_incidents(store: Store, now: dt.datetime) -> list[dict]:
+    """The store's last incidents (by opening), the open one first. One query."""
+    incidents = list(store.incidents.select_related("acknowledged_by").order_by("-opened_at", "-pk")[:STORE_INCIDENTS_SHOWN])
+    incidents.sort(key=lambda incident: incident.resolved_at is not None)  # stable: latest first otherwise
+    zone = uptime.zone(store.timezone)
+    rows = []
+    for incident in incidents:
+        incident.store = store  # no query for it (_acknowledgement reads its zone)
+        start = instants.to_micros(incident.started_at)
+        if incident.resolved_at is None:
+            when = f"since {_local_moment(incident.started_at, store.timezone)} ({format_duration(max(0, instants.to_micros(now) - start))} so far)"
+        else:
+            when = local_label(start, instants.to_micros(incident.resolved_at), zone)
+        rows.append(
+            {
+                "incident": incident,
+                "open": incident.resolved_at is None,
+                "reason": IncidentReason(incident.reason).label,
+                "opened": _local_moment(incident.opened_at, store.timezone),
+                "when": when,
+                "business_downtime": format_duration(incident.business_downtime_seconds * instants.SECOND),
+                "acknowledged": _acknowledgement(incident),
+            }
+        )
+    return rows
+
+
 @login_required
 def store_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -258,9 +355,14 @@ def store_list(request: HttpRequest) -> HttpResponse:
     page_stores = list(page.object_list)
     weeks = _weeks(page_stores, as_of or now, user=request.user, now=now)
 
+    open_incidents, more_incidents = _open_incidents(request.user, now)
+
     filters = {"state": state, "timezone": zone, "group": group, "q": query}
     context = {
         **admin_context(request, title="Downtime dashboard"),
+        "open_incidents": open_incidents,
+        "more_incidents": more_incidents,
+        "note_max_length": NOTE_MAX_LENGTH,
         "groups": groups,
         "now": now,
         "figures_as_of": as_of,
@@ -316,6 +418,7 @@ def store_detail(request: HttpRequest, store_id: str) -> HttpResponse:
         "row": _row(store, week, now, weeks.closed_now[store.pk]),
         "closures_coming": closures_coming,
         "closures_past": closures_past,
+        "incidents": _store_incidents(store, now),
         "figures_as_of": as_of,
         "business_hours": week_representation(store.business_hours.all()),
         "down_total": format_duration(sum(period.end - period.start for period in week.down_periods)),
@@ -332,4 +435,29 @@ def refresh(request: HttpRequest) -> HttpResponse:
         messages.success(request, "The figures are being recomputed; reload in a moment.")
     else:
         messages.info(request, "The figures are being recomputed already; reload in a moment.")
+    return redirect("dashboard")
+
+
+@login_required
+@require_POST
+@throttled_like_the_api
+def incident_acknowledge_page(request: HttpRequest, incident_id: int) -> HttpResponse:
+    """A manager (or an admin) of the store has seen the open incident, with an
+    optional note. An incident of a store the user does not see is a 404; a
+    viewer gets a 403; a resolved one, a message."""
+    incident = Incident.objects.visible_to(request.user).select_related("store").filter(pk=incident_id).first()
+    if incident is None:
+        raise Http404("No such incident.")
+    if not Role.includes(store_role(request.user, incident.store), Role.MANAGER):
+        raise PermissionDenied("Only a manager or an admin of the store acknowledges its incidents.")
+    note = request.POST.get("note", "").strip()
+    if len(note) > NOTE_MAX_LENGTH:
+        messages.error(request, f"The note is too long: {NOTE_MAX_LENGTH} characters at most.")
+        return redirect("dashboard")
+    try:
+        incident_acknowledge(incident=incident, user=request.user, note=note)
+    except IncidentResolved:
+        messages.info(request, f"The incident of store {incident.store.store_id} is resolved already: nothing to acknowledge.")
+    else:
+        messages.success(request, f"The incident of store {incident.store.store_id} is acknowledged.")
     return redirect("dashboard")

@@ -20,6 +20,11 @@ urlpatterns = [
     path("", dashboard_pages.front_door, name="front_door"),
     path("dashboard/", dashboard_pages.store_list, name="dashboard"),
     path("dashboard/refresh", dashboard_pages.refresh, name="dashboard_refresh"),
+    path(
+        "dashboard/incidents/<int:incident_id>/acknowledge",
+        dashboard_pages.incident_acknowledge_page,
+        name="dashboard_incident_acknowledge",
+    ),
     path("dashboard/stores/<str:store_id>/", dashboard_pages.store_detail, name="dashboard_store"),
     path("reports/", include(report_patterns)),
 ]
