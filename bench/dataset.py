@@ -305,6 +305,7 @@ def load_database(
                 hashlib.sha256(spec.store_id.encode()).hexdigest(),
                 from_micros(latest.last_poll) if latest else None,
                 status(latest.active) if latest else "",
+                False,  # no open incident
                 now,
                 now,
             )
@@ -319,6 +320,7 @@ def load_database(
                 "device_key_hash",
                 "last_poll_at",
                 "last_status",
+                "incident_open",
                 "created_at",
                 "updated_at",
             ),

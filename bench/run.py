@@ -2,7 +2,7 @@
 
 Usage (from the project folder, with PostgreSQL at 127.0.0.1:5432):
 
-    .venv/bin/python bench/run.py [--only import,report,ingest,dashboard,load,micro] [--results FILE]
+    .venv/bin/python bench/run.py [--only import,report,ingest,dashboard,load,alerts,micro] [--results FILE]
 
 Each benchmark runs in its own process (so one's memory and caches do not
 colour the next) and in its own throwaway `*_bench` database; it hands back
@@ -36,6 +36,7 @@ BENCHMARKS = (
     Benchmark("ingest", "ingest_bench.py"),
     Benchmark("dashboard", "dashboard_bench.py"),
     Benchmark("load", "load_test.py"),
+    Benchmark("alerts", "alerts_bench.py"),
     # Informational: the figures behind code comments, no targets.
     Benchmark("micro", "micro_bench.py"),
 )
