@@ -1,21 +1,31 @@
-"""/api/incidents/: HTTP in, services, HTTP out. Whoever sees a store sees
-its incidents; managers and admins acknowledge them."""
+"""/api/incidents/ and /api/channels/: HTTP in, services, HTTP out. Whoever
+sees a store sees its incidents; managers and admins acknowledge them. An
+organization's notification channels are its admins' business."""
 from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Prefetch, QuerySet
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Role
+from accounts.models import Role, StoreGroup
+from accounts.selectors import RoleTooLow, groups_named, holds_role_somewhere, organization_for, organizations_of
 from common.errors import ApiError, validation_error
 from stores.access import store_role_require
 
-from .models import Incident
-from .openapi import incident_viewset_schema
-from .serializers import AcknowledgeSerializer, IncidentSerializer
+from .models import Channel, Incident, Notification
+from .notifications import channel_create, channel_delete, channel_test_send
+from .openapi import channel_viewset_schema, incident_viewset_schema
+from .serializers import (
+    AcknowledgeSerializer,
+    ChannelCreateSerializer,
+    ChannelSerializer,
+    IncidentSerializer,
+    NotificationSerializer,
+)
 from .services import IncidentResolved, incident_acknowledge
 
 
@@ -61,3 +71,52 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 message="The incident is resolved already: only an open one is acknowledged.",
             ) from None
         return Response(IncidentSerializer(Incident.objects.select_related("store", "acknowledged_by").get(pk=incident.pk)).data)
+
+
+@channel_viewset_schema
+class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = ChannelSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Channel]:
+        return (
+            Channel.objects.filter(organization__in=organizations_of(self.request.user, role=Role.ADMIN))
+            .select_related("organization")
+            .prefetch_related(Prefetch("groups", queryset=StoreGroup.objects.order_by("name")))
+            .order_by("organization__name", "name")
+        )
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Channels are an admin's business: anyone else is told so, not shown an empty list.
+        if not holds_role_somewhere(request.user, Role.ADMIN):
+            raise RoleTooLow(Role.ADMIN, where="any of your organizations")
+
+    def create(self, request: Request) -> Response:
+        serializer = ChannelCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        organization = organization_for(request.user, data.get("organization"), role=Role.ADMIN)
+        groups = groups_named(request.user, organization, data.get("groups", []), role=Role.ADMIN)
+        channel = channel_create(
+            organization=organization,
+            kind=data["kind"],
+            name=data["name"],
+            groups=groups,
+            url=data.get("url", ""),
+            secret=data.get("secret", ""),
+            addresses=data.get("addresses", []),
+            created_by=request.user,
+        )
+        return Response(ChannelSerializer(self.get_queryset().get(pk=channel.pk)).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        channel_delete(channel=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str) -> Response:
+        notification = channel_test_send(channel=self.get_object())
+        # Queued once committed (with an inline task backend, attempted already).
+        notification = Notification.objects.prefetch_related("attempt_rows").get(pk=notification.pk)
+        return Response(NotificationSerializer(notification).data, status=status.HTTP_202_ACCEPTED)

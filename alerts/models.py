@@ -1,14 +1,25 @@
 """Incidents: a store that should be open and is not (docs/semantics.md,
 section 8; the rule is core.incidents). Written by the monitor_alerts loop
-(alerts.services.alerts_evaluate) and resolved by the store's active poll."""
+(alerts.services.alerts_evaluate) and resolved by the store's active poll.
+
+Notifications: an organization's channels (email, webhook, Apprise), and
+the outbox of what is to be sent to each (alerts.notifications)."""
 from __future__ import annotations
+
+import datetime as dt
+import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
+from accounts.models import Organization, StoreGroup
 from common.ownership import sees_everything
 from stores.models import Store
+
+# A channel whose every attempt failed for this long is flagged (Channel.is_failing).
+FAILING_AFTER = dt.timedelta(hours=24)
 
 
 class IncidentReason(models.TextChoices):
@@ -42,6 +53,10 @@ class Incident(models.Model):
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
+    # When its opening or latest reminder was written to the outbox; null while
+    # it has not been announced (it opened outside business hours: the pass
+    # announces it once they begin). Reminders count from it.
+    notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = IncidentQuerySet.as_manager()
@@ -70,3 +85,133 @@ class Flapping(models.Model):
     class Meta:
         ordering = ["-at"]
         constraints = [models.UniqueConstraint(fields=["store", "at"], name="one_flapping_notice_per_instant")]
+
+
+# --------------------------------------------------------------------------
+# Notifications
+# --------------------------------------------------------------------------
+
+
+class ChannelKind(models.TextChoices):
+    EMAIL = "email", "email"
+    WEBHOOK = "webhook", "webhook"
+    APPRISE = "apprise", "Apprise"
+
+
+class ChannelQuerySet(models.QuerySet):
+    def failing(self, *, now: dt.datetime | None = None) -> ChannelQuerySet:
+        """Channels whose every attempt has failed for FAILING_AFTER or longer."""
+        return self.filter(failing_since__lte=(now or timezone.now()) - FAILING_AFTER)
+
+    def for_store(self, store: Store) -> ChannelQuerySet:
+        """The active channels a store's notifications go to: its organization's,
+        limited to none of its groups or to one of the store's."""
+        return (
+            self.filter(organization_id=store.organization_id, is_active=True)
+            .filter(Q(groups__isnull=True) | Q(groups__in=store.groups.all()))
+            .distinct()
+        )
+
+
+class Channel(models.Model):
+    """Where an organization's notifications go. `url` is the webhook's or the
+    Apprise URL; `secret` signs webhook bodies (it is never shown again);
+    `addresses` are an email channel's recipients."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="alert_channels")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=7, choices=ChannelKind.choices)
+    # Empty: every store of the organization; otherwise the stores of these groups.
+    groups = models.ManyToManyField(StoreGroup, blank=True, related_name="alert_channels")
+    url = models.CharField(max_length=2000, blank=True)
+    secret = models.CharField(max_length=200, blank=True)
+    addresses = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Set by the first failed attempt after a delivery (or since it was made), cleared by a delivery.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ChannelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organization_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="channel_name_unique_in_organization")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def is_failing(self) -> bool:
+        """Only failures for FAILING_AFTER or longer (for the dashboard to show)."""
+        return self.failing_since is not None and timezone.now() - self.failing_since >= FAILING_AFTER
+
+
+class NotificationEvent(models.TextChoices):
+    OPENED = "incident.opened", "incident opened"
+    REMINDER = "incident.reminder", "reminder"
+    ACKNOWLEDGED = "incident.acknowledged", "incident acknowledged"
+    RESOLVED = "incident.resolved", "incident resolved"
+    FLAPPING = "store.flapping", "store flapping"
+    TEST = "test", "test"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    # Claimed by a deliverer until lease_until (then due again: its process died).
+    SENDING = "sending", "sending"
+    DELIVERED = "delivered", "delivered"
+    FAILED = "failed", "failed"
+
+
+class Notification(models.Model):
+    """One message to one channel: written in the transaction of the change it
+    tells (an outbox), delivered by alerts.notifications' task, retried with
+    backoff for NOTIFY_RETRY_FOR on timeouts, connection errors and 5xx."""
+
+    # X-Store-Monitor-Delivery: the same on every attempt, so a receiver can drop repeats.
+    delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=24, choices=NotificationEvent.choices)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # The webhook body but its sent_at, as it was when the change was made.
+    payload = models.JSONField()
+    status = models.CharField(max_length=9, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.channel} ({self.status})"
+
+
+class NotificationAttempt(models.Model):
+    """One try at delivering a notification: when, what the other side answered, what went wrong."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="attempt_rows")
+    at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    # The HTTP status (webhooks) or SMTP reply code (email) when there was one.
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    answer = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    delivered = models.BooleanField(default=False)
+    # A failure that no retry can mend (a 4xx but 408 and 429, a refused address).
+    permanent = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt at {self.at:%Y-%m-%d %H:%M:%S} UTC"

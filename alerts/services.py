@@ -20,7 +20,8 @@ from core.incidents import IncidentHistory, store_incidents
 from stores.models import PollStatus, Store, stale_after
 from stores.selectors import store_uptime_inputs
 
-from .models import Flapping, Incident
+from .models import Flapping, Incident, NotificationEvent
+from .notifications import flapping_notify, incident_notify
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,13 @@ class PassSummary(NamedTuple):
     opened: int
     resolved: int
     flapping: int
+
+
+class StoreRule(NamedTuple):
+    """What the rule says of a store over the week before now, and whether now is inside its open hours."""
+
+    history: IncidentHistory
+    open_now: bool
 
 
 def alert_candidates(*, now: dt.datetime) -> list[tuple[int, str]]:
@@ -48,8 +56,10 @@ def alert_candidates(*, now: dt.datetime) -> list[tuple[int, str]]:
     )
 
 
-def _histories(stores: Sequence[tuple[int, str]], now: dt.datetime) -> dict[int, IncidentHistory]:
-    """Each store's incidents over the week before `now`, by the rule."""
+def _histories(stores: Sequence[tuple[int, str]], now: dt.datetime) -> dict[int, StoreRule]:
+    """Each store's incidents over the week before `now`, by the rule, and
+    whether `now` is inside its business hours with closures taken out (only
+    then are openings and reminders sent)."""
     end = instants.to_micros(now)
     start = end - instants.WEEK
     stale, grace = stale_after(), settings.MONITOR_ALERT_GRACE_MINUTES * instants.MINUTE
@@ -57,8 +67,9 @@ def _histories(stores: Sequence[tuple[int, str]], now: dt.datetime) -> dict[int,
     histories = {}
     for pk, zone in stores:
         store = inputs[pk]
-        closed = closure_intervals(store.closures, zone, start, end)
-        histories[pk] = store_incidents(
+        # One microsecond past `end`, for the instant `now` itself.
+        closed = closure_intervals(store.closures, zone, start, end + 1)
+        history = store_incidents(
             spans=store.spans,
             open_hours=uptime.open_intervals(store.hours, zone, start, end, closed),
             stale_after=stale,
@@ -67,14 +78,18 @@ def _histories(stores: Sequence[tuple[int, str]], now: dt.datetime) -> dict[int,
             end=end,
             flap_limit=settings.MONITOR_ALERT_FLAP_LIMIT,
         )
+        histories[pk] = StoreRule(history, bool(uptime.open_intervals(store.hours, zone, end, end + 1, closed)))
     return histories
 
 
 def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
     """One pass: open the incidents the rule says are open now and are not
     yet, bring open ones' business downtime up to date, resolve those whose
-    run has ended, and record flapping notices. Safe to run in several
-    processes at once: a store's open incident is unique (a constraint)."""
+    run has ended, and record flapping notices; each change writes its
+    notifications (alerts.notifications) in its own transaction, and open
+    incidents are announced or reminded of inside business hours. Safe to
+    run in several processes at once: a store's open incident is unique (a
+    constraint), so its notifications are written once."""
     now = now or timezone.now()
     candidates = alert_candidates(now=now)
     opened = resolved = flapping = 0
@@ -92,8 +107,10 @@ def _moment(micros: int | None) -> dt.datetime | None:
     return None if micros is None else instants.from_micros(micros)
 
 
-def _store_apply(pk: int, history: IncidentHistory, recorded: Incident | None, now: dt.datetime) -> tuple[int, int, int]:
-    """Bring one store's incidents to what the rule says; writes only what changed."""
+def _store_apply(pk: int, rule: StoreRule, recorded: Incident | None, now: dt.datetime) -> tuple[int, int, int]:
+    """Bring one store's incidents to what the rule says; writes only what
+    changed, with its notifications in the same transaction."""
+    history = rule.history
     current = history.incidents[-1] if history.incidents and history.incidents[-1].resolved_at is None else None
     opened = resolved = flapped = 0
     with transaction.atomic():
@@ -103,34 +120,71 @@ def _store_apply(pk: int, history: IncidentHistory, recorded: Incident | None, n
             recorded.resolved_at = _moment(ended.resolved_at) if ended and ended.resolved_at else now
             if ended is not None:
                 recorded.business_downtime_seconds = ended.business_downtime // instants.SECOND
-            recorded.save(update_fields=["resolved_at", "business_downtime_seconds"])
-            resolved += 1
+            # Only if still open: the poll request (or another pass) may have resolved it since, and told so.
+            if _resolve(recorded):
+                resolved += 1
+                if recorded.notified_at is not None:  # nobody was told of one never announced
+                    incident_notify(incident=recorded, event=NotificationEvent.RESOLVED, now=now)
             if current is None:
                 Store.objects.filter(pk=pk).update(incident_open=False)
             recorded = None
         if current is not None and recorded is None:
             try:
                 with transaction.atomic():
-                    Incident.objects.create(
+                    incident = Incident.objects.create(
                         store_id=pk,
                         started_at=_moment(current.started_at),
                         opened_at=_moment(current.opened_at),
                         reason=current.reason,
                         business_downtime_seconds=current.business_downtime // instants.SECOND,
+                        # Announced now inside business hours; otherwise once they begin (_announce_or_remind).
+                        notified_at=now if rule.open_now else None,
                     )
                     Store.objects.filter(pk=pk).update(incident_open=True)
+                    if rule.open_now:
+                        incident_notify(incident=incident, event=NotificationEvent.OPENED, now=now)
                 opened += 1
             except IntegrityError:
                 pass  # another pass opened it (or its run was resolved since): nothing to do twice
-        elif current is not None and recorded.business_downtime_seconds != current.business_downtime // instants.SECOND:
-            Incident.objects.filter(pk=recorded.pk).update(business_downtime_seconds=current.business_downtime // instants.SECOND)
+        elif current is not None:
+            if recorded.business_downtime_seconds != current.business_downtime // instants.SECOND:
+                Incident.objects.filter(pk=recorded.pk).update(business_downtime_seconds=current.business_downtime // instants.SECOND)
+            if rule.open_now:
+                _announce_or_remind(recorded, now)
         for notice in history.flapping:
             if notice.at >= instants.to_micros(now) - instants.HOUR:
-                _, made = Flapping.objects.update_or_create(
+                flapping, made = Flapping.objects.update_or_create(
                     store_id=pk, at=_moment(notice.at), defaults={"steady_at": _moment(notice.until)}
                 )
+                if made:
+                    flapping_notify(flapping=flapping, now=now)
                 flapped += made
     return opened, resolved, flapped
+
+
+def _resolve(incident: Incident) -> bool:
+    """Write the incident's resolution if it is still open; whether it was."""
+    return bool(
+        Incident.objects.filter(pk=incident.pk, resolved_at__isnull=True).update(
+            resolved_at=incident.resolved_at, business_downtime_seconds=incident.business_downtime_seconds
+        )
+    )
+
+
+def _announce_or_remind(incident: Incident, now: dt.datetime) -> None:
+    """Inside business hours: announce an open incident not yet announced, or
+    remind of an unacknowledged one every MONITOR_ALERT_REMIND_MINUTES. The
+    conditional update makes it once, whichever pass gets there first."""
+    open_ones = Incident.objects.filter(pk=incident.pk, resolved_at__isnull=True)
+    if incident.notified_at is None:
+        if open_ones.filter(notified_at__isnull=True).update(notified_at=now):
+            incident_notify(incident=incident, event=NotificationEvent.OPENED, now=now)
+        return
+    remind = settings.MONITOR_ALERT_REMIND_MINUTES
+    if not remind or incident.acknowledged_at is not None or now - incident.notified_at < dt.timedelta(minutes=remind):
+        return
+    if open_ones.filter(notified_at=incident.notified_at, acknowledged_at__isnull=True).update(notified_at=now):
+        incident_notify(incident=incident, event=NotificationEvent.REMINDER, now=now)
 
 
 def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
@@ -143,12 +197,15 @@ def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
         incident = Incident.objects.open().filter(store_id=pk).first()
         if incident is None:
             continue
-        history = _histories([(pk, zones[pk])], at)[pk]
+        history = _histories([(pk, zones[pk])], at)[pk].history
         run = next((i for i in history.incidents if _moment(i.started_at) == incident.started_at), None)
         incident.resolved_at = at
         if run is not None:
             incident.business_downtime_seconds = run.business_downtime // instants.SECOND
-        incident.save(update_fields=["resolved_at", "business_downtime_seconds"])
+        if not _resolve(incident):
+            continue  # a pass resolved it meanwhile
+        if incident.notified_at is not None:  # nobody was told of one never announced
+            incident_notify(incident=incident, event=NotificationEvent.RESOLVED)
         count += 1
     Store.objects.filter(pk__in=list(recovered)).update(incident_open=False)
     return count
@@ -166,4 +223,5 @@ def incident_acknowledge(*, incident: Incident, user, note: str = "") -> Inciden
             raise IncidentResolved(locked.pk)
         locked.acknowledged_by, locked.acknowledged_at, locked.note = user, timezone.now(), note
         locked.save(update_fields=["acknowledged_by", "acknowledged_at", "note"])
+        incident_notify(incident=locked, event=NotificationEvent.ACKNOWLEDGED, now=locked.acknowledged_at)
     return locked

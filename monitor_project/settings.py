@@ -300,6 +300,25 @@ if MONITOR_ALERT_GRACE_MINUTES < 0 or MONITOR_ALERT_FLAP_LIMIT < 1 or MONITOR_AL
     raise ImproperlyConfigured(
         "MONITOR_ALERT_GRACE_MINUTES must be 0 or more, MONITOR_ALERT_FLAP_LIMIT and MONITOR_ALERT_EVERY_SECONDS 1 or more."
     )
+# Notifications (alerts.notifications). Reminders of an open, unacknowledged
+# incident every REMIND minutes inside business hours (0: none). Webhook and
+# Apprise URLs that resolve to loopback, private or link-local addresses are
+# refused (server-side request forgery) unless ALLOW_PRIVATE. SITE_URL starts
+# the links to store pages in emails and Apprise messages.
+MONITOR_ALERT_REMIND_MINUTES = env.int("MONITOR_ALERT_REMIND_MINUTES", default=60)
+if MONITOR_ALERT_REMIND_MINUTES < 0:
+    raise ImproperlyConfigured("MONITOR_ALERT_REMIND_MINUTES must be 0 (no reminders) or a positive number of minutes.")
+MONITOR_WEBHOOK_ALLOW_PRIVATE = env.bool("MONITOR_WEBHOOK_ALLOW_PRIVATE", default=False)
+MONITOR_SITE_URL = env.str("MONITOR_SITE_URL", default="http://127.0.0.1:8000")
+# Seconds one webhook, email or Apprise attempt may take.
+MONITOR_NOTIFY_TIMEOUT_SECONDS = env.int("MONITOR_NOTIFY_TIMEOUT_SECONDS", default=10)
+# Email through Django's backend, from EMAIL_URL (django-environ): consolemail:// prints
+# them (development), smtp+tls://user:password@host:587 sends them (production).
+globals().update(
+    {name: value for name, value in env.email_url("EMAIL_URL", default="consolemail://").items() if value not in (None, "")}
+)
+EMAIL_TIMEOUT = MONITOR_NOTIFY_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Store Monitor <store-monitor@localhost>")
 # The dashboard's figures are recomputed in the background when older than this.
 MONITOR_DASHBOARD_REFRESH_MINUTES = env.int("MONITOR_DASHBOARD_REFRESH_MINUTES", default=10)
 # A poll stamped further ahead than this is refused: device clocks drift, but not by hours.

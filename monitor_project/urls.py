@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts.api_views import GroupViewSet, MemberViewSet
-from alerts.api_views import IncidentViewSet
+from alerts.api_views import ChannelViewSet, IncidentViewSet
 from stores.closure_api_views import ClosureViewSet
 from reports.api_views import GetReportView, ReportViewSet, TriggerReportView
 from stores.api_views import PollView, PollViewSet, RegisterStoreView, StoreViewSet
@@ -21,6 +21,7 @@ router.register("groups", GroupViewSet, basename="group")
 router.register("members", MemberViewSet, basename="member")
 router.register("closures", ClosureViewSet, basename="closure")
 router.register("incidents", IncidentViewSet, basename="incident")
+router.register("channels", ChannelViewSet, basename="channel")
 
 urlpatterns = [
     # The seed's endpoints, at the root.

@@ -565,6 +565,51 @@ ROWS = [
         "/api/incidents/?open=maybe",
         message="open must be true or false.",
     ),
+    # ---------------------------------------------------------------- notification channels
+    Row(
+        "webhook to a private address",
+        "POST",
+        "/api/channels/",
+        {"kind": "webhook", "name": "ops", "url": "http://127.0.0.1/hook", "secret": "s3cret-value"},
+        code="webhook_url_private",
+        message=(
+            "The URL reaches a loopback, private or link-local address (127.0.0.1); "
+            "only public addresses are allowed (MONITOR_WEBHOOK_ALLOW_PRIVATE)."
+        ),
+    ),
+    Row(
+        "webhook URL not http",
+        "POST",
+        "/api/channels/",
+        {"kind": "webhook", "name": "ops", "url": "ftp://example.com/hook", "secret": "s3cret-value"},
+        code="webhook_url_invalid",
+        message="A webhook URL starts with https:// (or http://).",
+    ),
+    Row(
+        "Apprise URL unknown",
+        "POST",
+        "/api/channels/",
+        {"kind": "apprise", "name": "chat", "url": "nope://somewhere"},
+        code="apprise_url_invalid",
+        message="Apprise does not know this URL: see its list of services for the forms it takes.",
+    ),
+    Row(
+        "channel without its fields",
+        "POST",
+        "/api/channels/",
+        {"kind": "email", "name": "managers"},
+        message="addresses: Required for an email channel.",
+        errors={"addresses": ["Required for an email channel."]},
+    ),
+    Row(
+        "channels of a non-admin",
+        "GET",
+        "/api/channels/",
+        client="viewer",
+        status=403,
+        code="role_too_low",
+        message="This needs the admin role or higher in any of your organizations.",
+    ),
     # ---------------------------------------------------------------- paths, methods, credentials
     Row("unknown path", "POST", "/polls", poll(), status=404, code="not_found", message="No such path: /polls"),
     Row("unknown API path", "GET", "/api/nope/", status=404, code="not_found", message="No such path: /api/nope/"),

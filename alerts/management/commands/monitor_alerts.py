@@ -4,6 +4,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from alerts.notifications import notifications_requeue_overdue
 from alerts.services import alerts_evaluate
 
 
@@ -27,6 +28,8 @@ class Command(BaseCommand):
         while True:
             started = time.monotonic()
             summary = alerts_evaluate()
+            # Notifications whose delivery task was lost are queued again (each is still sent once).
+            notifications_requeue_overdue()
             if once or summary.opened or summary.resolved or summary.flapping:
                 self.stdout.write(
                     f"alerts: {summary.candidates} stores could be in trouble; {summary.opened} incidents opened, "
