@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.bulk_writes import update_rows
 from core import instants, uptime
 from core.closures import closure_intervals
 from core.incidents import IncidentHistory, store_incidents
@@ -97,10 +98,40 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
         batch = candidates[offset : offset + READ_BATCH_SIZE]
         histories = _histories(batch, now)
         open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=[pk for pk, _ in batch])}
+        # Most passes change nothing but the open incidents' downtime: that is
+        # one statement for the batch; only the stores with more to do get
+        # their own transaction.
+        grown: list[Incident] = []
         for pk, _zone in batch:
-            counts = _store_apply(pk, histories[pk], open_incidents.get(pk), now)
+            rule, recorded = histories[pk], open_incidents.get(pk)
+            if recorded is not None and _continues(rule, recorded, now):
+                seconds = rule.history.incidents[-1].business_downtime // instants.SECOND
+                if seconds != recorded.business_downtime_seconds:
+                    recorded.business_downtime_seconds = seconds
+                    grown.append(recorded)
+                if rule.open_now and _announcement_due(recorded, now):
+                    _announce_or_remind(recorded, now)
+                continue
+            counts = _store_apply(pk, rule, recorded, now)
             opened, resolved, flapping = opened + counts[0], resolved + counts[1], flapping + counts[2]
+        update_rows(Incident, grown, ["business_downtime_seconds"])
     return PassSummary(len(candidates), opened, resolved, flapping)
+
+
+def _continues(rule: StoreRule, recorded: Incident, now: dt.datetime) -> bool:
+    """Whether the rule says the recorded open incident is still open, with no flapping notice to record."""
+    incidents, flapping = rule.history.incidents, rule.history.flapping
+    still_open = bool(incidents) and incidents[-1].resolved_at is None and _moment(incidents[-1].started_at) == recorded.started_at
+    recent_flapping = any(notice.at >= instants.to_micros(now) - instants.HOUR for notice in flapping)
+    return still_open and not recent_flapping
+
+
+def _announcement_due(incident: Incident, now: dt.datetime) -> bool:
+    """Whether _announce_or_remind has something to send: an announcement, or a reminder."""
+    if incident.notified_at is None:
+        return True
+    remind = settings.MONITOR_ALERT_REMIND_MINUTES
+    return bool(remind) and incident.acknowledged_at is None and now - incident.notified_at >= dt.timedelta(minutes=remind)
 
 
 def _moment(micros: int | None) -> dt.datetime | None:
@@ -177,14 +208,15 @@ def _announce_or_remind(incident: Incident, now: dt.datetime) -> None:
     conditional update makes it once, whichever pass gets there first."""
     open_ones = Incident.objects.filter(pk=incident.pk, resolved_at__isnull=True)
     if incident.notified_at is None:
-        if open_ones.filter(notified_at__isnull=True).update(notified_at=now):
-            incident_notify(incident=incident, event=NotificationEvent.OPENED, now=now)
+        with transaction.atomic():
+            if open_ones.filter(notified_at__isnull=True).update(notified_at=now):
+                incident_notify(incident=incident, event=NotificationEvent.OPENED, now=now)
         return
-    remind = settings.MONITOR_ALERT_REMIND_MINUTES
-    if not remind or incident.acknowledged_at is not None or now - incident.notified_at < dt.timedelta(minutes=remind):
+    if not _announcement_due(incident, now):
         return
-    if open_ones.filter(notified_at=incident.notified_at, acknowledged_at__isnull=True).update(notified_at=now):
-        incident_notify(incident=incident, event=NotificationEvent.REMINDER, now=now)
+    with transaction.atomic():
+        if open_ones.filter(notified_at=incident.notified_at, acknowledged_at__isnull=True).update(notified_at=now):
+            incident_notify(incident=incident, event=NotificationEvent.REMINDER, now=now)
 
 
 def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
