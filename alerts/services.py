@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -220,26 +220,56 @@ def _announce_or_remind(incident: Incident, now: dt.datetime) -> None:
 
 
 def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
-    """Resolve the open incidents of stores whose active poll just arrived, in
-    the poll request's transaction, with their business downtime as the engine
-    measures it up to that poll. Runs only for stores with an open incident."""
+    """In the poll request's transaction, for stores whose down run an active
+    poll has just ended ({pk: its instant}): resolve the open incident with its
+    business downtime up to that poll, or record the incident the run had if
+    it opened and ended between two monitor_alerts passes (nobody was told of
+    it, so nothing is sent). A constant number of queries for the batch, plus
+    one write per incident. Returns the incidents resolved or recorded."""
+    if not recovered:
+        return 0
+    stores = list(Store.objects.filter(pk__in=list(recovered)).values_list("pk", "timezone"))
+    # One read for all: each store's runs up to the latest poll; a store's own
+    # active poll ends its run at its instant (or, the latest, at the end).
+    rules = _histories(stores, max(recovered.values()))
+    open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=list(recovered))}
+    ended: dict[int, Any] = {}
+    for pk, _zone in stores:
+        at = instants.to_micros(recovered[pk])
+        runs = [i for i in rules[pk].history.incidents if i.resolved_at in (None, at) and i.started_at < at]
+        if runs:
+            ended[pk] = runs[-1]
+    known = set(
+        Incident.objects.filter(store_id__in=list(ended), started_at__in=[_moment(run.started_at) for run in ended.values()])
+        .values_list("store_id", "started_at")
+    )
     count = 0
-    zones = dict(Store.objects.filter(pk__in=list(recovered)).values_list("pk", "timezone"))
     for pk, at in recovered.items():
-        incident = Incident.objects.open().filter(store_id=pk).first()
-        if incident is None:
-            continue
-        history = _histories([(pk, zones[pk])], at)[pk].history
-        run = next((i for i in history.incidents if _moment(i.started_at) == incident.started_at), None)
-        incident.resolved_at = at
-        if run is not None:
-            incident.business_downtime_seconds = run.business_downtime // instants.SECOND
-        if not _resolve(incident):
-            continue  # a pass resolved it meanwhile
-        if incident.notified_at is not None:  # nobody was told of one never announced
-            incident_notify(incident=incident, event=NotificationEvent.RESOLVED)
-        count += 1
-    Store.objects.filter(pk__in=list(recovered)).update(incident_open=False)
+        run, incident = ended.get(pk), open_incidents.get(pk)
+        if incident is not None:
+            incident.resolved_at = at
+            if run is not None and _moment(run.started_at) == incident.started_at:
+                incident.business_downtime_seconds = run.business_downtime // instants.SECOND
+            if not _resolve(incident):
+                continue  # a pass resolved it meanwhile
+            if incident.notified_at is not None:  # nobody was told of one never announced
+                incident_notify(incident=incident, event=NotificationEvent.RESOLVED)
+            count += 1
+        elif run is not None and (pk, _moment(run.started_at)) not in known:
+            try:
+                with transaction.atomic():
+                    Incident.objects.create(
+                        store_id=pk,
+                        started_at=_moment(run.started_at),
+                        opened_at=_moment(run.opened_at),
+                        reason=run.reason,
+                        resolved_at=at,
+                        business_downtime_seconds=run.business_downtime // instants.SECOND,
+                    )
+                count += 1
+            except IntegrityError:
+                pass  # a pass recorded it meanwhile
+    Store.objects.filter(pk__in=list(recovered), incident_open=True).update(incident_open=False)
     return count
 
 

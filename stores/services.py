@@ -235,13 +235,29 @@ def _locked_store(store_id: str) -> list[Store]:
     return list(Store.objects.raw(statement, [store_id]))
 
 
+def _was_down(store: Store, polls: Sequence[PollInput], places: list[int], stale: dt.timedelta) -> bool:
+    """Whether the store was down before the batch: its latest poll inactive,
+    or stale by the batch's first poll for it (never polled: not monitored, never down)."""
+    if store.last_poll_at is None:
+        return False
+    first = min(polls[place].at for place in places)
+    return store.last_status == PollStatus.INACTIVE or first - store.last_poll_at >= stale
+
+
 def _recovered(
-    stores: Iterable[Store], polls: Sequence[PollInput], places: dict[int, list[int]], verdicts: dict[int, list[Verdict]]
+    stores: Iterable[Store],
+    polls: Sequence[PollInput],
+    places: dict[int, list[int]],
+    verdicts: dict[int, list[Verdict]],
+    was_down: set[int],
 ) -> dict[int, dt.datetime]:
-    """Stores with an open incident whose latest recorded poll of the batch is active: {pk: its instant}."""
+    """Stores that were down before the batch (or have an open incident) and
+    whose latest recorded poll of the batch is active: {pk: its instant}.
+    Their down run has just ended, and with it any incident it had, even one
+    that opened since the last monitor_alerts pass."""
     recovered = {}
     for store in stores:
-        if not store.incident_open or store.pk not in places:
+        if store.pk not in places or not (store.incident_open or store.pk in was_down):
             continue
         recorded = [polls[place] for place, verdict in zip(places[store.pk], verdicts[store.pk]) if verdict is Verdict.RECORDED]
         if recorded and recorded[-1].status == PollStatus.ACTIVE:
@@ -291,12 +307,14 @@ def polls_record(
                 continue
             encoded.setdefault(store.pk, []).append(encode_poll(to_micros(poll.at), poll.status == active))
             places.setdefault(store.pk, []).append(place)
+        stale = dt.timedelta(microseconds=stale_after())
+        was_down = {store.pk for store in by_id.values() if store.pk in places and _was_down(store, polls, places[store.pk], stale)}
         verdicts: dict[int, list[Verdict]] = {}
         store_polls_apply(stores=by_id.values(), polls=encoded, verdicts=verdicts)
         for store_pk, store_places in places.items():
             for place, verdict in zip(store_places, verdicts[store_pk]):
                 outcomes[place] = _VERDICT_OUTCOMES[verdict]
-        recovered = _recovered(by_id.values(), polls, places, verdicts)
+        recovered = _recovered(by_id.values(), polls, places, verdicts, was_down)
         if recovered:
             store_recovered.send(sender=Store, recovered=recovered)
     return outcomes  # type: ignore[return-value]  # every place has its outcome now

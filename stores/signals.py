@@ -2,6 +2,7 @@
 from django.dispatch import Signal
 
 # Sent inside polls_record's transaction with `recovered`: {store pk: instant of
-# its active poll} for stores that had an open incident (Store.incident_open)
-# and whose latest poll is now active. alerts resolves their incidents.
+# its active poll} for stores that were down before the batch (or had an open
+# incident: Store.incident_open) and whose latest poll is now active: their
+# down run has ended. alerts resolves (or records) its incident.
 store_recovered = Signal()

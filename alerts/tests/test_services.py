@@ -167,3 +167,29 @@ def test_two_passes_at_once_open_each_incident_once(owner):
     assert errors == []
     assert Incident.objects.count() == 20
     assert sorted(Incident.objects.values_list("store__store_id", flat=True)) == sorted(f"s-{n}" for n in range(20))
+
+
+def test_an_incident_that_opened_and_ended_between_two_passes_is_recorded_by_the_poll(store, owner):
+    """Inactive 10:00-10:20, active at 10:25, no pass in between: the active poll's
+    request records it (started 10:00, opened 10:10, resolved 10:25), and tells nobody."""
+    from alerts.models import Notification
+
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 25), "inactive")
+    assert not Incident.objects.exists()
+    api = token_client(owner)
+    with time_machine.travel(chicago(10, 10, 25), tick=False):
+        answer = api.post("/poll", {"id": "chi-1", "utc_timestamp": chicago(10, 10, 25).isoformat(), "status": "active"}, format="json")
+    assert answer.status_code == 201
+    incident = Incident.objects.get()
+    assert (incident.started_at, incident.opened_at, incident.resolved_at, incident.business_downtime_seconds) == (
+        chicago(10, 10), chicago(10, 10, 10), chicago(10, 10, 25), 25 * 60
+    )
+    assert not Notification.objects.exists()
+    # A later pass finds nothing to add.
+    assert (evaluate_at(chicago(10, 10, 30)).opened, Incident.objects.count()) == (0, 1)
+
+
+def test_a_short_blip_ended_by_a_poll_records_nothing(store, owner):
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 5), "inactive")
+    post("chi-1", chicago(10, 10, 5), "active")
+    assert not Incident.objects.exists()

@@ -475,13 +475,34 @@ def test_number_of_queries_does_not_grow_with_batch_size(store, owner, django_as
     record(other, (T0 - minutes(1), INACTIVE))
     polls = _alternating_batch(store, size, T0) + _alternating_batch(other, size, T0)
     # Savepoint, lock the stores, read the open spans, update spans, create
-    # spans, update stores, release the savepoint.
-    with django_assert_max_num_queries(7):
+    # spans, update stores, release the savepoint; and when a store that was
+    # down ends the batch active (the inactive one, in batches under 50), the
+    # incident rule over its run (RECOVERY_QUERIES), as many for any number of stores.
+    recovers = polls[-1].status == ACTIVE
+    with django_assert_max_num_queries(7 + (RECOVERY_QUERIES if recovers else 0)):
         outcomes = polls_record(polls=polls, stores=Store.objects.visible_to(owner))
     assert outcomes == [RECORDED] * (2 * size)
     assert sum(StatusSpan.objects.filter(store=store).values_list("poll_count", flat=True)) == size + 1
     store.refresh_from_db()
     assert store.last_poll_at == polls[size - 1].at
+
+
+# Zones, the stores' hours, spans before and inside the week, the closures'
+# organizations and rows, the open incidents, and the incidents known: alerts'
+# incidents_resolve_recovered for the stores a batch brings back up.
+RECOVERY_QUERIES = 8
+
+
+def test_queries_for_stores_coming_back_up_do_not_grow_with_their_number(owner, django_assert_max_num_queries):
+    """50 stores inactive, then each one's active poll in one batch: as many queries as for one."""
+    stores = [StoreFactory(owner=owner, store_id=f"down-{n}") for n in range(50)]
+    for down in stores:
+        record(down, (T0 - minutes(1), INACTIVE))
+    polls = [PollInput(down.store_id, T0, ACTIVE) for down in stores]
+    # Savepoint, lock, open spans, update spans, create spans, update stores, release.
+    with django_assert_max_num_queries(7 + RECOVERY_QUERIES):
+        outcomes = polls_record(polls=polls, stores=Store.objects.visible_to(owner))
+    assert outcomes == [RECORDED] * 50
 
 
 def test_queries_for_a_batch_of_refusals_are_constant(store, owner, django_assert_max_num_queries):
