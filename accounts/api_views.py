@@ -14,12 +14,12 @@ from rest_framework.response import Response
 from common.errors import validation_error
 
 from .models import Membership, Role, StoreGroup
+from .permissions import AdminOfSomeOrganization, IsAccountUser, TokenAllowsMethod
 from .openapi import group_viewset_schema, member_viewset_schema
 from .selectors import (
     RoleTooLow,
     groups_named,
     groups_visible_to,
-    holds_role_somewhere,
     organization_for,
     organization_role,
     organizations_of,
@@ -68,6 +68,7 @@ class GroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = MemberSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    permission_classes = [IsAccountUser, TokenAllowsMethod, AdminOfSomeOrganization]
 
     def get_queryset(self) -> QuerySet[Membership]:
         return (
@@ -76,12 +77,6 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             .prefetch_related(Prefetch("groups", queryset=StoreGroup.objects.order_by("name")))
             .order_by("organization__name", "user__username")
         )
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        # Members are an admin's business: anyone else is told so, not shown an empty list.
-        if not holds_role_somewhere(request.user, Role.ADMIN):
-            raise RoleTooLow(Role.ADMIN, where="any of your organizations")
 
     def create(self, request: Request) -> Response:
         serializer = MemberAddSerializer(data=request.data)

@@ -30,3 +30,18 @@ class TokenAllowsMethod(BasePermission):
     def has_permission(self, request, view) -> bool:
         token = request.auth
         return not (isinstance(token, ApiToken) and token.read_only and request.method not in SAFE_METHODS)
+
+
+class AdminOfSomeOrganization(BasePermission):
+    """Endpoints for organization admins (members, channels): anyone else is
+    told their role is too low (403 role_too_low), not shown an empty list."""
+
+    def has_permission(self, request, view) -> bool:
+        # Imported here: DRF loads this module while common.errors (which the
+        # selectors' refusals use) is still importing rest_framework.views.
+        from .models import Role
+        from .selectors import RoleTooLow, holds_role_somewhere
+
+        if not holds_role_somewhere(request.user, Role.ADMIN):
+            raise RoleTooLow(Role.ADMIN, where="any of your organizations")
+        return True
