@@ -140,7 +140,7 @@ def groups_named(user: Any, organization: Organization, names: list[str], *, rol
     return found
 
 
-def limiting_groups(user: Any, organization: Organization, *, role: Role | str) -> list[StoreGroup] | None:
+def limiting_groups(user: Any, organization: Organization | int, *, role: Role | str) -> list[StoreGroup] | None:
     """The groups the user's membership with `role` in the organization is
     limited to, or None when it is not limited (an admin, an unlimited member,
     a superuser)."""

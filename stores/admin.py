@@ -28,13 +28,13 @@ from django.utils.text import capfirst
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.admin import NotFoundOutsideQuerysetMixin
-from accounts.models import Organization, Role
-from accounts.selectors import groups_visible_to, holds_role_somewhere, limiting_groups, organization_role, organizations_of
+from accounts.models import Role
+from accounts.selectors import groups_visible_to, holds_role_somewhere, limiting_groups, organizations_of
 from common.ownership import sees_everything
 from core.closures import PeriodInvalid, closure_period
 
 from .hours import HoursInput, local_time, week_problems
-from .access import store_role
+from .access import closure_target_manageable, store_role
 from .models import DEFAULT_TIMEZONE, BusinessHours, Closure, Store, StatusSpan, known_timezones, validate_timezone
 from .selectors import closures_covering
 from .serializers import closure_texts
@@ -99,7 +99,7 @@ class StoreAdminForm(forms.ModelForm):
             self.add_error("groups", f"Not groups of the store's organization: {', '.join(strangers)}.")
         elif organization_id and "groups" in cleaned:
             # As on the API: a manager limited to groups keeps the store in at least one of theirs.
-            limits = limiting_groups(self.user, Organization(pk=organization_id), role=Role.MANAGER)
+            limits = limiting_groups(self.user, organization_id, role=Role.MANAGER)
             if limits is not None and not set(cleaned["groups"]) & set(limits):
                 names = ", ".join(sorted(group.name for group in limits))
                 self.add_error("groups", f"You manage only some groups' stores: put the store in one of them ({names}).")
@@ -458,6 +458,11 @@ class ClosureAdminForm(forms.ModelForm):
                 self.add_error("stores", "Stores of the closure's organization only.")
             if group is not None and group.organization_id != organization.pk:
                 self.add_error("group", "A group of the closure's organization only.")
+            manageable = closure_target_manageable(
+                self.user, organization_id=organization.pk, stores=stores, group_id=group.pk if group else None
+            )
+            if not self.instance.pk and not self.errors and not manageable:
+                self.add_error(None, "You manage only some of these stores: choose stores or a group of yours.")
         return cleaned
 
 
@@ -503,16 +508,8 @@ class ClosureAdmin(NotFoundOutsideQuerysetMixin, SimpleHistoryAdmin):
     def _may_write(self, request: HttpRequest, obj: Closure | None) -> bool:
         if obj is None:
             return holds_role_somewhere(request.user, Role.MANAGER)
-        if sees_everything(request.user):
-            return True
-        if obj.stores_given:
-            manageable = Store.objects.visible_to(request.user, role=Role.MANAGER).values("pk")
-            return not obj.stores.exclude(pk__in=manageable).exists()
-        if obj.group_id is not None:
-            return groups_visible_to(request.user, role=Role.MANAGER).filter(pk=obj.group_id).exists()
-        return Role.includes(organization_role(request.user, obj.organization_id), Role.MANAGER) and (
-            limiting_groups(request.user, obj.organization, role=Role.MANAGER) is None
-        )
+        stores = obj.stores.all() if obj.stores_given else ()
+        return closure_target_manageable(request.user, organization_id=obj.organization_id, stores=stores, group_id=obj.group_id)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and self._may_write(request, None)

@@ -19,12 +19,11 @@ from accounts.selectors import (
     groups_visible_to,
     limiting_groups,
     organization_for,
-    organization_role,
 )
 from common.errors import ApiError, Refusal, validation_error
-from common.ownership import sees_everything
 from core.closures import PeriodInvalid, closure_period
 
+from .access import closure_manage_require
 from .models import Closure, Store
 from .selectors import closures_covering, closures_touching
 from .openapi import closure_viewset_schema
@@ -72,25 +71,6 @@ def _target(user, data: dict) -> tuple[Organization, list[Store] | None, StoreGr
         message = "You manage only some groups' stores: give store_ids or group."
         raise validation_error(message, {"group": [message]}, code="groups_required")
     return organization, None, None
-
-
-def _require_manager_of(user, closure: Closure) -> None:
-    """RoleTooLow unless the user may change this closure: manage all it covers."""
-    if sees_everything(user):
-        return
-    if closure.stores_given:
-        listed = closure.stores.values("pk")
-        if Store.objects.filter(pk__in=listed).exclude(pk__in=Store.objects.visible_to(user, role=Role.MANAGER).values("pk")).exists():
-            raise RoleTooLow(Role.MANAGER)
-        return
-    if closure.group_id is not None:
-        if not groups_visible_to(user, role=Role.MANAGER).filter(pk=closure.group_id).exists():
-            raise RoleTooLow(Role.MANAGER, where="the group's organization")
-        return
-    if not Role.includes(organization_role(user, closure.organization_id), Role.MANAGER) or limiting_groups(
-        user, closure.organization, role=Role.MANAGER
-    ) is not None:
-        raise RoleTooLow(Role.MANAGER, where="the organization, for all its stores")
 
 
 def _created_body(user, closure: Closure) -> dict:
@@ -207,7 +187,7 @@ class ClosureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def partial_update(self, request: Request, pk: str) -> Response:
         closure = self.get_object()
-        _require_manager_of(request.user, closure)
+        closure_manage_require(request.user, closure)
         serializer = ClosureChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -221,6 +201,6 @@ class ClosureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def destroy(self, request: Request, pk: str) -> Response:
         closure = self.get_object()
-        _require_manager_of(request.user, closure)
+        closure_manage_require(request.user, closure)
         closure.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

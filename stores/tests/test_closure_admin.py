@@ -86,3 +86,21 @@ def test_business_hours_changes_are_listed_for_the_users_stores_only(acme, membe
     client.force_login(manager)
     page = client.get("/admin/stores/historicalbusinesshours/").content.decode()
     assert "n-1" in page and "manu" in page and "gx-1" not in page
+
+
+def test_a_manager_limited_to_a_group_may_not_close_every_store_in_the_admin(acme, members_group):
+    """As on the API (groups_required): a closure of the whole organization covers stores outside their group."""
+    from stores.tests.factories import StoreGroupFactory
+
+    north = StoreGroupFactory(organization=acme, name="north")
+    client = Client()
+    client.force_login(member_account(acme, "norm", Role.MANAGER, [north], members_group=members_group))
+    everything = client.post(f"{CLOSURES}add/", {"organization": acme.pk, "start": "2024-12-25", "end": "2024-12-25", "reason": "x"})
+    assert everything.status_code == 200
+    assert "You manage only some of these stores" in everything.content.decode()
+    assert not Closure.objects.exists()
+    of_the_group = client.post(
+        f"{CLOSURES}add/", {"organization": acme.pk, "group": north.pk, "start": "2024-12-25", "end": "2024-12-25", "reason": "x"}
+    )
+    assert of_the_group.status_code == 302
+    assert Closure.objects.get().group == north
