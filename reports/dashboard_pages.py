@@ -36,7 +36,7 @@ from core.closures import ClosureRule, closure_intervals
 from stores.access import store_role
 from stores.hours import week_representation
 from stores.models import Closure, Store, StoreState, stale_after
-from stores.selectors import closure_rule, closures_covering, closures_touching, store_closures, store_uptime_inputs
+from stores.selectors import closure_rule, closures_covering, closures_touching, store_closures, store_spans, store_weekly_hours
 from stores.store_ids import is_store_id
 
 from .figures import figures_refresh_queue, figures_request_refresh
@@ -128,22 +128,25 @@ class PageWeeks(NamedTuple):
 
 def _weeks(stores: list[Store], as_of: dt.datetime, *, user: Any, now: dt.datetime) -> PageWeeks:
     """Each store's week for its timeline, and whether it is closed now: a
-    constant number of queries for the whole page (seven for the engine's
-    inputs, at most three for the closures' reasons)."""
+    constant number of queries for the whole page (hours, spans, and the
+    closures once, with their reasons, over the week and now)."""
     start = as_of - dt.timedelta(days=7)
-    inputs = store_uptime_inputs(store_pks=[store.pk for store in stores], start=start, end=as_of)
+    pks = [store.pk for store in stores]
+    hours = store_weekly_hours(store_pks=pks)
+    spans = store_spans(store_pks=pks, start=start, end=as_of)
     window = (min(start, now), max(as_of, now) + dt.timedelta(microseconds=1))
     shown = _store_closures(stores, user, *window)
     stale = stale_after()
     now_micros, window_micros = instants.to_micros(now), (instants.to_micros(window[0]), instants.to_micros(window[1]))
     weeks = {
         store.pk: store_week(
-            spans=inputs[store.pk].spans,
-            hours=inputs[store.pk].hours,
+            spans=spans[store.pk],
+            hours=hours[store.pk],
             zone_name=store.timezone,
             as_of=instants.to_micros(as_of),
             stale_after=stale,
-            closures=inputs[store.pk].closures,
+            # As the engine reads them (store_closure_rules); the window only reaches further.
+            closures=tuple(sorted({closure.rule for closure in shown[store.pk]})),
             reasons=[(closure.rule, closure.reason) for closure in shown[store.pk] if closure.reason],
         )
         for store in stores
