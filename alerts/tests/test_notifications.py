@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 
 import pytest
 import time_machine
@@ -27,6 +26,7 @@ from alerts.notifications import (
     notifications_requeue_overdue,
 )
 from alerts.services import alerts_evaluate, incident_acknowledge
+from alerts.tests.concurrency import twice_at_once
 from alerts.tests.local_servers import free_port, http_receiver, smtp_server
 from alerts.tests.test_services import chicago, evaluate_at, polls_every_5_minutes
 from conftest import token_client
@@ -398,30 +398,11 @@ def test_two_passes_and_two_deliverers_at_once_send_each_notification_once(owner
     with http_receiver(200) as receiver:
         webhook(organization, receiver.url)
 
-        def together(work) -> None:
-            barrier, errors = threading.Barrier(2), []
-
-            def run() -> None:
-                try:
-                    barrier.wait(timeout=30)
-                    work()
-                except BaseException as exc:  # shown below, not lost in the thread
-                    errors.append(exc)
-                finally:
-                    connection.close()
-
-            threads = [threading.Thread(target=run) for _ in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
-            assert errors == []
-
         # The inline task backend would deliver as each pass commits: here the passes only write, the deliverers send.
         monkeypatch.setattr("alerts.notifications._queue", lambda ids: None)
-        together(lambda: evaluate_at(chicago(10, 10, 30)))
+        twice_at_once(lambda: evaluate_at(chicago(10, 10, 30)))
         assert Notification.objects.count() == 10
-        together(lambda: notifications_deliver_due(now=chicago(10, 10, 31)))
+        twice_at_once(lambda: notifications_deliver_due(now=chicago(10, 10, 31)))
     assert len(receiver.requests) == 10
     assert len({request.headers["X-Store-Monitor-Delivery"] for request in receiver.requests}) == 10
     assert set(Notification.objects.values_list("status", flat=True)) == {"delivered"}

@@ -5,7 +5,6 @@ A Chicago store open 09:00-17:00 every day; grace 10 minutes; stale 2 hours."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 import time_machine
@@ -14,6 +13,7 @@ from django.db import connection
 
 from alerts.models import Incident
 from alerts.services import alerts_evaluate
+from alerts.tests.concurrency import twice_at_once
 from conftest import token_client
 from core.closures import closure_period
 from stores.hours import HoursInput
@@ -147,24 +147,7 @@ def test_two_passes_at_once_open_each_incident_once(owner):
         )
         polls_every_5_minutes(f"s-{n}", chicago(10, 8), chicago(10, 10), "active")
         polls_every_5_minutes(f"s-{n}", chicago(10, 10), chicago(10, 10, 30), "inactive")
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def run() -> None:
-        try:
-            barrier.wait(timeout=30)
-            evaluate_at(chicago(10, 10, 30))
-        except BaseException as exc:  # shown below, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    twice_at_once(lambda: evaluate_at(chicago(10, 10, 30)))
     assert Incident.objects.count() == 20
     assert sorted(Incident.objects.values_list("store__store_id", flat=True)) == sorted(f"s-{n}" for n in range(20))
 
