@@ -185,8 +185,9 @@ def _is_admin_of(request: HttpRequest, organization_id: int | None) -> bool:
 
 @admin.register(Organization)
 class OrganizationAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "alert_grace_minutes", "created_at"]
     search_fields = ["name"]
+    fields = ["name", "alert_grace_minutes"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
         return organizations_of(request.user)

@@ -7,10 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
 from common.ownership import is_account
+
+
+# A grace period longer than a day would hide whole days of trouble.
+ALERT_GRACE_MAX_MINUTES = 24 * 60
 
 
 class Role(models.TextChoices):
@@ -36,6 +41,14 @@ class Organization(models.Model):
     """A chain: it owns stores, groups and alert channels; people reach them as members."""
 
     name = models.CharField(max_length=150, unique=True)
+    # Its stores' incidents open after this much trouble (alerts); empty: the
+    # server's MONITOR_ALERT_GRACE_MINUTES. A store may override it.
+    alert_grace_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(ALERT_GRACE_MAX_MINUTES)],
+        help_text="Minutes a store must be in trouble before an incident opens; empty: the server's default.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -44,29 +44,37 @@ class StoreRule(NamedTuple):
     open_now: bool
 
 
-def alert_candidates(*, now: dt.datetime) -> list[tuple[int, str]]:
-    """(pk, timezone) of the stores that can be in trouble now: one query on
+class Candidate(NamedTuple):
+    pk: int
+    timezone: str
+    grace_minutes: int  # StoreQuerySet.with_alert_grace
+
+
+def alert_candidates(*, now: dt.datetime) -> list[Candidate]:
+    """The stores that can be in trouble now: one query on
     the store rows (latest poll inactive, or older than the stale period, or
     an open incident). Business hours are the engine's to check, for these only."""
     stale_since = now - dt.timedelta(microseconds=stale_after())
-    return list(
-        Store.objects.filter(last_poll_at__isnull=False)
+    return [
+        Candidate(*row)
+        for row in Store.objects.filter(last_poll_at__isnull=False)
         .filter(Q(last_status=PollStatus.INACTIVE) | Q(last_poll_at__lte=stale_since) | Q(incident_open=True))
+        .with_alert_grace()
         .order_by("pk")
-        .values_list("pk", "timezone")
-    )
+        .values_list("pk", "timezone", "alert_grace")
+    ]
 
 
-def _histories(stores: Sequence[tuple[int, str]], now: dt.datetime) -> dict[int, StoreRule]:
+def _histories(stores: Sequence[Candidate], now: dt.datetime) -> dict[int, StoreRule]:
     """Each store's incidents over the week before `now`, by the rule, and
     whether `now` is inside its business hours with closures taken out (only
     then are openings and reminders sent)."""
     end = instants.to_micros(now)
     start = end - instants.WEEK
-    stale, grace = stale_after(), settings.MONITOR_ALERT_GRACE_MINUTES * instants.MINUTE
-    inputs = store_uptime_inputs(store_pks=[pk for pk, _ in stores], start=now - dt.timedelta(days=7), end=now)
+    stale = stale_after()
+    inputs = store_uptime_inputs(store_pks=[pk for pk, _, _ in stores], start=now - dt.timedelta(days=7), end=now)
     histories = {}
-    for pk, zone in stores:
+    for pk, zone, grace_minutes in stores:
         store = inputs[pk]
         # One microsecond past `end`, for the instant `now` itself.
         closed = closure_intervals(store.closures, zone, start, end + 1)
@@ -74,7 +82,7 @@ def _histories(stores: Sequence[tuple[int, str]], now: dt.datetime) -> dict[int,
             spans=store.spans,
             open_hours=uptime.open_intervals(store.hours, zone, start, end, closed),
             stale_after=stale,
-            grace=grace,
+            grace=grace_minutes * instants.MINUTE,
             start=start,
             end=end,
             flap_limit=settings.MONITOR_ALERT_FLAP_LIMIT,
@@ -97,12 +105,12 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
     for offset in range(0, len(candidates), READ_BATCH_SIZE):
         batch = candidates[offset : offset + READ_BATCH_SIZE]
         histories = _histories(batch, now)
-        open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=[pk for pk, _ in batch])}
+        open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=[pk for pk, _, _ in batch])}
         # Most passes change nothing but the open incidents' downtime: that is
         # one statement for the batch; only the stores with more to do get
         # their own transaction.
         grown: list[Incident] = []
-        for pk, _zone in batch:
+        for pk, _, _ in batch:
             rule, recorded = histories[pk], open_incidents.get(pk)
             if recorded is not None and _continues(rule, recorded, now):
                 seconds = rule.history.incidents[-1].business_downtime // instants.SECOND
@@ -228,13 +236,16 @@ def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
     one write per incident. Returns the incidents resolved or recorded."""
     if not recovered:
         return 0
-    stores = list(Store.objects.filter(pk__in=list(recovered)).values_list("pk", "timezone"))
+    stores = [
+        Candidate(*row)
+        for row in Store.objects.filter(pk__in=list(recovered)).with_alert_grace().values_list("pk", "timezone", "alert_grace")
+    ]
     # One read for all: each store's runs up to the latest poll; a store's own
     # active poll ends its run at its instant (or, the latest, at the end).
     rules = _histories(stores, max(recovered.values()))
     open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=list(recovered))}
     ended: dict[int, Any] = {}
-    for pk, _zone in stores:
+    for pk, _, _ in stores:
         at = instants.to_micros(recovered[pk])
         runs = [i for i in rules[pk].history.incidents if i.resolved_at in (None, at) and i.started_at < at]
         if runs:

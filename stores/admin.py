@@ -77,7 +77,7 @@ class StoreAdminForm(forms.ModelForm):
 
     class Meta:
         model = Store
-        fields = ["store_id", "timezone", "organization", "groups"]
+        fields = ["store_id", "timezone", "organization", "groups", "alert_grace_minutes"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -239,7 +239,7 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and self._role_includes(request, obj, Role.ADMIN)
 
     def get_fields(self, request: HttpRequest, obj: Store | None = None) -> list[str]:
-        fields = ["store_id", "timezone", "organization", "groups"]
+        fields = ["store_id", "timezone", "organization", "groups", "alert_grace_minutes"]
         if obj is None:
             return fields
         return [*fields, "closures_covering", "device_key_hash", "last_status", "last_poll_at", "created_at", "updated_at"]
@@ -302,7 +302,10 @@ class StoreAdmin(NotFoundOutsideQuerysetMixin, admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         created = store_create(
-            organization=form.cleaned_data["organization"], store_id=obj.store_id, timezone=obj.timezone
+            organization=form.cleaned_data["organization"],
+            store_id=obj.store_id,
+            timezone=obj.timezone,
+            alert_grace_minutes=obj.alert_grace_minutes,
         )
         # The inlines are saved against the form's instance, `obj`: give it the new row.
         for field in Store._meta.concrete_fields:

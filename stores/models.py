@@ -8,12 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from simple_history.models import HistoricalRecords
 
-from accounts.models import Membership, Role
+from accounts.models import ALERT_GRACE_MAX_MINUTES, Membership, Role
 from common.ownership import sees_everything
 from core.instants import MINUTE
 
@@ -99,6 +100,18 @@ class StoreQuerySet(models.QuerySet):
             )
         )
 
+    def with_alert_grace(self) -> StoreQuerySet:
+        """Annotate `alert_grace`, the minutes of trouble before an incident opens:
+        the store's own, else its organization's, else MONITOR_ALERT_GRACE_MINUTES."""
+        return self.annotate(
+            alert_grace=Coalesce(
+                F("alert_grace_minutes"),
+                F("organization__alert_grace_minutes"),
+                Value(settings.MONITOR_ALERT_GRACE_MINUTES),
+                output_field=models.PositiveIntegerField(),
+            )
+        )
+
     def with_figures(self) -> StoreQuerySet:
         """Annotate the dashboard figures (microseconds; zero before the first refresh)."""
         return self.annotate(
@@ -132,6 +145,13 @@ class Store(models.Model):
     # Set while the store has an open incident (alerts), so that a poll request
     # knows without another query when its active poll resolves one.
     incident_open = models.BooleanField(default=False)
+    # Overrides its organization's alert grace period (StoreQuerySet.with_alert_grace).
+    alert_grace_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(ALERT_GRACE_MAX_MINUTES)],
+        help_text="Minutes this store must be in trouble before an incident opens; empty: its organization's.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

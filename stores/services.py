@@ -55,23 +55,34 @@ def _hours_rows(store: Store, entries: Sequence[HoursInput]) -> list[BusinessHou
     ]
 
 
-def _store_insert(*, organization: Organization, store_id: str, timezone: str | None) -> StoreCreated:
+def _store_insert(
+    *, organization: Organization, store_id: str, timezone: str | None, alert_grace_minutes: int | None = None
+) -> StoreCreated:
     key, key_hash = new_secret()
     store = Store.objects.create(
-        store_id=store_id, organization=organization, timezone=timezone or DEFAULT_TIMEZONE, device_key_hash=key_hash
+        store_id=store_id,
+        organization=organization,
+        timezone=timezone or DEFAULT_TIMEZONE,
+        device_key_hash=key_hash,
+        alert_grace_minutes=alert_grace_minutes,
     )
     return StoreCreated(store, key)
 
 
-def store_create(*, organization: Organization, store_id: str, timezone: str | None = None) -> StoreCreated:
+def store_create(
+    *, organization: Organization, store_id: str, timezone: str | None = None, alert_grace_minutes: int | None = None
+) -> StoreCreated:
     """Create a store with a new device key; StoreIdTaken if the id exists,
     in whichever organization (unlike store_register, this never updates a
-    store); InvalidStoreId for an id outside the rule."""
+    store); InvalidStoreId for an id outside the rule. `alert_grace_minutes`:
+    its own grace period (None: its organization's)."""
     clean_store_id(store_id)
     validate_timezone(timezone or DEFAULT_TIMEZONE)
     try:
         with transaction.atomic():
-            return _store_insert(organization=organization, store_id=store_id, timezone=timezone)
+            return _store_insert(
+                organization=organization, store_id=store_id, timezone=timezone, alert_grace_minutes=alert_grace_minutes
+            )
     except IntegrityError:
         # The only other unique column is the hash of a fresh 256-bit key.
         raise StoreIdTaken(store_id) from None

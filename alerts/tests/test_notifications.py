@@ -409,7 +409,7 @@ def test_two_passes_and_two_deliverers_at_once_send_each_notification_once(owner
 
 
 def test_a_pass_holding_an_incident_the_poll_resolved_meanwhile_does_not_tell_it_again(acme):
-    from alerts.services import _histories, _store_apply
+    from alerts.services import Candidate, _histories, _store_apply
 
     webhook(acme, "http://127.0.0.1:9/hook")
     go_down()
@@ -418,6 +418,7 @@ def test_a_pass_holding_an_incident_the_poll_resolved_meanwhile_does_not_tell_it
     held = Incident.objects.get()  # what a pass read before the poll arrived
     polls_every_5_minutes("chi-1", chicago(10, 11), chicago(10, 11, 5), "active")  # the poll's request resolves it
     with time_machine.travel(chicago(10, 11, 1), tick=False):
-        _store_apply(store.pk, _histories([(store.pk, store.timezone)], chicago(10, 11, 1))[store.pk], held, chicago(10, 11, 1))
+        rule = _histories([Candidate(store.pk, store.timezone, grace_minutes=10)], chicago(10, 11, 1))[store.pk]
+        _store_apply(store.pk, rule, held, chicago(10, 11, 1))
     assert events() == ["incident.opened", "incident.resolved"]
     assert Incident.objects.get().resolved_at == chicago(10, 11)

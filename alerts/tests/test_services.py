@@ -176,3 +176,38 @@ def test_a_short_blip_ended_by_a_poll_records_nothing(store, owner):
     polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 5), "inactive")
     post("chi-1", chicago(10, 10, 5), "active")
     assert not Incident.objects.exists()
+
+
+def test_an_organizations_grace_period_replaces_the_servers(store):
+    """Organization grace 30 minutes: inactive from 10:00, nothing at 10:20, open at 10:31 (opened 10:30)."""
+    organization = store.organization
+    organization.alert_grace_minutes = 30
+    organization.save()
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 40), "inactive")
+    assert evaluate_at(chicago(10, 10, 20)).opened == 0
+    assert evaluate_at(chicago(10, 10, 31)).opened == 1
+    assert Incident.objects.get().opened_at == chicago(10, 10, 30)
+
+
+def test_a_stores_own_grace_period_replaces_its_organizations(store):
+    """Organization 30 minutes, the store 5: inactive from 10:00 opens at 10:05."""
+    Store.objects.filter(pk=store.pk).update(alert_grace_minutes=5)
+    organization = store.organization
+    organization.alert_grace_minutes = 30
+    organization.save()
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 20), "inactive")
+    assert evaluate_at(chicago(10, 10, 6)).opened == 1
+    assert Incident.objects.get().opened_at == chicago(10, 10, 5)
+
+
+def test_the_poll_that_ends_a_run_records_it_with_the_stores_grace_period(store, owner):
+    """The store's grace 30 minutes: inactive 10:00-10:25 then active is a blip, nothing recorded;
+    inactive 11:00-11:35 then active is an incident opened 11:30, recorded by the poll."""
+    Store.objects.filter(pk=store.pk).update(alert_grace_minutes=30)
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 25), "inactive")
+    post("chi-1", chicago(10, 10, 25), "active")
+    assert not Incident.objects.exists()
+    polls_every_5_minutes("chi-1", chicago(10, 11), chicago(10, 11, 35), "inactive")
+    post("chi-1", chicago(10, 11, 35), "active")
+    incident = Incident.objects.get()
+    assert (incident.started_at, incident.opened_at, incident.resolved_at) == (chicago(10, 11), chicago(10, 11, 30), chicago(10, 11, 35))

@@ -501,3 +501,15 @@ def test_staff_outside_the_members_group_may_not_read_spans(client, mine):
     StatusSpanFactory(store=StoreFactory(store_id="staffs", owner=staff))
     client.force_login(staff)
     assert client.get(SPANS).status_code == 403
+
+
+def test_a_store_gets_its_own_alert_grace_period_up_to_a_day(alice_client, alice):
+    organization = organization_of(alice).pk
+    too_long = alice_client.post(f"{STORES}add/", store_post("slow-store", organization=organization, alert_grace_minutes=24 * 60 + 1))
+    assert "alert_grace_minutes" in too_long.context["adminform"].form.errors
+    response = alice_client.post(f"{STORES}add/", store_post("slow-store", organization=organization, alert_grace_minutes=30))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Store.objects.get(store_id="slow-store").alert_grace_minutes == 30
+    # Empty: its organization's (or the server's) grace period.
+    assert alice_client.post(f"{STORES}add/", store_post("usual-store", organization=organization)).status_code == 302
+    assert Store.objects.get(store_id="usual-store").alert_grace_minutes is None
