@@ -5,7 +5,9 @@ reports (as of its last refresh); timelines are drawn from spans, hours and
 closures for the stores on the page only, and so is the "closed (reason)"
 state of a store inside a closure now. Open incidents (alerts.models.Incident)
 head the list, and a manager acknowledges one from there; a store's page lists
-its incidents.
+its incidents. Above them, a flag for each active channel of the user's
+organizations whose notifications have all failed for 24 hours or longer
+(alerts.selectors.channels_failing_for).
 """
 from __future__ import annotations
 
@@ -23,12 +25,14 @@ from django.db.models.functions import Coalesce
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.selectors import groups_visible_to
-from alerts.models import Incident, IncidentReason
+from alerts.models import ChannelKind, Incident, IncidentReason
+from alerts.selectors import channels_failing_for
 from alerts.services import IncidentResolved, incident_acknowledge
 from common.pages import admin_context
 from core import instants, uptime
@@ -65,6 +69,8 @@ OPEN_INCIDENTS_SHOWN = 100
 STORE_INCIDENTS_SHOWN = 50
 # As the API's AcknowledgeSerializer (the column's length).
 NOTE_MAX_LENGTH = Incident._meta.get_field("note").max_length
+# The list flags this many failing channels at most (and says when there are more).
+FAILING_CHANNELS_SHOWN = 20
 
 
 def _with_more_figures(stores):
@@ -291,6 +297,43 @@ def _open_incidents(user: Any, now: dt.datetime) -> tuple[list[dict], bool]:
     return rows, more
 
 
+# --------------------------------------------------------------------------
+# Failing notification channels
+# --------------------------------------------------------------------------
+
+
+def _utc_moment(at: dt.datetime) -> str:
+    # A channel has no zone of its own (its stores may have several): UTC, as the figures' time.
+    return f"{at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def _failing_channels(user: Any, now: dt.datetime) -> tuple[list[dict], bool]:
+    """The failing active channels of the user's organizations, the longest
+    failing first, with their last error; an admin of a channel's organization
+    gets links to it in the admin. Whether there are more than shown. One
+    query whatever their number."""
+    channels = list(channels_failing_for(user, now=now)[: FAILING_CHANNELS_SHOWN + 1])
+    more = len(channels) > FAILING_CHANNELS_SHOWN
+    rows = [
+        {
+            "channel": channel,
+            "kind": ChannelKind(channel.kind).label,
+            "since": _utc_moment(channel.failing_since),
+            "lasting": format_duration(max(0, instants.to_micros(now) - instants.to_micros(channel.failing_since))),
+            "last_error": channel.last_error or "",
+            # The channel's page, and its notifications, each listing its attempts.
+            "admin_url": reverse("admin:alerts_channel_change", args=[channel.pk]) if channel.user_is_admin else None,
+            "attempts_url": (
+                f"{reverse('admin:alerts_notification_changelist')}?{urlencode({'channel__id__exact': channel.pk})}"
+                if channel.user_is_admin
+                else None
+            ),
+        }
+        for channel in channels[:FAILING_CHANNELS_SHOWN]
+    ]
+    return rows, more
+
+
 def _store_incidents(store: Store, now: dt.datetime) -> list[dict]:
     """The store's last incidents (by opening), the open one first. One query."""
     incidents = list(store.incidents.select_related("acknowledged_by").order_by("-opened_at", "-pk")[:STORE_INCIDENTS_SHOWN])
@@ -359,10 +402,13 @@ def store_list(request: HttpRequest) -> HttpResponse:
     weeks = _weeks(page_stores, as_of or now, user=request.user, now=now)
 
     open_incidents, more_incidents = _open_incidents(request.user, now)
+    failing_channels, more_failing_channels = _failing_channels(request.user, now)
 
     filters = {"state": state, "timezone": zone, "group": group, "q": query}
     context = {
         **admin_context(request, title="Downtime dashboard"),
+        "failing_channels": failing_channels,
+        "more_failing_channels": more_failing_channels,
         "open_incidents": open_incidents,
         "more_incidents": more_incidents,
         "note_max_length": NOTE_MAX_LENGTH,
