@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import Organization, StoreGroup
@@ -103,14 +104,24 @@ class ChannelQuerySet(models.QuerySet):
         """Channels whose every attempt has failed for FAILING_AFTER or longer."""
         return self.filter(failing_since__lte=(now or timezone.now()) - FAILING_AFTER)
 
-    def for_store(self, store: Store) -> ChannelQuerySet:
-        """The active channels a store's notifications go to: its organization's,
-        limited to none of its groups or to one of the store's."""
-        return (
-            self.filter(organization_id=store.organization_id, is_active=True)
-            .filter(Q(groups__isnull=True) | Q(groups__in=store.groups.all()))
-            .distinct()
-        )
+    def for_stores(self, stores: Sequence[Store]) -> dict[int, list[Channel]]:
+        """The active channels each store's notifications go to, by store pk: its
+        organization's, limited to none of its groups or to one of the store's.
+        Two queries for any number of stores (the channels and their groups),
+        plus one for the stores' groups unless they come prefetched."""
+        prefetch_related_objects(list(stores), "groups")
+        channels: dict[int, list[Channel]] = {}
+        for channel in self.filter(organization_id__in={store.organization_id for store in stores}, is_active=True).prefetch_related("groups"):
+            channels.setdefault(channel.organization_id, []).append(channel)
+        chosen = {}
+        for store in stores:
+            groups = {group.pk for group in store.groups.all()}
+            chosen[store.pk] = [
+                channel
+                for channel in channels.get(store.organization_id, [])
+                if not channel.groups.all() or any(group.pk in groups for group in channel.groups.all())
+            ]
+        return chosen
 
 
 class Channel(models.Model):

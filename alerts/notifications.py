@@ -2,7 +2,7 @@
 outbox rows written in the transaction of the change they tell, and their
 delivery by a task, retried with exponential backoff.
 
-- `incident_notify` / `flapping_notify` write one Notification per channel of
+- `incidents_notify` / `flapping_notify` write one Notification per channel of
   the store (its organization's, limited to none of its groups or one of the
   store's), inside the caller's transaction: an incident opened twice is
   refused by its constraints, so its notifications are never written twice.
@@ -23,13 +23,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import smtplib
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -58,6 +57,7 @@ from .models import (
     NotificationEvent,
     NotificationStatus,
 )
+from .webhook_transport import PeerNotPublic, address_not_public, public_only_session
 
 logger = logging.getLogger(__name__)
 
@@ -127,13 +127,6 @@ class ChannelNameTaken(Refusal):
 # --------------------------------------------------------------------------
 
 
-def _not_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
 def _host_check(host: str | None, port: int | None) -> None:
     """Every address the host resolves to must be public, unless the setting allows private ones."""
     if not host:
@@ -145,7 +138,7 @@ def _host_check(host: str | None, port: int | None) -> None:
     except (OSError, UnicodeError, ValueError):  # not found, or not a host name at all
         raise WebhookUrlInvalid(f"The URL's host {host!r} does not resolve.") from None
     for *_, sockaddr in found:
-        if _not_public(sockaddr[0]):
+        if address_not_public(sockaddr[0]):
             raise WebhookUrlPrivate(sockaddr[0])
 
 
@@ -237,7 +230,7 @@ def channel_test_send(*, channel: Channel) -> Notification:
             "store": None,
             "organization": channel.organization.name,
         }
-        [notification] = _write([channel], NotificationEvent.TEST, payload, now=now)
+        [notification] = _write(_notification_rows([channel], NotificationEvent.TEST, payload, now=now))
     return notification
 
 
@@ -273,7 +266,7 @@ def _incident_payload(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _write(
+def _notification_rows(
     channels: Iterable[Channel],
     event: str,
     payload: dict[str, Any],
@@ -282,21 +275,17 @@ def _write(
     incident: Incident | None = None,
     store: Store | None = None,
 ) -> list[Notification]:
-    """One pending notification per channel, queued for delivery once the caller's transaction commits."""
-    rows = Notification.objects.bulk_create(
-        [
-            Notification(
-                channel=channel,
-                event=event,
-                incident=incident,
-                store=store,
-                payload=payload,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for channel in channels
-        ]
-    )
+    return [
+        Notification(
+            channel=channel, event=event, incident=incident, store=store, payload=payload, next_attempt_at=now, created_at=now
+        )
+        for channel in channels
+    ]
+
+
+def _write(rows: list[Notification]) -> list[Notification]:
+    """The pending notifications, queued for delivery once the caller's transaction commits."""
+    rows = Notification.objects.bulk_create(rows)
     ids = [row.pk for row in rows]
     if ids:
         transaction.on_commit(lambda: _queue(ids))
@@ -308,29 +297,45 @@ def _queue(ids: list[int]) -> None:
         notification_deliver_task.enqueue(notification_id)
 
 
-def incident_notify(*, incident: Incident, event: str, now: dt.datetime | None = None) -> int:
-    """Notifications of an incident's change to every channel of its store,
-    with the incident as it is now in this transaction. Returns how many."""
-    now = now or timezone.now()
-    incident = Incident.objects.select_related("store__organization", "acknowledged_by").get(pk=incident.pk)
-    store = incident.store
-    channels = list(Channel.objects.for_store(store))
-    if not channels:
+def incidents_notify(*, incidents: Sequence[Incident], event: str, now: dt.datetime | None = None) -> int:
+    """Notifications of the incidents' change to every channel of each one's
+    store, with each incident as it is now in this transaction: a constant
+    number of queries for any number of incidents. Returns how many."""
+    if not incidents:
         return 0
-    payload = {
-        "event": event,
-        "incident": _incident_payload(incident),
-        "store": _store_payload(store),
-        "organization": store.organization.name,
-    }
-    return len(_write(channels, event, payload, now=now, incident=incident, store=store))
+    now = now or timezone.now()
+    rows = list(
+        Incident.objects.filter(pk__in=[incident.pk for incident in incidents])
+        .select_related("store__organization", "acknowledged_by")
+        .prefetch_related("store__groups")
+        .order_by("pk")
+    )
+    channels = Channel.objects.for_stores([incident.store for incident in rows])
+    notifications: list[Notification] = []
+    for incident in rows:
+        store = incident.store
+        if not channels[store.pk]:
+            continue
+        payload = {
+            "event": event,
+            "incident": _incident_payload(incident),
+            "store": _store_payload(store),
+            "organization": store.organization.name,
+        }
+        notifications += _notification_rows(channels[store.pk], event, payload, now=now, incident=incident, store=store)
+    return len(_write(notifications))
+
+
+def incident_notify(*, incident: Incident, event: str, now: dt.datetime | None = None) -> int:
+    """incidents_notify for one incident."""
+    return incidents_notify(incidents=[incident], event=event, now=now)
 
 
 def flapping_notify(*, flapping: Flapping, now: dt.datetime | None = None) -> int:
     """A store's new flapping notice to every channel of the store."""
     now = now or timezone.now()
     store = Store.objects.select_related("organization").get(pk=flapping.store_id)
-    channels = list(Channel.objects.for_store(store))
+    channels = Channel.objects.for_stores([store])[store.pk]
     if not channels:
         return 0
     payload = {
@@ -340,7 +345,7 @@ def flapping_notify(*, flapping: Flapping, now: dt.datetime | None = None) -> in
         "organization": store.organization.name,
         "flapping": {"at": _iso(flapping.at), "steady_at": _iso(flapping.steady_at)},
     }
-    return len(_write(channels, NotificationEvent.FLAPPING, payload, now=now, store=store))
+    return len(_write(_notification_rows(channels, NotificationEvent.FLAPPING, payload, now=now, store=store)))
 
 
 # --------------------------------------------------------------------------
@@ -458,12 +463,17 @@ def _send_webhook(notification: Notification, sent_at: dt.datetime) -> Outcome:
     try:
         # Checked again at each attempt: the name may resolve elsewhere now.
         webhook_url_check(channel.url)
+        # And the address connected to as well, since the connection resolves the
+        # name once more (DNS rebinding: public to the check, 127.0.0.1 to it).
         # Redirects are not followed: one could lead to a private address.
-        answer = requests.post(
-            channel.url, data=body, headers=headers, timeout=settings.MONITOR_NOTIFY_TIMEOUT_SECONDS, allow_redirects=False
-        )
+        with public_only_session() as session:
+            answer = session.post(
+                channel.url, data=body, headers=headers, timeout=settings.MONITOR_NOTIFY_TIMEOUT_SECONDS, allow_redirects=False
+            )
     except WebhookUrlPrivate as exc:
         return Outcome(False, permanent=True, error=exc.message)
+    except PeerNotPublic as exc:  # nothing was sent
+        return Outcome(False, permanent=True, error=WebhookUrlPrivate(exc.address).message)
     except WebhookUrlInvalid as exc:  # its name does not resolve now: perhaps later
         return Outcome(False, error=exc.message)
     except (requests.Timeout, requests.ConnectionError) as exc:

@@ -22,7 +22,7 @@ from stores.models import PollStatus, Store, stale_after
 from stores.selectors import store_uptime_inputs
 
 from .models import Flapping, Incident, NotificationEvent
-from .notifications import flapping_notify, incident_notify
+from .notifications import flapping_notify, incident_notify, incidents_notify
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
         # one statement for the batch; only the stores with more to do get
         # their own transaction.
         grown: list[Incident] = []
+        openings: dict[int, StoreRule] = {}
         for pk, _, _ in batch:
             rule, recorded = histories[pk], open_incidents.get(pk)
             if recorded is not None and _continues(rule, recorded, now):
@@ -120,18 +121,64 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
                 if rule.open_now and _announcement_due(recorded, now):
                     _announce_or_remind(recorded, now)
                 continue
+            if recorded is None and _opens_only(rule, now):
+                openings[pk] = rule
+                continue
             counts = _store_apply(pk, rule, recorded, now)
             opened, resolved, flapping = opened + counts[0], resolved + counts[1], flapping + counts[2]
         update_rows(Incident, grown, ["business_downtime_seconds"])
+        opened += _incidents_open(openings, now)
     return PassSummary(len(candidates), opened, resolved, flapping)
 
 
 def _continues(rule: StoreRule, recorded: Incident, now: dt.datetime) -> bool:
     """Whether the rule says the recorded open incident is still open, with no flapping notice to record."""
-    incidents, flapping = rule.history.incidents, rule.history.flapping
+    incidents = rule.history.incidents
     still_open = bool(incidents) and incidents[-1].resolved_at is None and _moment(incidents[-1].started_at) == recorded.started_at
-    recent_flapping = any(notice.at >= instants.to_micros(now) - instants.HOUR for notice in flapping)
-    return still_open and not recent_flapping
+    return still_open and not _recent_flapping(rule, now)
+
+
+def _recent_flapping(rule: StoreRule, now: dt.datetime) -> list:
+    """The flapping notices of the last hour: those a pass records (older ones were, by earlier passes)."""
+    return [notice for notice in rule.history.flapping if notice.at >= instants.to_micros(now) - instants.HOUR]
+
+
+def _opens_only(rule: StoreRule, now: dt.datetime) -> bool:
+    """For a store with no open incident recorded: whether the rule says one is
+    open now and there is no flapping notice to record (_incidents_open's case)."""
+    incidents = rule.history.incidents
+    return bool(incidents) and incidents[-1].resolved_at is None and not _recent_flapping(rule, now)
+
+
+def _incidents_open(openings: dict[int, StoreRule], now: dt.datetime) -> int:
+    """Open the incidents the rule says are open for these stores (none
+    recorded open), announcing those inside business hours: one insert,
+    one update and one notification write for them all. Another pass may have
+    opened some meanwhile: then the constraint refuses the whole insert, and
+    each store goes its own way (_store_apply), so each opens once."""
+    if not openings:
+        return 0
+    rows = [
+        Incident(
+            store_id=pk,
+            started_at=_moment(run.started_at),
+            opened_at=_moment(run.opened_at),
+            reason=run.reason,
+            business_downtime_seconds=run.business_downtime // instants.SECOND,
+            # Announced now inside business hours; otherwise once they begin (_announce_or_remind).
+            notified_at=now if rule.open_now else None,
+        )
+        for pk, rule in openings.items()
+        for run in [rule.history.incidents[-1]]
+    ]
+    try:
+        with transaction.atomic():
+            made = Incident.objects.bulk_create(rows)
+            Store.objects.filter(pk__in=list(openings)).update(incident_open=True)
+            incidents_notify(incidents=[incident for incident in made if incident.notified_at is not None], event=NotificationEvent.OPENED, now=now)
+        return len(made)
+    except IntegrityError:
+        return sum(_store_apply(pk, rule, None, now)[0] for pk, rule in openings.items())
 
 
 def _announcement_due(incident: Incident, now: dt.datetime) -> bool:
@@ -190,14 +237,13 @@ def _store_apply(pk: int, rule: StoreRule, recorded: Incident | None, now: dt.da
                 Incident.objects.filter(pk=recorded.pk).update(business_downtime_seconds=current.business_downtime // instants.SECOND)
             if rule.open_now:
                 _announce_or_remind(recorded, now)
-        for notice in history.flapping:
-            if notice.at >= instants.to_micros(now) - instants.HOUR:
-                flapping, made = Flapping.objects.update_or_create(
-                    store_id=pk, at=_moment(notice.at), defaults={"steady_at": _moment(notice.until)}
-                )
-                if made:
-                    flapping_notify(flapping=flapping, now=now)
-                flapped += made
+        for notice in _recent_flapping(rule, now):
+            flapping, made = Flapping.objects.update_or_create(
+                store_id=pk, at=_moment(notice.at), defaults={"steady_at": _moment(notice.until)}
+            )
+            if made:
+                flapping_notify(flapping=flapping, now=now)
+            flapped += made
     return opened, resolved, flapped
 
 

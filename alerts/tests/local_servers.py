@@ -32,7 +32,8 @@ class HttpReceiver:
 
 
 @contextmanager
-def http_receiver(*statuses: int) -> Iterator[HttpReceiver]:
+def http_receiver(*statuses: int, host: str = "127.0.0.1") -> Iterator[HttpReceiver]:
+    """Listening on `host` (an IPv4 or IPv6 address)."""
     receiver = HttpReceiver(url="", port=0, statuses=list(statuses or [200]))
 
     class Handler(BaseHTTPRequestHandler):
@@ -48,9 +49,12 @@ def http_receiver(*statuses: int) -> Iterator[HttpReceiver]:
         def log_message(self, *args) -> None:  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    server = Server((host, 0), Handler)
     receiver.port = server.server_address[1]
-    receiver.url = f"http://127.0.0.1:{receiver.port}/hook"
+    receiver.url = f"http://{f'[{host}]' if ':' in host else host}:{receiver.port}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

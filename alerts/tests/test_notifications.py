@@ -422,3 +422,26 @@ def test_a_pass_holding_an_incident_the_poll_resolved_meanwhile_does_not_tell_it
         _store_apply(store.pk, rule, held, chicago(10, 11, 1))
     assert events() == ["incident.opened", "incident.resolved"]
     assert Incident.objects.get().resolved_at == chicago(10, 11)
+
+
+def test_a_pass_opening_in_bulk_what_another_pass_opened_meanwhile_opens_and_tells_each_once(acme):
+    """chi-1 and chi-2 down from 10:00. A pass reads both at 10:15; meanwhile
+    another pass opens chi-1's incident. Its bulk insert is refused as a whole,
+    and store by store it opens chi-2's only: one incident and one notice each."""
+    from alerts.services import _histories, _incidents_open, alert_candidates
+
+    store_register(organization=acme, store_id="chi-2", timezone="America/Chicago", week=NINE_TO_FIVE)
+    polls_every_5_minutes("chi-2", chicago(9, 8), chicago(10, 10), "active")
+    webhook(acme, "http://127.0.0.1:9/hook")
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 20), "inactive")
+    polls_every_5_minutes("chi-2", chicago(10, 10), chicago(10, 10, 20), "inactive")
+    at = chicago(10, 10, 15)
+    with time_machine.travel(at, tick=False):
+        candidates = alert_candidates(now=at)
+        rules = _histories(candidates, at)
+        first = Store.objects.get(store_id="chi-1").pk
+        assert _incidents_open({first: rules[first]}, at) == 1  # the other pass
+        assert _incidents_open(rules, at) == 1
+    assert sorted(Incident.objects.values_list("store__store_id", flat=True)) == ["chi-1", "chi-2"]
+    assert sorted(Notification.objects.values_list("incident__store__store_id", flat=True)) == ["chi-1", "chi-2"]
+    assert Store.objects.filter(incident_open=True).count() == 2
