@@ -110,6 +110,7 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
         # one statement for the batch; only the stores with more to do get
         # their own transaction.
         grown: list[Incident] = []
+        due: list[Incident] = []
         openings: dict[int, StoreRule] = {}
         for pk, _, _ in batch:
             rule, recorded = histories[pk], open_incidents.get(pk)
@@ -119,7 +120,7 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
                     recorded.business_downtime_seconds = seconds
                     grown.append(recorded)
                 if rule.open_now and _announcement_due(recorded, now):
-                    _announce_or_remind(recorded, now)
+                    due.append(recorded)
                 continue
             if recorded is None and _opens_only(rule, now):
                 openings[pk] = rule
@@ -127,6 +128,7 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> PassSummary:
             counts = _store_apply(pk, rule, recorded, now)
             opened, resolved, flapping = opened + counts[0], resolved + counts[1], flapping + counts[2]
         update_rows(Incident, grown, ["business_downtime_seconds"])
+        _announce_or_remind(due, now)
         opened += _incidents_open(openings, now)
     return PassSummary(len(candidates), opened, resolved, flapping)
 
@@ -236,7 +238,7 @@ def _store_apply(pk: int, rule: StoreRule, recorded: Incident | None, now: dt.da
             if recorded.business_downtime_seconds != current.business_downtime // instants.SECOND:
                 Incident.objects.filter(pk=recorded.pk).update(business_downtime_seconds=current.business_downtime // instants.SECOND)
             if rule.open_now:
-                _announce_or_remind(recorded, now)
+                _announce_or_remind([recorded], now)
         for notice in _recent_flapping(rule, now):
             flapping, made = Flapping.objects.update_or_create(
                 store_id=pk, at=_moment(notice.at), defaults={"steady_at": _moment(notice.until)}
@@ -256,21 +258,26 @@ def _resolve(incident: Incident) -> bool:
     )
 
 
-def _announce_or_remind(incident: Incident, now: dt.datetime) -> None:
-    """Inside business hours: announce an open incident not yet announced, or
-    remind of an unacknowledged one every MONITOR_ALERT_REMIND_MINUTES. The
-    conditional update makes it once, whichever pass gets there first."""
-    open_ones = Incident.objects.filter(pk=incident.pk, resolved_at__isnull=True)
-    if incident.notified_at is None:
-        with transaction.atomic():
-            if open_ones.filter(notified_at__isnull=True).update(notified_at=now):
-                incident_notify(incident=incident, event=NotificationEvent.OPENED, now=now)
-        return
-    if not _announcement_due(incident, now):
-        return
+def _announce_or_remind(incidents: Sequence[Incident], now: dt.datetime) -> None:
+    """Inside business hours: announce the open incidents not yet announced,
+    and remind of unacknowledged ones every MONITOR_ALERT_REMIND_MINUTES. Each
+    one's conditional update (still open, its notified_at as read) makes it
+    once, whichever pass gets there first; one transaction and one
+    notification write for them all."""
+    announced: list[Incident] = []
+    reminded: list[Incident] = []
     with transaction.atomic():
-        if open_ones.filter(notified_at=incident.notified_at, acknowledged_at__isnull=True).update(notified_at=now):
-            incident_notify(incident=incident, event=NotificationEvent.REMINDER, now=now)
+        for incident in sorted(incidents, key=lambda incident: incident.pk):  # one lock order: passes never deadlock
+            if not _announcement_due(incident, now):
+                continue
+            open_ones = Incident.objects.filter(pk=incident.pk, resolved_at__isnull=True)
+            if incident.notified_at is None:
+                if open_ones.filter(notified_at__isnull=True).update(notified_at=now):
+                    announced.append(incident)
+            elif open_ones.filter(notified_at=incident.notified_at, acknowledged_at__isnull=True).update(notified_at=now):
+                reminded.append(incident)
+        incidents_notify(incidents=announced, event=NotificationEvent.OPENED, now=now)
+        incidents_notify(incidents=reminded, event=NotificationEvent.REMINDER, now=now)
 
 
 def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
