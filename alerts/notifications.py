@@ -29,6 +29,7 @@ import smtplib
 import socket
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -293,8 +294,13 @@ def _write(rows: list[Notification]) -> list[Notification]:
 
 
 def _queue(ids: list[int]) -> None:
-    for notification_id in ids:
-        notification_deliver_task.enqueue(notification_id)
+    # A backend that queues tasks for a worker (the database's writes a row
+    # each) does it in one transaction: one commit rather than one per task.
+    # The immediate backend delivers at once, which must not be inside one.
+    queued = transaction.atomic() if notification_deliver_task.get_backend().supports_defer else nullcontext()
+    with queued:
+        for notification_id in ids:
+            notification_deliver_task.enqueue(notification_id)
 
 
 def incidents_notify(*, incidents: Sequence[Incident], event: str, now: dt.datetime | None = None) -> int:

@@ -4,20 +4,34 @@ Usage (from the project folder):
 
     .venv/bin/python bench/alerts_bench.py [--stores 100000] [--trouble-share 0.02]
         [--days 7] [--first-runs 3] [--runs 5] [--step-minutes 2]
-        [--profile] [--profile-top 25] [--seed 1] [--database-url URL] [--keep]
-        [--json PATH] [--data-dir ../shared/data/loop-2023]
+        [--reminder-runs 3] [--profile] [--profile-top 25] [--seed 1]
+        [--database-url URL] [--keep] [--json PATH]
+        [--data-dir ../shared/data/loop-2023]
 
 Target (issue 13): one `manage.py monitor_alerts` pass
 (alerts.services.alerts_evaluate) over 100,000 stores with 2 % in trouble
 under 1 s on PostgreSQL, once their incidents are open (the steady pass,
 which the loop runs every MONITOR_ALERT_EVERY_SECONDS); the first pass, which
-opens them, is reported too.
+opens them, and the reminder pass, which reminds of them an hour later, are
+reported too (figures, not targets).
 
 What it does, and why each step is there:
 
 1. It drops and creates its own PostgreSQL database (figures never depend
    on, and never touch, a developer's data), with an owner and its
-   organization (bench/dataset.py create_owner).
+   organization (bench/dataset.py create_owner), and one active webhook
+   channel of that organization (alerts.notifications.channel_create), so
+   that every opening and reminder writes its Notification row, as soon as
+   an organization has a channel. Its URL (hooks.example.com) is never
+   called: channel_create runs under MONITOR_WEBHOOK_ALLOW_PRIVATE, which
+   skips the address check and with it the DNS lookup (no network needed).
+   Tasks: the harness sets TASK_BACKEND=immediate for every benchmark, which
+   would deliver each notification inline, in the pass, on commit; this one
+   runs under TASKS = the database backend instead (harness.DATABASE_TASKS,
+   what production's scripts/serve and the settings' default use), so each
+   notification's delivery task is enqueued as in production, a
+   django_tasks_db row written by the pass (its cost measured), and, no
+   worker running, never run: nothing is delivered.
 2. Stores: the Loop stores (real zones and hours, from --data-dir) and
    synthetic ones past them (bench/dataset.py select_stores).
 3. Polls: --days days of hourly polls per store ending at NOW, a fixed
@@ -27,29 +41,51 @@ What it does, and why each step is there:
    between 5 and 55: active for the stores that are up, and the last two or
    three inactive for the stores in trouble (--trouble-share of them, drawn
    among the stores whose business hours, as the engine reads them, cover
-   [NOW - 3 h, NOW + 1 h] throughout). So at NOW every store that is up had
-   its latest poll, active, under an hour before, and every store in trouble
-   has been inactive inside its business hours for 65 minutes to 3 hours:
-   past the grace period, with no other store a candidate (alert_candidates
-   picks exactly the stores in trouble). The polls are compressed into spans
-   with the span rule (core.spans, as polls_record writes them) and bulk
-   loaded with COPY; Store.last_poll_at / last_status are those of each
-   store's last span, incident_open false. Then VACUUM ANALYZE.
+   [NOW - 3 h, NOW + 2 h] throughout: past the reminder pass of step 7). So
+   at NOW every store that is up had its latest poll, active, under an hour
+   before, and every store in trouble has been inactive inside its business
+   hours for 65 minutes to 3 hours: past the grace period, with no other
+   store a candidate (alert_candidates picks exactly the stores in
+   trouble). The polls are compressed into spans with the span rule
+   (core.spans, as polls_record writes them) and bulk loaded with COPY;
+   Store.last_poll_at / last_status are those of each store's last span,
+   incident_open false. Then VACUUM ANALYZE.
 4. The first pass, `alerts_evaluate(now=NOW)`, timed --first-runs times
-   (between runs the incidents are deleted and incident_open cleared,
-   untimed, then VACUUM ANALYZE): it must pick exactly the stores in trouble
-   and open one incident for each, and nothing else.
+   (between runs the incidents, notifications and task rows are deleted and
+   incident_open cleared, untimed, then VACUUM ANALYZE): it must pick
+   exactly the stores in trouble and open one incident for each, and
+   nothing else, and write exactly one `incident.opened` notification per
+   incident (NOW is inside their business hours), each with its delivery
+   task row, not run.
 5. One more first pass under django.test.utils.CaptureQueriesContext
    (untimed): its queries, by kind. It leaves the incidents open.
 6. VACUUM ANALYZE (as autovacuum would after the new rows), then --runs
    steady passes at NOW + k × --step-minutes (k = 1, 2, ...; `now` passed
-   explicitly): the same candidates, nothing opened or resolved, and each
-   open incident's business downtime brought up to date. Then one more under
+   explicitly; all before the reminders are due): the same candidates,
+   nothing opened or resolved, no notification written, and each open
+   incident's business downtime brought up to date. Then one more under
    CaptureQueriesContext (untimed) for its queries.
-7. With --profile, or when the median of a kind of pass is 1 s or more: a
+7. The reminder pass: --reminder-runs timed passes at REMIND_AT = NOW +
+   MONITOR_ALERT_REMIND_MINUTES (60 unless set) + 1 minute, the incidents
+   announced at NOW and not acknowledged: each writes exactly one
+   `incident.reminder` notification (and its task row) per open incident,
+   opens and resolves nothing, and brings the downtime up to date (a steady
+   pass's work, plus the reminders and their tasks). All runs
+   at the same instant, each from the same state: before each, untimed, the
+   open incidents' notified_at and business downtime are put back as the
+   steady passes left them, the reminders and their task rows deleted, then
+   VACUUM ANALYZE. (Runs a remind period apart would need fresh polls: by
+   NOW + 2 h every store's latest poll is past the stale period, and every
+   store would be a candidate.) REMIND_AT must be before the latest polls
+   of the stores that are up go stale (NOW - 55 min + MONITOR_STALE_AFTER,
+   so NOW + 65 min by default) and inside the stores in trouble's hours
+   (NOW + 2 h): checked. Then one more under CaptureQueriesContext
+   (untimed), from the same state.
+8. With --profile, or when the median of a kind of pass is 1 s or more: a
    cProfile of one more pass of that kind (the first after a reset, between
-   4 and 5; a steady one after 6), printed.
-8. A Markdown section and the target, for bench/run.py (--json).
+   4 and 5; a steady one after 6; a reminder one after 7, from the same
+   state), printed.
+9. A Markdown section and the target, for bench/run.py (--json).
 
 This is not a test: it is slow, needs a database server, and measures rather
 than asserts (apart from sanity checks that make a wrong figure impossible to
@@ -68,17 +104,22 @@ import os
 import pstats
 import random
 import re
+import secrets
 import statistics
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import harness  # first of the project's imports: it puts the project on sys.path
 from core import uptime
 from core.instants import HOUR, MINUTE, to_micros
 from dataset import SpanRow, StoreSpec, compress, create_owner, load_database, select_stores, vacuum_analyze
 from stores.poll_generator import Poll, generate_polls, store_rng
+
+if TYPE_CHECKING:
+    from accounts.models import Organization
+    from alerts.models import Channel, Incident
 
 DEFAULT_DATABASE_URL = harness.database_url("store_monitor_alerts_bench")
 TITLE = "Incident pass (monitor_alerts)"
@@ -91,9 +132,17 @@ TARGET_SECONDS = 1.0
 # The last hours of polls, written by the benchmark rather than the generator.
 TAIL_SLOTS = 3
 # A store in trouble is open throughout this window around NOW (its trouble
-# began at most TAIL_SLOTS hours before; the steady passes come after NOW).
+# began at most TAIL_SLOTS hours before; the steady passes come after NOW, in
+# the hour after it, and the reminder pass a remind period and a minute after it).
 OPEN_BEFORE = TAIL_SLOTS * HOUR
-OPEN_AFTER = HOUR
+OPEN_AFTER = 2 * HOUR
+# The latest poll of a store that is up is this long before NOW at most (the
+# tail polls are at minute 5 to 55 of each hour): it goes stale, and the store
+# becomes a candidate, MONITOR_STALE_AFTER_MINUTES after that.
+LATEST_POLL_AGE = 55 * MINUTE
+# The bench organization's channel: never called (no worker runs the tasks).
+CHANNEL_NAME = "bench"
+CHANNEL_URL = "https://hooks.example.com/bench"
 
 
 # --------------------------------------------------------------------------
@@ -158,6 +207,7 @@ class Pass(NamedTuple):
     opened: int
     resolved: int
     flapping: int
+    notifications: int = 0  # written by the pass (check_outbox: one per incident, each with its task row)
 
 
 def run_pass(now: dt.datetime) -> Pass:
@@ -222,14 +272,144 @@ def check_incidents(troubled_pks: set[int], now: dt.datetime) -> int:
 
 
 def reset_incidents() -> None:
-    """Back to before the first pass: no incident, no notice, no flag (untimed)."""
-    from alerts.models import Flapping, Incident
+    """Back to before the first pass: no incident, no notice, no notification,
+    no task row, no flag (untimed)."""
+    from django_tasks_db.models import DBTaskResult
+
+    from alerts.models import Flapping, Incident, Notification
     from stores.models import Store
 
+    Notification.objects.all().delete()
+    DBTaskResult.objects.all().delete()
     Incident.objects.all().delete()
     Flapping.objects.all().delete()
     Store.objects.filter(incident_open=True).update(incident_open=False)
-    vacuum_analyze(Incident, Flapping, Store)
+    vacuum_analyze(Incident, Notification, DBTaskResult, Flapping, Store)
+
+
+# --------------------------------------------------------------------------
+# Notifications
+# --------------------------------------------------------------------------
+
+
+def bench_channel(organization: Organization) -> Channel:
+    """The organization's one active webhook channel, made by the service that
+    makes channels. Its address check resolves the URL's host (DNS):
+    MONITOR_WEBHOOK_ALLOW_PRIVATE skips the check, so no network is needed.
+    The URL is never called: no worker runs the delivery tasks."""
+    from django.test.utils import override_settings
+
+    from alerts.models import ChannelKind
+    from alerts.notifications import channel_create
+
+    with override_settings(MONITOR_WEBHOOK_ALLOW_PRIVATE=True):
+        return channel_create(
+            organization=organization,
+            kind=ChannelKind.WEBHOOK,
+            name=CHANNEL_NAME,
+            url=CHANNEL_URL,
+            secret=secrets.token_urlsafe(32),
+        )
+
+
+def task_backend_check() -> str:
+    """The delivery task's backend must be the database one (enqueue writes a
+    row, nothing runs): the immediate one would deliver inside the pass."""
+    from django_tasks_db.backend import DatabaseBackend
+
+    from alerts.notifications import notification_deliver_task
+
+    backend = notification_deliver_task.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        raise SystemExit(f"the delivery task's backend is {type(backend).__name__}, expected the database one")
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+class Outbox(NamedTuple):
+    """What the outbox held at some moment: its notifications (up to this pk) and its task rows."""
+
+    last_notification: int
+    tasks: frozenset[str]  # DBTaskResult ids
+
+
+def outbox_now() -> Outbox:
+    from django.db.models import Max
+    from django_tasks_db.models import DBTaskResult
+
+    from alerts.models import Notification
+
+    last = Notification.objects.aggregate(last=Max("pk"))["last"] or 0
+    return Outbox(int(last), frozenset(str(pk) for pk in DBTaskResult.objects.values_list("pk", flat=True)))
+
+
+def check_outbox(before: Outbox, *, event: str | None, incidents: set[int], channel: int, label: str) -> int:
+    """What a pass wrote since `before`: one pending `event` notification to the
+    bench's channel per incident of `incidents` (none if event is None), each
+    with exactly one delivery task row, enqueued and not run. Returns how many."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from alerts.models import Notification, NotificationStatus
+    from alerts.notifications import notification_deliver_task
+
+    expected = incidents if event is not None else set()
+    written = list(
+        Notification.objects.filter(pk__gt=before.last_notification).values_list(
+            "pk", "event", "incident_id", "channel_id", "status"
+        )
+    )
+    task_rows = DBTaskResult.objects.values_list("pk", "args_kwargs", "status", "task_path")
+    tasks = [(args_kwargs, status, path) for pk, args_kwargs, status, path in task_rows if str(pk) not in before.tasks]
+    problems = []
+    notified = [incident for _, _, incident, _, _ in written]
+    if len(notified) != len(expected) or set(notified) != expected:
+        problems.append(
+            f"{len(written):,} notifications on {len(set(notified)):,} incidents, "
+            f"expected one {event or 'none'} on each of {len(expected):,}"
+        )
+    pending = NotificationStatus.PENDING
+    if any(kind != event or to != channel or status != pending for _, kind, _, to, status in written):
+        problems.append(f"a notification other than a pending {event} to the bench channel")
+    queued = sorted(args_kwargs["args"][0] for args_kwargs, _, _ in tasks)
+    if queued != sorted(pk for pk, *_ in written):
+        problems.append(f"{len(queued):,} delivery tasks queued for {len(written):,} notifications, expected one each")
+    path_expected = notification_deliver_task.module_path
+    if any(status != TaskResultStatus.READY or path != path_expected for _, status, path in tasks):
+        problems.append("a task row that is not a delivery task waiting to run (has a worker run it?)")
+    if problems:
+        raise SystemExit(f"{label}: " + "; ".join(problems))
+    return len(written)
+
+
+def open_incidents_state() -> list[Incident]:
+    """The open incidents' notified_at and business downtime, for reset_reminders."""
+    from alerts.models import Incident
+
+    return list(Incident.objects.open().only("pk", "notified_at", "business_downtime_seconds").order_by("pk"))
+
+
+def reset_reminders(state: list[Incident], kept: Outbox) -> None:
+    """Back to after the steady passes (untimed): the open incidents'
+    notified_at and business downtime as `state` has them, and no notification
+    or task row written since `kept`; then VACUUM ANALYZE."""
+    from django_tasks_db.models import DBTaskResult
+
+    from alerts.models import Incident, Notification
+    from common.bulk_writes import update_rows
+
+    Notification.objects.filter(pk__gt=kept.last_notification).delete()
+    DBTaskResult.objects.exclude(pk__in=list(kept.tasks)).delete()
+    update_rows(Incident, state, ["notified_at", "business_downtime_seconds"])
+    vacuum_analyze(Incident, Notification, DBTaskResult)
+
+
+def check_notified(moment: dt.datetime, label: str) -> None:
+    """Every open incident was announced, or reminded of, at `moment`."""
+    from alerts.models import Incident
+
+    stale = Incident.objects.open().exclude(notified_at=moment).count()
+    if stale:
+        raise SystemExit(f"{label}: {stale:,} open incidents not notified at {moment.isoformat()}")
 
 
 _TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"', re.IGNORECASE)
@@ -333,32 +513,69 @@ class Results(NamedTuple):
     span_rows: int
     first: list[Pass]
     steady: list[Pass]
+    reminder: list[Pass]
     first_queries: Queries
     steady_queries: Queries
+    reminder_queries: Queries
     downtime_first: int  # seconds, sum over the open incidents after the first passes
     downtime_steady: int  # ... after the steady passes
+    downtime_reminder: int  # ... after a reminder pass
     step_minutes: float
-    loads: tuple[float, float]  # 1-minute load average before the first and before the steady passes
+    remind_minutes: int  # MONITOR_ALERT_REMIND_MINUTES: the reminder pass is at NOW + this + 1 min
+    task_backend: str  # the delivery task's backend, dotted path
+    loads: tuple[float, float, float]  # 1-minute load average before the first, steady and reminder passes
     first_profile: str  # cProfile listings; empty unless profiled
     profile: str
+    reminder_profile: str
 
 
 def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
-    from stores.models import Store
+    from django.conf import settings
+
+    from alerts.models import Incident, NotificationEvent
+    from stores.models import Store, stale_after
 
     print(f"  database: {harness.database_version()}")
     now_micros = to_micros(NOW)
+    remind_minutes = settings.MONITOR_ALERT_REMIND_MINUTES
+    if not remind_minutes:
+        raise SystemExit("MONITOR_ALERT_REMIND_MINUTES is 0 (no reminders): the reminder pass needs them")
+    remind_at = NOW + dt.timedelta(minutes=remind_minutes + 1)
+    step = dt.timedelta(minutes=args.step_minutes)
+    # The steady passes (and a profiled one) come before the reminders are due;
+    # the reminder pass before the latest polls of the stores that are up go
+    # stale, and inside the business hours of those in trouble.
+    if NOW + (args.runs + 2) * step >= NOW + dt.timedelta(minutes=remind_minutes):
+        raise SystemExit(
+            f"the steady passes must all come before the reminders are due (NOW + {remind_minutes} min): "
+            "fewer --runs or a smaller --step-minutes"
+        )
+    if to_micros(remind_at) >= now_micros - LATEST_POLL_AGE + stale_after():
+        raise SystemExit(
+            f"the reminder pass at NOW + {remind_minutes + 1} min would find the latest polls stale "
+            f"(MONITOR_STALE_AFTER_MINUTES {settings.MONITOR_STALE_AFTER_MINUTES}, latest polls up to "
+            f"{LATEST_POLL_AGE // MINUTE} min before NOW): a shorter MONITOR_ALERT_REMIND_MINUTES"
+        )
+    if to_micros(remind_at) >= now_micros + OPEN_AFTER:
+        raise SystemExit(f"the reminder pass at NOW + {remind_minutes + 1} min is past the stores' open window")
+    task_backend = task_backend_check()
+    print(f"  delivery tasks: {task_backend} (enqueued, never run: no worker)")
     hours = args.days * 24
     start = now_micros - hours * HOUR
     with harness.step(f"choose {args.trouble_share * 100:g} % of the stores to be in trouble at NOW"):
         troubled, eligible = choose_troubled(stores, args.trouble_share, args.seed, now_micros)
-    print(f"  {len(troubled):,} stores in trouble, drawn among {eligible:,} open throughout NOW - 3 h .. NOW + 1 h")
+    print(
+        f"  {len(troubled):,} stores in trouble, drawn among {eligible:,} open throughout "
+        f"NOW - {OPEN_BEFORE // HOUR} h .. NOW + {OPEN_AFTER // HOUR} h"
+    )
     with harness.step(f"generate {args.days} days of polls and compress them"):
         spans, polls_total = generate_spans(stores, troubled, seed=args.seed, start=start, hours=hours)
     span_total = sum(map(len, spans.values()))
     print(f"  polls: {polls_total:,}; span rows: {span_total:,}; polls per span: {polls_total / span_total:.1f}")
 
     owner = create_owner("alerts-bench")
+    channel = bench_channel(owner.organization).pk
+    print(f"  notification channel: one active webhook ({CHANNEL_URL}, never called)")
     with harness.step("bulk load stores, hours and spans"):
         hours_rows, span_rows = load_database(owner.organization, stores, spans)
     del spans
@@ -367,6 +584,19 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
     down = Store.objects.filter(last_status="inactive").count()
     if down != len(troubled) or len(troubled_pks) != len(troubled):
         raise SystemExit(f"{down:,} stores have an inactive latest poll, expected the {len(troubled):,} in trouble")
+
+    def open_incident_pks() -> set[int]:
+        return set(Incident.objects.open().values_list("pk", flat=True))
+
+    def first_checked(result: Pass, before: Outbox, label: str) -> Pass:
+        """A first pass's checks: its counts, its incidents, one announcement each, all at NOW."""
+        check_pass(result, len(troubled), first=True)
+        check_incidents(troubled_pks, NOW)
+        written = check_outbox(
+            before, event=NotificationEvent.OPENED, incidents=open_incident_pks(), channel=channel, label=label
+        )
+        check_notified(NOW, label)
+        return result._replace(notifications=written)
 
     from django.db import connection
 
@@ -377,43 +607,49 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
     for index in range(args.first_runs):
         if index:
             reset_incidents()
-        result = run_pass(NOW)
-        check_pass(result, len(troubled), first=True)
-        check_incidents(troubled_pks, NOW)
+        before = outbox_now()
+        result = first_checked(run_pass(NOW), before, f"first pass, run {index + 1}")
         first.append(result)
         print(
-            f"  run {index + 1}: {result.seconds:.3f} s; {result.candidates:,} candidates, {result.opened:,} opened",
+            f"  run {index + 1}: {result.seconds:.3f} s; {result.candidates:,} candidates, {result.opened:,} opened, "
+            f"{result.notifications:,} notifications (and delivery tasks) written",
             flush=True,
         )
     first_profile = ""
     if args.profile or statistics.median(run.seconds for run in first) >= TARGET_SECONDS:
         reset_incidents()
+        before = outbox_now()
         result, first_profile = profiled_pass(NOW, args.profile_top)
-        check_pass(result, len(troubled), first=True)
+        first_checked(result, before, "profiled first pass")
         print(f"\ncProfile of one first pass ({result.seconds:.3f} s under the profiler), top {args.profile_top}:")
         print(first_profile)
     reset_incidents()
+    before = outbox_now()
     result, first_queries = captured_pass(NOW)
-    check_pass(result, len(troubled), first=True)
+    first_checked(result, before, "captured first pass")
     downtime_first = check_incidents(troubled_pks, NOW)
     print(
         f"  under CaptureQueriesContext: {first_queries.count:,} queries, {first_queries.sql_seconds:.3f} s in SQL "
         f"of {first_queries.seconds:.3f} s: {kinds_text(first_queries)}"
     )
 
-    # The incidents are new rows: fresh statistics, as autovacuum would leave them.
-    from alerts.models import Incident
+    # The incidents, notifications and task rows are new rows: fresh
+    # statistics, as autovacuum would leave them.
+    from django_tasks_db.models import DBTaskResult
 
-    vacuum_analyze(Incident, Store)
-    step = dt.timedelta(minutes=args.step_minutes)
+    from alerts.models import Notification
+
+    vacuum_analyze(Incident, Notification, DBTaskResult, Store)
     print(f"steady passes, now = NOW + k × {args.step_minutes:g} min, the incidents open:")
     steady: list[Pass] = []
     steady_load = os.getloadavg()[0]
     moment = NOW
     for index in range(args.runs):
         moment += step
+        before = outbox_now()
         result = run_pass(moment)
         check_pass(result, len(troubled), first=False)
+        check_outbox(before, event=None, incidents=set(), channel=channel, label=f"steady pass, run {index + 1}")
         steady.append(result)
         print(
             f"  run {index + 1} (NOW + {(moment - NOW) / dt.timedelta(minutes=1):g} min): {result.seconds:.3f} s; "
@@ -421,8 +657,10 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
             flush=True,
         )
     moment += step
+    before = outbox_now()
     result, steady_queries = captured_pass(moment)
     check_pass(result, len(troubled), first=False)
+    check_outbox(before, event=None, incidents=set(), channel=channel, label="captured steady pass")
     downtime_steady = check_incidents(troubled_pks, moment)
     print(
         f"  under CaptureQueriesContext: {steady_queries.count:,} queries, {steady_queries.sql_seconds:.3f} s in SQL "
@@ -439,10 +677,61 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
     profile = ""
     if args.profile or median >= TARGET_SECONDS:
         moment += step
+        before = outbox_now()
         result, profile = profiled_pass(moment, args.profile_top)
         check_pass(result, len(troubled), first=False)
+        check_outbox(before, event=None, incidents=set(), channel=channel, label="profiled steady pass")
         print(f"\ncProfile of one steady pass ({result.seconds:.3f} s under the profiler), top {args.profile_top}:")
         print(profile)
+
+    # Every reminder pass starts from the state the steady passes left.
+    state, kept = open_incidents_state(), outbox_now()
+    incident_pks = {incident.pk for incident in state}
+
+    def reminder_checked(result: Pass, label: str) -> tuple[Pass, int]:
+        """A reminder pass's checks: its counts, one reminder per open incident,
+        all at REMIND_AT; and the open incidents' downtime."""
+        check_pass(result, len(troubled), first=False)
+        downtime = check_incidents(troubled_pks, remind_at)
+        written = check_outbox(
+            kept, event=NotificationEvent.REMINDER, incidents=incident_pks, channel=channel, label=label
+        )
+        check_notified(remind_at, label)
+        if downtime <= downtime_steady:
+            raise SystemExit(f"{label}: the open incidents' business downtime was not brought up to date")
+        return result._replace(notifications=written), downtime
+
+    print(
+        f"reminder passes, now = NOW + {remind_minutes + 1} min (MONITOR_ALERT_REMIND_MINUTES {remind_minutes} + 1), "
+        "the incidents announced at NOW (each run from the state the steady passes left):"
+    )
+    reminder: list[Pass] = []
+    reset_reminders(state, kept)
+    reminder_load = os.getloadavg()[0]
+    for index in range(args.reminder_runs):
+        if index:
+            reset_reminders(state, kept)
+        result, _ = reminder_checked(run_pass(remind_at), f"reminder pass, run {index + 1}")
+        reminder.append(result)
+        print(
+            f"  run {index + 1}: {result.seconds:.3f} s; {result.candidates:,} candidates, {result.opened} opened, "
+            f"{result.notifications:,} reminders (and delivery tasks) written",
+            flush=True,
+        )
+    reminder_profile = ""
+    if args.profile or statistics.median(run.seconds for run in reminder) >= TARGET_SECONDS:
+        reset_reminders(state, kept)
+        result, reminder_profile = profiled_pass(remind_at, args.profile_top)
+        reminder_checked(result, "profiled reminder pass")
+        print(f"\ncProfile of one reminder pass ({result.seconds:.3f} s under the profiler), top {args.profile_top}:")
+        print(reminder_profile)
+    reset_reminders(state, kept)
+    result, reminder_queries = captured_pass(remind_at)
+    _, downtime_reminder = reminder_checked(result, "captured reminder pass")
+    print(
+        f"  under CaptureQueriesContext: {reminder_queries.count:,} queries, {reminder_queries.sql_seconds:.3f} s "
+        f"in SQL of {reminder_queries.seconds:.3f} s: {kinds_text(reminder_queries)}"
+    )
     return Results(
         stores=len(stores),
         synthetic=sum(spec.synthetic for spec in stores),
@@ -454,14 +743,20 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec]) -> Results:
         span_rows=span_rows,
         first=first,
         steady=steady,
+        reminder=reminder,
         first_queries=first_queries,
         steady_queries=steady_queries,
+        reminder_queries=reminder_queries,
         downtime_first=downtime_first,
         downtime_steady=downtime_steady,
+        downtime_reminder=downtime_reminder,
         step_minutes=args.step_minutes,
-        loads=(first_load, steady_load),
+        remind_minutes=remind_minutes,
+        task_backend=task_backend,
+        loads=(first_load, steady_load, reminder_load),
         first_profile=first_profile,
         profile=profile,
+        reminder_profile=reminder_profile,
     )
 
 
@@ -478,7 +773,7 @@ def kinds_text(queries: Queries, top: int = 8) -> str:
 def table_row(label: str, runs: Sequence[Pass], queries: Queries, load: float) -> str:
     last, times = runs[-1], [run.seconds for run in runs]
     return (
-        f"| {label} | {last.candidates:,} | {last.opened:,} | {last.resolved:,} "
+        f"| {label} | {last.candidates:,} | {last.opened:,} | {last.resolved:,} | {last.notifications:,} "
         f"| {', '.join(f'{s:.3f}' for s in times)} | {statistics.median(times):.3f} | {load:.1f} | {queries.count:,} "
         f"| {queries.sql_seconds:.3f} of {queries.seconds:.3f} | {kinds_text(queries)} |"
     )
@@ -488,7 +783,9 @@ def render(result: Results) -> dict[str, Any]:
     """The Markdown section and the target, for bench/run.py (and the terminal)."""
     first = [run.seconds for run in result.first]
     steady = [run.seconds for run in result.steady]
+    reminder = [run.seconds for run in result.reminder]
     first_median, steady_median = statistics.median(first), statistics.median(steady)
+    reminder_median = statistics.median(reminder)
     share = result.troubled / result.stores * 100
     synthetic = ""
     if result.synthetic:
@@ -502,22 +799,34 @@ def render(result: Results) -> dict[str, Any]:
         f"{result.days} days of generated hourly polls per store ending at NOW (±5 min, 2 % missed, outages), "
         "the last three hours written by the benchmark: active for the stores that are up (latest poll 5-55 "
         "minutes before NOW), the last two or three inactive for those in trouble, drawn among the "
-        f"{result.eligible:,} stores whose business hours cover NOW - 3 h to NOW + 1 h; compressed into "
+        f"{result.eligible:,} stores whose business hours cover NOW - {OPEN_BEFORE // HOUR} h to "
+        f"NOW + {OPEN_AFTER // HOUR} h; compressed into "
         f"spans ({result.hours_rows:,} business hours rows, {result.span_rows:,} span rows). "
-        "The first pass starts from no incident (between its runs the incidents are deleted, untimed); the "
-        f"steady passes come {result.step_minutes:g} minutes apart after it, every incident open, each bringing "
-        "the open incidents' business downtime up to date. Every pass is checked: candidates are exactly the "
-        "stores in trouble, the first opens one incident for each of them, a steady one opens and resolves none. "
+        "The organization has one active webhook channel, so each announcement and reminder writes a "
+        f"notification; its delivery task is enqueued on commit with the database backend (`{result.task_backend}`, "
+        "as in production: one task row each), and never run (no worker). "
+        "The first pass starts from no incident (between its runs the incidents, notifications and task rows are "
+        f"deleted, untimed); the steady passes come {result.step_minutes:g} minutes apart after it, every incident "
+        "open, each bringing the open incidents' business downtime up to date; the reminder passes are at NOW + "
+        f"{result.remind_minutes + 1} min (MONITOR_ALERT_REMIND_MINUTES + 1), each from the state the steady "
+        "passes left (the incidents' announcement time and downtime put back, the reminders and their task rows "
+        "deleted, untimed): the steady pass's work plus one reminder per open incident. Every pass is checked: "
+        "candidates are exactly the stores in trouble, the first opens one incident for each of them and writes "
+        "one `incident.opened` notification each, a steady one opens, resolves and notifies nothing, a reminder "
+        "one writes one `incident.reminder` notification per open incident; every notification has its task row. "
         "Queries: one more pass of each kind under `CaptureQueriesContext` (untimed); SQL time as Django's "
         "debug cursor measures it (the round trips included). "
         f"The machine has {harness.cpu_count()} CPUs, shared by the benchmark and PostgreSQL (and anything else "
         "running): a load average well above that says other work competed.",
         "",
-        "| pass | candidates | opened | resolved | runs, s | median s | load average before | queries "
-        "| SQL s of the pass's s (under the capture) | queries by kind (SQL s) |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
+        "| pass | candidates | opened | resolved | notifications | runs, s | median s | load average before "
+        "| queries | SQL s of the pass's s (under the capture) | queries by kind (SQL s) |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
         table_row("first (opens the incidents)", result.first, result.first_queries, result.loads[0]),
         table_row("steady (incidents open)", result.steady, result.steady_queries, result.loads[1]),
+        table_row(
+            "reminders due (incidents open an hour)", result.reminder, result.reminder_queries, result.loads[2]
+        ),
         "",
     ]
     targets: list[harness.Target] = [
@@ -525,7 +834,8 @@ def render(result: Results) -> dict[str, Any]:
             "target": f"monitor_alerts pass, {result.stores:,} stores, {share:g} % in trouble",
             "goal": f"< {TARGET_SECONDS:g} s (steady pass)",
             "measured": f"{steady_median:.3f} s (median of {len(steady)}); first pass {first_median:.3f} s "
-            f"(median of {len(first)}, {result.first[-1].opened:,} opened)",
+            f"(median of {len(first)}, {result.first[-1].opened:,} opened); reminder pass {reminder_median:.3f} s "
+            f"(median of {len(reminder)}, {result.reminder[-1].notifications:,} reminders)",
             "met": steady_median < TARGET_SECONDS,
         }
     ]
@@ -563,12 +873,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--step-minutes",
         type=harness.positive_float,
         default=2,
-        help="minutes between steady passes' `now` (default 2; all of them must stay within the hour after NOW)",
+        help="minutes between steady passes' `now` (default 2; all of them must come before the reminders are "
+        "due, within the hour after NOW)",
+    )
+    parser.add_argument(
+        "--reminder-runs",
+        type=harness.positive_int,
+        default=3,
+        help="timed reminder passes, all at NOW + MONITOR_ALERT_REMIND_MINUTES + 1 min (default 3)",
     )
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="print a cProfile of a first and a steady pass even if they take under 1 s",
+        help="print a cProfile of a first, a steady and a reminder pass even if they take under 1 s",
     )
     parser.add_argument(
         "--profile-top", type=harness.positive_int, default=25, help="functions in the profile (default 25)"
@@ -580,7 +897,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 < args.trouble_share < 1:
         parser.error("--trouble-share must be between 0 and 1")
-    if (args.runs + 3) * args.step_minutes >= OPEN_AFTER / MINUTE:
+    # The reminders are due an hour after NOW by default (MONITOR_ALERT_REMIND_MINUTES,
+    # checked again once the settings are read).
+    if (args.runs + 3) * args.step_minutes >= HOUR / MINUTE:
         parser.error(
             "the steady passes must all fall within the hour after NOW: fewer --runs or a smaller --step-minutes"
         )
@@ -594,7 +913,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("the target is on PostgreSQL: give a postgres:// --database-url")
     stores = select_stores(args.data_dir, args.stores, args.seed)
     with harness.bench_database(database, keep=args.keep, media_prefix="alerts-bench-media-"):
-        results = benchmark(args, stores)
+        from django.test.utils import override_settings
+
+        # The harness sets TASK_BACKEND=immediate (delivery inline, on commit);
+        # here the delivery tasks are queued as in production, and not run.
+        with override_settings(TASKS=harness.DATABASE_TASKS):
+            results = benchmark(args, stores)
     rendered = render(results)
     print()
     print(rendered["markdown"])
