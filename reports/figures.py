@@ -103,12 +103,18 @@ def figures_refresh_queue(*, now: dt.datetime, force: bool = False) -> bool:
     return False
 
 
-def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = False) -> int:
+def figures_refresh(
+    *,
+    as_of: dt.datetime | None = None,
+    skip_if_fresh: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Recompute every store's dashboard figures as of `as_of` (default now).
 
     The same computation as a CSV report, over all stores, written in bulk;
     returns the number of stores (0 when skipped because they are fresh, and
-    no refresh was forced). Ends the queued refresh, if any.
+    no refresh was forced). Ends the queued refresh, if any. `progress` gets
+    (stores done, stores) before the first batch of stores and after each.
     """
     as_of = as_of or timezone.now()
     try:
@@ -116,13 +122,15 @@ def figures_refresh(*, as_of: dt.datetime | None = None, skip_if_fresh: bool = F
             latest = figures_as_of()
             if latest is not None and as_of - latest <= figures_max_age() / 2:
                 return 0
-        return _figures_compute(as_of)
+        return _figures_compute(as_of, progress)
     finally:
         FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(queued_at=None, forced=False)
 
 
-def _figures_compute(as_of: dt.datetime) -> int:
+def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
     stores = [StoreRow(*values) for values in Store.objects.values_list("pk", "store_id", "timezone")]
+    if progress is not None:
+        progress(0, len(stores))
     batch: list[StoreFigures] = []
 
     def flush() -> None:
@@ -135,7 +143,8 @@ def _figures_compute(as_of: dt.datetime) -> int:
         )
         batch.clear()
 
-    for row, figures in store_figures(stores=stores, as_of=as_of):
+    on_chunk = None if progress is None else (lambda done: progress(done, len(stores)))
+    for row, figures in store_figures(stores=stores, as_of=as_of, on_chunk=on_chunk):
         batch.append(StoreFigures(store_id=row.pk, as_of=as_of, **figures._asdict()))
         if len(batch) >= READ_BATCH_SIZE:
             flush()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -63,14 +63,24 @@ def loop_timestamp(micros: int) -> str:
 
 
 def write_loop_csv(
-    out: TextIO, store_ids: Iterable[str], *, start: int, count: int, pattern: PollPattern, seed: int
+    out: TextIO,
+    store_ids: Iterable[str],
+    *,
+    start: int,
+    count: int,
+    pattern: PollPattern,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write `store_id,status,timestamp_utc` rows, store by store; returns the number of polls."""
+    """Write `store_id,status,timestamp_utc` rows, store by store; returns the
+    number of polls. `progress` gets the number of stores written after each."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("store_id", "status", "timestamp_utc"))
     written = 0
-    for store_id in store_ids:
+    for done, store_id in enumerate(store_ids, 1):
         for at, active in generate_polls(store_rng(seed, store_id), start, count, pattern):
             writer.writerow((store_id, "active" if active else "inactive", loop_timestamp(at)))
             written += 1
+        if progress is not None:
+            progress(done)
     return written

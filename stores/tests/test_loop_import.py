@@ -1,7 +1,9 @@
 """Importing the Loop files: formats, bad rows by line number, idempotence, and exactly the
 spans that posting the same polls one by one through the API gives."""
 import datetime as dt
+import io
 import random
+import re
 
 import pytest
 from django.core.management import call_command
@@ -214,3 +216,26 @@ def test_import_in_small_store_groups_gives_the_same_spans(tmp_path, owner, monk
     summary = import_status(organization=organization_of(owner), path=path)
     assert summary.recorded == 160
     assert {store_id: spans_of(store_id) for store_id in ("101", "202")} == whole
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_command_draws_a_progress_bar_of_the_rows_only_on_a_terminal(tmp_path, owner, capsys):
+    status = write(tmp_path / "store_status.csv", "store_id,status,timestamp_utc\n7,active,2023-01-22 12:00:00 UTC\n9,active,2023-01-22 12:00:00 UTC\n")
+    command = ("import_loop", "--status", str(status), "--organization", organization_of(owner).name)
+    # Not a terminal (a log file, cron, CI): the summary, and not a character more.
+    call_command(*command)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out == "status: 2 rows read, 2 stores created, 0 updated, 2 polls recorded, 0 skipped, 0 refused\n"
+
+    terminal = FakeTerminal()
+    out = io.StringIO()
+    call_command(*command, stdout=out, stderr=terminal)
+    bar = terminal.getvalue()
+    assert "\r" in bar and "status: 100%" in bar and "2/2" in bar and "rows/s" in bar
+    assert re.search(r"<\d\d:\d\d", bar)  # the time left
+    assert out.getvalue() == "status: 2 rows read, 0 stores created, 0 updated, 0 polls recorded, 2 skipped, 0 refused\n"

@@ -1,6 +1,7 @@
 """Synthetic polls: the Loop format, the pattern asked for, the same output from the same seed."""
 import csv
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -58,3 +59,30 @@ def test_command_writes_a_file_for_a_schedule_and_loads_directly(tmp_path):
     assert Store.objects.count() == 3
     assert Store.objects.filter(organization=organization).count() == 3
     assert 0 < sum(StatusSpan.objects.values_list("poll_count", flat=True)) <= 3 * 24
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db
+def test_command_draws_a_progress_bar_of_the_stores_only_on_a_terminal(tmp_path):
+    output = tmp_path / "polls.csv"
+    command = ("generate_polls", "--stores", "3", "--days", "1", "--missed-rate", "0", "--output", str(output))
+    quiet = io.StringIO()
+    call_command(*command, stderr=quiet)
+    assert quiet.getvalue() == f"Wrote 72 polls for 3 stores to {output}.\n"
+
+    terminal = FakeTerminal()
+    call_command(*command, stderr=terminal)
+    text = terminal.getvalue()
+    assert "\r" in text and "generating: 100%" in text and "3/3" in text and "stores/s" in text
+    assert re.search(r"<\d\d:\d\d", text)  # the time left
+    assert text.endswith(f"Wrote 72 polls for 3 stores to {output}.\n")
+
+    # --load: import_loop's bar, of the rows read, goes to the same stream.
+    OrganizationFactory(name="chain")
+    terminal = FakeTerminal()
+    call_command("generate_polls", "--stores", "2", "--days", "1", "--load", stdout=io.StringIO(), stderr=terminal)
+    assert "generating: 100%" in terminal.getvalue() and "status: 100%" in terminal.getvalue()

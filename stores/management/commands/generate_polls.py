@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from common.progress import progress_bar
 from core import instants
 from core.instants import parse_utc_timestamp
 from stores.store_ids import clean_store_id
@@ -67,7 +68,10 @@ class Command(BaseCommand):
         start = instants.to_micros(end - dt.timedelta(days=options["days"]))
 
         def write(out) -> int:
-            return write_loop_csv(out, store_ids, start=start, count=count, pattern=pattern, seed=options["seed"])
+            with progress_bar(self.stderr, unit="stores", desc="generating", total=len(store_ids)) as report:
+                return write_loop_csv(
+                    out, store_ids, start=start, count=count, pattern=pattern, seed=options["seed"], progress=report
+                )
 
         if options["load"]:
             from django.core.management import call_command
@@ -77,7 +81,7 @@ class Command(BaseCommand):
                 handle.flush()
                 self.stderr.write(f"Generated {written:,} polls for {len(store_ids):,} stores; loading them.")
                 organization = ["--organization", options["organization"]] if options["organization"] else []
-                call_command("import_loop", "--status", handle.name, *organization, stdout=self.stdout)
+                call_command("import_loop", "--status", handle.name, *organization, stdout=self.stdout, stderr=self.stderr)
         elif options["output"]:
             with open(options["output"], "w", newline="") as handle:
                 written = write(handle)

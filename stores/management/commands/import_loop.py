@@ -1,9 +1,9 @@
-import sys
 from pathlib import Path
 
 from accounts.models import Organization
 from django.core.management.base import BaseCommand, CommandError
 
+from common.progress import progress_bar
 from stores.loop_import import ImportSummary, import_hours, import_status, import_timezones
 
 
@@ -41,8 +41,10 @@ class Command(BaseCommand):
         if hours:
             self._report(import_hours(organization=target, path=hours))
         if status:
-            total = self._count_rows(status)
-            self._report(import_status(organization=target, path=status, progress=lambda done: self._progress(done, total)))
+            # The bar counts the rows read (the polls are then applied store group by store group).
+            with progress_bar(self.stderr, unit="rows", desc="status", total=self._count_rows(status)) as report:
+                summary = import_status(organization=target, path=status, progress=report)
+            self._report(summary)
 
     def _organization(self, name: str | None) -> Organization:
         if name:
@@ -59,17 +61,6 @@ class Command(BaseCommand):
     def _count_rows(path: Path) -> int:
         with open(path, "rb") as handle:
             return max(0, sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1)
-
-    def _progress(self, done: int, total: int) -> None:
-        # Only on a terminal, and only for long input: a bar in a log file is noise.
-        if total < 100_000 or not sys.stderr.isatty():
-            return
-        share = min(1.0, done / total) if total else 1.0
-        bar = "#" * int(share * 40)
-        sys.stderr.write(f"\r  polls [{bar:<40}] {share:6.1%} {done:,} rows")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
     def _report(self, summary: ImportSummary) -> None:
         self.stdout.write(str(summary))
