@@ -6,10 +6,16 @@ The rules it implements are written down in docs/semantics.md.
 Instants are integers of microseconds since the Unix epoch (UTC, core.instants),
 so every sum is exact; an interval is a half-open pair ``(start, end)``. Lists of intervals
 are sorted and pairwise disjoint unless said otherwise.
+
+store_uptime measures a store's status intervals by lookups in the cumulative
+open time of its week (OpenTime, built once per week and zone) rather than by
+intersecting them with the business hours; core.uptime_reference keeps the
+intersecting form as the reference it is tested against.
 """
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -142,6 +148,69 @@ def _business_intervals_shared(hours: WeeklyHours, zone_name: str, start: int, e
     # Stores of a chain share their week and zone (13,584 Loop stores have
     # 2,086 pairs): a report converts each pair's week once.
     return tuple(business_intervals(hours, zone_name, start, end))
+
+
+class OpenTime(NamedTuple):
+    """The open time before any instant, of sorted disjoint intervals (a
+    cumulative function: flat outside the intervals, rising inside them).
+
+    `bounds` are the intervals' ends in order, [s0, e0, s1, e1, ...]. For
+    j = bisect_right(bounds, t), the open time before t is `offsets[j] + t`
+    when j is odd (t is inside interval (j - 1) // 2) and `offsets[j]` when j
+    is even (t is before, between or after the intervals). So the open time
+    inside any [a, b) is at(b) - at(a): two lookups instead of an intersection.
+    """
+
+    bounds: tuple[int, ...]
+    offsets: tuple[int, ...]
+
+    def at(self, t: int) -> int:
+        j = bisect_right(self.bounds, t)
+        return self.offsets[j] + t if j & 1 else self.offsets[j]
+
+
+def open_time(intervals: Iterable[Interval]) -> OpenTime:
+    """The OpenTime of sorted, disjoint intervals (touching or empty ones too)."""
+    bounds: list[int] = []
+    offsets = [0]
+    total = 0
+    for s, e in intervals:
+        bounds += (s, e)
+        offsets.append(total - s)  # inside: what came before, plus t - s
+        total += e - s
+        offsets.append(total)  # after it: all of it
+    return OpenTime(tuple(bounds), tuple(offsets))
+
+
+class WeekOpenTime(NamedTuple):
+    """The open time of a week ending at `as_of` (OpenTime), with its values at
+    the starts of the last hour and the last day and at as_of: what every
+    store of a (week, zone) pair looks up, computed once for them all."""
+
+    open_time: OpenTime
+    at_hour_start: int
+    at_day_start: int
+    at_end: int
+
+
+def _week_open_time(opened: OpenTime, as_of: int) -> WeekOpenTime:
+    return WeekOpenTime(opened, opened.at(as_of - HOUR), opened.at(as_of - DAY), opened.at(as_of))
+
+
+@lru_cache(maxsize=4096)
+def _week_open_time_shared(hours: WeeklyHours, zone_name: str, as_of: int) -> WeekOpenTime:
+    # Built once per (week, zone) pair, from its shared business intervals.
+    business = _business_intervals_shared(hours, zone_name, as_of - WEEK, as_of)
+    return _week_open_time(open_time(business), as_of)
+
+
+@lru_cache(maxsize=4096)
+def _week_open_time_closed(business: WeekOpenTime, closures: tuple[Interval, ...], as_of: int) -> WeekOpenTime:
+    # Closures are mostly a chain's holidays, the same for its stores in one
+    # zone (core.closures): a pair's open hours less them are built once too.
+    bounds = business.open_time.bounds
+    open_hours = subtract(list(zip(bounds[0::2], bounds[1::2])), closures)
+    return _week_open_time(open_time(open_hours), as_of)
 
 
 def open_intervals(hours: WeeklyHours, zone_name: str, start: int, end: int, closures: Sequence[Interval] = ()) -> list[Interval]:
@@ -329,6 +398,73 @@ _UNITS = (MINUTE, HOUR, HOUR, MINUTE, HOUR, HOUR)
 _HUNDREDTH = Decimal("0.01")
 
 
+def _status_open_time(
+    spans: Sequence[Span], stale_after: int, start: int, end: int, week: WeekOpenTime
+) -> tuple[int, int, int, int, int, int, int, int]:
+    """status_timeline's walk over [start, end) (the week ending at `end`),
+    step for step the same rule, measuring open time as it goes instead of
+    listing intervals. Gives the first instant with a status, the open time
+    before it, then the open time up and the open time with no signal, each
+    in the last hour, the last day and in all. The first span must start
+    before `end`.
+
+    Within a window starting at w, the open time inside [a, b) is
+    at(b) - at(max(a, w)) = at(b) - max(at(a), at(w)), as at() never
+    decreases; 0 when b <= w, as then at(b) <= at(w). So the two lookups of
+    an interval give all three windows, and consecutive intervals share
+    their lookups: about one lookup per span.
+    """
+    (bounds, offsets), at_hour_start, at_day_start, _ = week
+    up_hour = up_day = up_week = no_signal_hour = no_signal_day = no_signal_week = 0
+    monitored_from, at_monitored = end, 0  # every span that counts begins before `end`
+    at_begin = 0  # at(begin): the previous span's at(following), as its following is this span's begin
+    count = len(spans)
+    for i, (active, first, last) in enumerate(spans, 1):
+        if first >= end:
+            break
+        following = spans[i][1] if i < count else end
+        if following > end:
+            following = end
+        if following <= start:
+            continue
+        begin = first if first > start else start
+        # OpenTime.at inlined, and plain comparisons instead of min()/max():
+        # this runs for every span of every store in a report.
+        if begin < monitored_from:  # the first span that counts
+            j = bisect_right(bounds, begin)
+            at_begin = offsets[j] + begin if j & 1 else offsets[j]
+            monitored_from, at_monitored = begin, at_begin
+        j = bisect_right(bounds, following)
+        at_following = offsets[j] + following if j & 1 else offsets[j]
+        # Up from begin until the status expires (active spans only), down
+        # with no signal from then until following: at_expires is at() of
+        # the expiry brought into [begin, following].
+        expires = last + stale_after
+        if expires >= following:  # the usual case: the next span comes first
+            at_expires = at_following
+        elif expires <= begin:  # expired before the week (or stale_after == 0)
+            at_expires = at_begin
+        else:
+            j = bisect_right(bounds, expires)
+            at_expires = offsets[j] + expires if j & 1 else offsets[j]
+        if active and at_begin < at_expires:
+            a, b = at_begin, at_expires
+            up_week += b - a
+            if b > at_day_start:  # at_hour_start >= at_day_start: the hour is inside the day
+                up_day += b - (a if a > at_day_start else at_day_start)
+                if b > at_hour_start:
+                    up_hour += b - (a if a > at_hour_start else at_hour_start)
+        if at_expires < at_following:
+            a, b = at_expires, at_following
+            no_signal_week += b - a
+            if b > at_day_start:
+                no_signal_day += b - (a if a > at_day_start else at_day_start)
+                if b > at_hour_start:
+                    no_signal_hour += b - (a if a > at_hour_start else at_hour_start)
+        at_begin = at_following
+    return monitored_from, at_monitored, up_hour, up_day, up_week, no_signal_hour, no_signal_day, no_signal_week
+
+
 def store_uptime(
     *,
     spans: Sequence[Span],
@@ -340,26 +476,43 @@ def store_uptime(
 ) -> UptimeFigures:
     """Figures for one store over the hour, day and week ending at `as_of`.
     `closures` (sorted, disjoint UTC intervals: core.closures) are taken out
-    of the business hours first: their time is neither up nor down."""
-    week_start = as_of - WEEK
-    timeline = status_timeline(spans, stale_after, week_start, as_of)
-    if not timeline.up and not timeline.down:
+    of the business hours first: their time is neither up nor down.
+
+    Measured by lookups in the week's cumulative open time (WeekOpenTime),
+    shared by the stores of a (week, zone) pair, instead of intersecting
+    interval lists (core.uptime_reference keeps that form, as a reference)."""
+    # The spans are sorted by first poll: when the first starts at or after
+    # as_of, no status falls inside the week (status_timeline gives nothing).
+    if not spans or spans[0][1] >= as_of:
         return UptimeFigures(0, 0, 0, 0, 0, 0)
-    business = _business_intervals_shared(hours, zone_name, week_start, as_of)
-    hour_start, day_start = as_of - HOUR, as_of - DAY
-    if closures:
-        open_hours = subtract(business, closures)
-        # Closed time counts once the store is monitored, as up and down time
-        # do: from its first poll on, every instant is up, down or closed.
-        monitored_from = min(timeline.up[0][0] if timeline.up else as_of, timeline.down[0][0] if timeline.down else as_of)
-        closed_hours = intersect(intersect(business, closures), [(monitored_from, as_of)])
-        closed = _tail_measures(closed_hours, hour_start, day_start)
-    else:
-        open_hours, closed = business, (0, 0, 0)
-    up_hour, up_day, up_week = _tail_measures(intersect(timeline.up, open_hours), hour_start, day_start)
-    down_hour, down_day, down_week = _tail_measures(intersect(timeline.down, open_hours), hour_start, day_start)
-    no_signal = _tail_measures(intersect(timeline.no_signal, open_hours), hour_start, day_start) if timeline.no_signal else (0, 0, 0)
-    return UptimeFigures(up_hour, up_day, up_week, down_hour, down_day, down_week, *no_signal, *closed)
+    business = _week_open_time_shared(hours, zone_name, as_of)
+    week = _week_open_time_closed(business, tuple(closures), as_of) if closures else business
+    _, at_hour_start, at_day_start, at_end = week
+    measured = _status_open_time(spans, stale_after, as_of - WEEK, as_of, week)
+    monitored_from, at_monitored, up_hour, up_day, up_week, no_signal_hour, no_signal_day, no_signal_week = measured
+    # From its first poll on, a store is up or down at every instant: its
+    # down time is the open time since then that is not up (at() of the
+    # window's start or of monitored_from, whichever is later, as above).
+    down_hour = at_end - (at_monitored if at_monitored > at_hour_start else at_hour_start) - up_hour
+    down_day = at_end - (at_monitored if at_monitored > at_day_start else at_day_start) - up_day
+    down_week = at_end - at_monitored - up_week
+    if not closures:
+        return UptimeFigures(
+            up_hour, up_day, up_week, down_hour, down_day, down_week, no_signal_hour, no_signal_day, no_signal_week
+        )
+    # Closed time counts from the first poll on too. The closed business
+    # time before t, closed(t) = business.at(t) - open.at(t), never
+    # decreases: the closed time in [max(monitored_from, w), as_of) is
+    # closed(as_of) - max(closed(monitored_from), closed(w)).
+    closed_at_end = business.at_end - at_end
+    closed_at_monitored = business.open_time.at(monitored_from) - at_monitored
+    closed_hour = closed_at_end - max(closed_at_monitored, business.at_hour_start - at_hour_start)
+    closed_day = closed_at_end - max(closed_at_monitored, business.at_day_start - at_day_start)
+    closed_week = closed_at_end - closed_at_monitored
+    return UptimeFigures(
+        up_hour, up_day, up_week, down_hour, down_day, down_week, no_signal_hour, no_signal_day, no_signal_week,
+        closed_hour, closed_day, closed_week,
+    )  # fmt: skip
 
 
 def in_unit(micros: int, unit: int) -> Decimal:

@@ -58,6 +58,7 @@ ENGINE_TESTS = (
     "reports/tests/test_timeline.py",
     "reports/tests/test_services.py",
     "core/tests/test_uptime_property.py",
+    "core/tests/test_uptime_cumulative.py",
 )
 SPAN_TESTS = (
     "core/tests/test_spans.py",
