@@ -17,10 +17,14 @@ settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase
 
 @pytest.fixture(autouse=True)
 def empty_cache():
-    """The cache holds flags between requests (e.g. a queued figures refresh): no test sees another's."""
+    """The cache holds flags between requests (e.g. a queued figures refresh): no test sees another's.
+    Likewise the process's cached device key lookups (stores.device_keys): each test's stores are its own."""
     from django.core.cache import cache
 
+    from stores.device_keys import device_key_cache_clear
+
     cache.clear()
+    device_key_cache_clear()
 
 
 @pytest.fixture

@@ -280,60 +280,82 @@ def _announce_or_remind(incidents: Sequence[Incident], now: dt.datetime) -> None
         incidents_notify(incidents=reminded, event=NotificationEvent.REMINDER, now=now)
 
 
-def incidents_resolve_recovered(*, recovered: dict[int, dt.datetime]) -> int:
-    """In the poll request's transaction, for stores whose down run an active
-    poll has just ended ({pk: its instant}): resolve the open incident with its
-    business downtime up to that poll, or record the incident the run had if
-    it opened and ended between two monitor_alerts passes (nobody was told of
-    it, so nothing is sent). A constant number of queries for the batch, plus
-    one write per incident. Returns the incidents resolved or recorded."""
+def incidents_resolve_recovered(*, recovered: dict[int, Sequence[dt.datetime]]) -> int:
+    """In the poll request's transaction, for stores whose down runs active
+    polls have just ended ({pk: those polls' instants, in order}; a batch of
+    polls may end several): resolve the open incident with its business
+    downtime up to the poll that ended it, and record the incidents of the
+    runs that opened and ended between two monitor_alerts passes (nobody was
+    told of them, so nothing is sent). A constant number of queries for the
+    batch, plus one write per open incident resolved. Returns the incidents resolved or recorded."""
     if not recovered:
         return 0
+    ends_of = {pk: list(ends) for pk, ends in recovered.items()}
     stores = [
         Candidate(*row)
-        for row in Store.objects.filter(pk__in=list(recovered)).with_alert_grace().values_list("pk", "timezone", "alert_grace")
+        for row in Store.objects.filter(pk__in=list(ends_of)).with_alert_grace().values_list("pk", "timezone", "alert_grace")
     ]
-    # One read for all: each store's runs up to the latest poll; a store's own
-    # active poll ends its run at its instant (or, the latest, at the end).
-    rules = _histories(stores, max(recovered.values()))
-    open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=list(recovered))}
-    ended: dict[int, Any] = {}
+    # One read for all, up to just past the latest of these polls, so that the
+    # rule sees each of them end its run.
+    latest = max(max(ends) for ends in ends_of.values())
+    rules = _histories(stores, latest + dt.timedelta(microseconds=1))
+    open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=list(ends_of))}
+    ended: dict[int, list[Any]] = {}
     for pk, _, _ in stores:
-        at = instants.to_micros(recovered[pk])
-        runs = [i for i in rules[pk].history.incidents if i.resolved_at in (None, at) and i.started_at < at]
-        if runs:
-            ended[pk] = runs[-1]
-    known = set(
-        Incident.objects.filter(store_id__in=list(ended), started_at__in=[_moment(run.started_at) for run in ended.values()])
-        .values_list("store_id", "started_at")
-    )
+        ends = {instants.to_micros(at) for at in ends_of[pk]}
+        ended[pk] = [run for run in rules[pk].history.incidents if run.resolved_at in ends]
+    starts = [_moment(run.started_at) for runs in ended.values() for run in runs]
+    known = set(Incident.objects.filter(store_id__in=list(ended), started_at__in=starts).values_list("store_id", "started_at"))
     count = 0
-    for pk, at in recovered.items():
-        run, incident = ended.get(pk), open_incidents.get(pk)
+    past: list[Incident] = []
+    for pk, ends in ends_of.items():
+        runs, incident = ended.get(pk, []), open_incidents.get(pk)
         if incident is not None:
-            incident.resolved_at = at
-            if run is not None and _moment(run.started_at) == incident.started_at:
-                incident.business_downtime_seconds = run.business_downtime // instants.SECOND
-            if not _resolve(incident):
-                continue  # a pass resolved it meanwhile
-            if incident.notified_at is not None:  # nobody was told of one never announced
-                incident_notify(incident=incident, event=NotificationEvent.RESOLVED)
-            count += 1
-        elif run is not None and (pk, _moment(run.started_at)) not in known:
-            try:
-                with transaction.atomic():
-                    Incident.objects.create(
-                        store_id=pk,
-                        started_at=_moment(run.started_at),
-                        opened_at=_moment(run.opened_at),
-                        reason=run.reason,
-                        resolved_at=at,
-                        business_downtime_seconds=run.business_downtime // instants.SECOND,
-                    )
+            own = next((run for run in runs if _moment(run.started_at) == incident.started_at), None)
+            # Open before the batch: the batch's first run end is its own.
+            incident.resolved_at = _moment(own.resolved_at) if own is not None else min(ends)
+            if own is not None:
+                incident.business_downtime_seconds = own.business_downtime // instants.SECOND
+            if _resolve(incident):  # unless a pass resolved it meanwhile
+                if incident.notified_at is not None:  # nobody was told of one never announced
+                    incident_notify(incident=incident, event=NotificationEvent.RESOLVED)
                 count += 1
-            except IntegrityError:
-                pass  # a pass recorded it meanwhile
-    Store.objects.filter(pk__in=list(recovered), incident_open=True).update(incident_open=False)
+        past += [
+            Incident(
+                store_id=pk,
+                started_at=_moment(run.started_at),
+                opened_at=_moment(run.opened_at),
+                reason=run.reason,
+                resolved_at=_moment(run.resolved_at),
+                business_downtime_seconds=run.business_downtime // instants.SECOND,
+            )
+            for run in runs
+            if (pk, _moment(run.started_at)) not in known
+            and (incident is None or _moment(run.started_at) != incident.started_at)
+        ]
+    Store.objects.filter(pk__in=list(ends_of), incident_open=True).update(incident_open=False)
+    return count + _incidents_record(past)
+
+
+def _incidents_record(incidents: list[Incident]) -> int:
+    """Insert incidents already ended, in one statement; if a pass recorded
+    some meanwhile, the constraint refuses it, and they go one by one."""
+    if not incidents:
+        return 0
+    try:
+        with transaction.atomic():
+            return len(Incident.objects.bulk_create(incidents))
+    except IntegrityError:
+        pass
+    count = 0
+    for incident in incidents:
+        try:
+            with transaction.atomic():
+                incident.pk = None
+                incident.save(force_insert=True)
+            count += 1
+        except IntegrityError:
+            pass  # a pass recorded it meanwhile
     return count
 
 

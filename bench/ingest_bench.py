@@ -7,8 +7,8 @@ Usage (from the project folder, with PostgreSQL at 127.0.0.1:5432):
         [--threads 2] [--conn-max-age 60] [--batch-size 10000] [--batch-stores 1000]
         [--batch-runs 3] [--database-url URL] [--seed 1] [--profile] [--keep] [--json PATH]
 
-Targets: single polls from 16 concurrent clients at 400 polls/s or more, p99
-latency under 100 ms, no error; one 10,000-poll batch in under a second.
+Targets: single polls from 16 concurrent clients at 1,000 polls/s or more,
+p99 latency under 50 ms, no error; one 10,000-poll batch in under a second.
 
 What it does, and why each step is there:
 
@@ -22,10 +22,14 @@ What it does, and why each step is there:
    wait for each other's row locks) with their device keys, and the batch's
    stores (bench/dataset.py).
 3. In this process, with django.test.Client (the whole middleware and DRF
-   stack, no network), it counts the SQL statements of a single poll, the
-   first of a store and one extending its span, and the CPU time of a poll;
-   --profile also prints a cProfile of 500 polls. This is where the server's
-   cost per poll can be read and profiled; the HTTP figures only show it.
+   stack, no network), it counts the SQL statements of a single poll: the
+   first of a store (its key's lookup not cached yet), one extending its
+   span and one opening a new one; then the CPU time of a poll, and of each
+   step of one (authentication, parsing, the service and its SQL, the
+   answer...: measure_steps, less sensitive than the HTTP figures to other
+   work on the machine); --profile also prints a cProfile of 500 polls.
+   This is where the server's cost per poll can be read and profiled; the
+   HTTP figures only show it.
 4. It starts gunicorn (`python -m gunicorn monitor_project.wsgi`) on a free
    port of 127.0.0.1, in production mode: DEBUG off, its own SECRET_KEY,
    ALLOWED_HOSTS, CONN_MAX_AGE; it waits until the server answers.
@@ -55,8 +59,11 @@ The server's configuration: gthread, 2 workers of 2 threads, CONN_MAX_AGE 60,
 chosen with this script on 2 cores (15 s runs on a quiet machine; --workers,
 --threads, --worker-class and --conn-max-age try others):
 
-- A single poll costs about 2.6 ms of CPU in the web server and 0.9 ms in
-  PostgreSQL: the two cores are the limit, not waiting. One worker process
+- A single poll cost about 2.6 ms of CPU in the web server and 0.9 ms in
+  PostgreSQL when this was chosen (before the device's poll path took two
+  statements instead of five, stores.services._device_polls_record;
+  bench/RESULTS.md has the current figures): the two cores are the limit,
+  not waiting. One worker process
   per core (each has its own GIL) does best: 2 workers of 2 threads gave
   494-501 polls/s, p99 47-53 ms; 3 workers (1 to 4 threads) 474-492, p99
   76-94 ms; 4 workers 450-471, p99 87-97 ms: more processes than cores
@@ -114,8 +121,8 @@ FIRST_POLL = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 POLL_STEP = dt.timedelta(hours=1)  # under the 120-minute stale period: equal statuses extend a span
 STATUS_CHANGE = 0.05  # chance a poll's status differs from the store's previous one (a new span)
 
-TARGET_POLLS_PER_SECOND = 400
-TARGET_P99_MS = 100.0
+TARGET_POLLS_PER_SECOND = 1000
+TARGET_P99_MS = 50.0
 TARGET_BATCH_SECONDS = 1.0
 
 
@@ -163,9 +170,11 @@ TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
 
 
 class QueryCount(NamedTuple):
-    first_poll: int  # SQL statements of a store's first poll (it opens a span)
-    extend: int  # of the next one, same status (it extends the span)
+    first_poll: int  # SQL statements of a store's first poll: it opens a span, its key not yet looked up
+    extend: int  # of the next one, same status: it extends the span (the key's lookup cached)
+    open: int  # of one with the other status: it opens a new span (the key's lookup cached)
     statements: list[str]  # the SQL of the extending poll, transaction control included
+    open_statements: list[str]  # the SQL of the poll opening a span, transaction control included
     cpu_ms: float  # mean CPU time of the whole Django stack per poll, without network
     recorded: Counter[str]  # store_id -> polls answered 201
 
@@ -173,7 +182,12 @@ class QueryCount(NamedTuple):
 def count_queries(store: BenchStore, *, repeat: int = 300) -> QueryCount:
     """SQL statements of one poll, as a device posts it, through the whole
     middleware and DRF stack (django.test.Client), and the CPU time of
-    `repeat` more. BEGIN and COMMIT are not counted: every transaction has them."""
+    `repeat` more. BEGIN and COMMIT are not counted: every transaction has them.
+
+    The first poll is the process's first with the store's key: its lookup
+    (stores.device_keys) is not cached yet; the next two find it cached, as
+    a device posting again within a few seconds does (and every poll of the
+    timed run, which posts each store's polls a fraction of a second apart)."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -181,25 +195,116 @@ def count_queries(store: BenchStore, *, repeat: int = 300) -> QueryCount:
     client = Client(HTTP_HOST="127.0.0.1", headers={"X-Store-Key": store.device_key})
     recorded: Counter[str] = Counter()
 
-    def post() -> None:
-        response = client.post("/poll", json.dumps(store.next_poll()), content_type="application/json")
+    def post(body: str) -> None:
+        response = client.post("/poll", body, content_type="application/json")
         if response.status_code != 201:
             raise SystemExit(f"in-process poll answered {response.status_code}: {response.content[:200]!r}")
         recorded[store.store_id] += 1
 
-    counts = []
-    statements: list[str] = []
-    for _ in range(2):
-        store.status = "active"  # the second poll extends the first one's span
+    def counted(status: str) -> tuple[int, list[str]]:
+        """One poll with this status (not left to the store's random changes), its statements."""
+        store.status = status
+        poll = {"id": store.store_id, "utc_timestamp": store.next_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "status": status}
+        store.next_at += POLL_STEP
+        store.sent += 1
         with CaptureQueriesContext(connection) as queries:
-            post()
+            post(json.dumps(poll))
         statements = [query["sql"] for query in queries.captured_queries]
-        counts.append(sum(statement not in TRANSACTION_CONTROL for statement in statements))
+        return sum(statement not in TRANSACTION_CONTROL for statement in statements), statements
+
+    first, _ = counted("active")  # opens the store's first span
+    extend, statements = counted("active")
+    opened, open_statements = counted("inactive")
+    bodies = [json.dumps(store.next_poll()) for _ in range(repeat)]
     started = time.process_time()
-    for _ in range(repeat):
-        post()
+    for body in bodies:
+        post(body)
     cpu_ms = (time.process_time() - started) / repeat * 1000
-    return QueryCount(counts[0], counts[1], statements, cpu_ms, recorded)
+    return QueryCount(first, extend, opened, statements, open_statements, cpu_ms, recorded)
+
+
+# What measure_steps times, each the CPU time inside one function, per poll.
+# (label, module, class or None, attribute, nested under the previous top-level step)
+STEPS: tuple[tuple[str, str, str | None, str, bool], ...] = (
+    ("content negotiation", "rest_framework.views", "APIView", "perform_content_negotiation", False),
+    ("authentication (token, session, device key, in that order)", "rest_framework.views", "APIView", "perform_authentication", False),
+    ("  the device key", "stores.device_keys", "StoreKeyAuthentication", "authenticate", True),
+    ("permissions", "rest_framework.views", "APIView", "check_permissions", False),
+    ("throttles", "rest_framework.views", "APIView", "check_throttles", False),
+    ("body parsing", "rest_framework.request", "Request", "_load_data_and_files", False),
+    ("the view (checks, polls_record, answer)", "stores.api_views", "PollView", "post", False),
+    ("  polls_record", "stores.api_views", None, "polls_record", True),
+    ("    SQL statements (client side)", "django.db.backends.utils", "CursorWrapper", "execute", True),
+    ("    COMMIT", "django.db.backends.base.base", "BaseDatabaseWrapper", "commit", True),
+    ("    store_recovered's receivers (alerts)", "stores.signals", "store_recovered", "send", True),
+    ("response: finalize and render", "rest_framework.views", "APIView", "finalize_response", False),
+    ("response: finalize and render", "django.template.response", "SimpleTemplateResponse", "render", False),
+)
+
+
+class StepCpu(NamedTuple):
+    whole_ms: float  # the handler's CPU per poll: middleware, DRF, the view (not the test client)
+    steps: list[tuple[str, float]]  # (label, CPU ms per poll), in STEPS' order, one row per label
+    other_ms: float  # whole_ms less the top-level steps: middleware, URL resolving, DRF's own work
+
+
+def measure_steps(store: BenchStore, *, repeat: int = 500) -> tuple[StepCpu, Counter[str]]:
+    """The CPU time per poll of each of STEPS, in this process, through the
+    whole stack (django.test.Client): each function is wrapped, for this
+    measurement only, to add up the thread's CPU time inside it (each
+    wrapper costs about a microsecond more, so their sum is a little above
+    the stack's figure measured without them)."""
+    import importlib
+
+    from django.test import Client
+
+    spent: Counter[str] = Counter()
+    clock = time.thread_time
+    patched: list[tuple[object, str, object, bool]] = []
+
+    def timed(function, label: str):
+        def wrapper(*args, **kwargs):
+            started = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += clock() - started
+
+        return wrapper
+
+    targets = [(label, module, owner, name) for label, module, owner, name, _ in STEPS]
+    targets.append(("whole", "django.core.handlers.base", "BaseHandler", "get_response"))
+    for label, module_name, owner_name, name in targets:
+        module = importlib.import_module(module_name)
+        owner = module if owner_name is None else getattr(module, owner_name)
+        # Methods are wrapped on their class (the plain function), other things
+        # where they are looked up (a module's name, a signal's bound send).
+        had_own = name in vars(owner)
+        function = vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
+        setattr(owner, name, timed(function, label))
+        patched.append((owner, name, function, had_own))
+    client = Client(HTTP_HOST="127.0.0.1", headers={"X-Store-Key": store.device_key})
+    bodies = [json.dumps(store.next_poll()) for _ in range(repeat)]
+    try:
+        for body in bodies:
+            response = client.post("/poll", body, content_type="application/json")
+            if response.status_code != 201:
+                raise SystemExit(f"in-process poll answered {response.status_code}: {response.content[:200]!r}")
+    finally:
+        for owner, name, function, had_own in reversed(patched):
+            if had_own:
+                setattr(owner, name, function)
+            else:
+                delattr(owner, name)
+
+    def per_poll(label: str) -> float:
+        return spent[label] / repeat * 1000
+
+    rows = list(dict.fromkeys(label for label, *_ in STEPS))
+    nested = {label for label, *_, inner in STEPS if inner}
+    whole = per_poll("whole")
+    other = whole - sum(per_poll(label) for label in rows if label not in nested)
+    return StepCpu(whole, [(label, per_poll(label)) for label in rows], other), Counter({store.store_id: repeat})
 
 
 def profile_polls(store: BenchStore, count: int, top: int) -> tuple[str, Counter[str]]:
@@ -437,6 +542,7 @@ class Results(NamedTuple):
     args: argparse.Namespace
     config: harness.ServerConfig
     queries: QueryCount
+    steps: StepCpu
     load: LoadResult
     batch: BatchResult
     verified: int
@@ -490,7 +596,11 @@ def markdown(results: Results) -> str:
         ),
         (
             "SQL statements per single poll, extending / opening a span (+ BEGIN, COMMIT)",
-            f"{queries.extend} / {queries.first_poll}",
+            f"{queries.extend} / {queries.open}",
+        ),
+        (
+            "… the first poll of a device key in a server process, or after its lookup's few seconds in the cache",
+            f"{queries.first_poll} (opening a span)",
         ),
         ("Django stack per single poll without network (CPU ms, in process)", f"{queries.cpu_ms:.2f}"),
         (
@@ -516,6 +626,16 @@ def markdown(results: Results) -> str:
         "| figure | value |",
         "|---|---:|",
         *(f"| {name} | {value} |" for name, value in rows),
+        "",
+        "The Django stack's CPU time per single poll by step, in process (django.test.Client, each step's "
+        "function wrapped to add up its CPU time: `measure_steps`); indented rows are part of the row above. "
+        "\"Other\": the middleware, URL resolving and DRF's own work.",
+        "",
+        "| step | CPU ms per poll |",
+        "|---|---:|",
+        *(f"| {'… ' * ((len(label) - len(label.lstrip())) // 2)}{label.strip()} | {ms:.3f} |" for label, ms in results.steps.steps),
+        f"| other | {results.steps.other_ms:.3f} |",
+        f"| the whole request (not the test client) | {results.steps.whole_ms:.3f} |",
         "",
     ]
     return "\n".join(lines)
@@ -621,11 +741,21 @@ def benchmark(args: argparse.Namespace, server: harness.ServerConfig) -> Results
         queries = count_queries(probe)
     recorded += queries.recorded
     print(
-        f"  SQL statements: {queries.first_poll} opening a span, {queries.extend} extending it "
-        f"(+ BEGIN, COMMIT); Django stack {queries.cpu_ms:.2f} ms of CPU per poll"
+        f"  SQL statements: {queries.extend} extending a span, {queries.open} opening one "
+        f"(+ BEGIN, COMMIT); {queries.first_poll} for a key's first poll (its lookup not cached); "
+        f"Django stack {queries.cpu_ms:.2f} ms of CPU per poll"
     )
-    for statement in queries.statements:
-        print(f"    {statement[:160]}")
+    for label, statements in (("extending", queries.statements), ("opening", queries.open_statements)):
+        print(f"  {label}:")
+        for statement in statements:
+            print(f"    {statement[:160]}")
+    with harness.step("CPU per poll by step (in process)"):
+        steps, measured = measure_steps(probe)
+    recorded += measured
+    for label, ms in steps.steps:
+        print(f"  {label:64s} {ms:6.3f} ms")
+    print(f"  {'other (middleware, URL resolving, DRF)':64s} {steps.other_ms:6.3f} ms")
+    print(f"  {'the whole request':64s} {steps.whole_ms:6.3f} ms")
     if args.profile:
         listing, profiled = profile_polls(probe, 500, args.profile_top)
         recorded += profiled
@@ -662,7 +792,7 @@ def benchmark(args: argparse.Namespace, server: harness.ServerConfig) -> Results
 
     with harness.step("verify: span poll counts = polls answered 201"):
         verified = verify(organization, recorded)
-    return Results(args, server, queries, load, batch, verified, database, load_average)
+    return Results(args, server, queries, steps, load, batch, verified, database, load_average)
 
 
 if __name__ == "__main__":

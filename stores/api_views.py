@@ -5,9 +5,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,7 +32,8 @@ from .access import store_role, store_role_require
 from .models import BusinessHours, Store, StatusSpan
 from .openapi import poll_schema, poll_viewset_schema, register_schema, store_viewset_schema
 from .serializers import PollInvalid, RegisterStoreSerializer, StoreSerializer, poll_from_json
-from .services import StoreIdTaken, polls_record, store_register
+from .device_keys import device_key_refused
+from .services import DeviceKeyInvalid, StoreIdTaken, polls_record, store_register
 from .store_ids import InvalidStoreId, clean_store_id
 
 
@@ -142,12 +146,15 @@ def record_polls(request: Request) -> Response:
         if device is None:
             recorded = polls_record(polls=valid, stores=Store.objects.visible_to(request.user, role=Role.MANAGER))
         else:
-            recorded = polls_record(polls=valid, stores=None, device_store=device.store)
+            try:
+                recorded = polls_record(polls=valid, stores=None, device_store=device.store)
+            except DeviceKeyInvalid:
+                # Rotated since the key's lookup was cached (stores.device_keys): a wrong key now.
+                raise device_key_refused(request, store_pk=device.store.pk) from None
         for index, outcome in zip(positions, recorded):
             outcomes[index] = {"status": outcome.http_status, "code": outcome.code, "message": outcome.message}
     if single:
-        result = outcomes[0]
-        return Response({key: value for key, value in result.items() if key != "status"}, status=result["status"])
+        return _single_answer(request, outcomes[0])
     counts: dict[str, int] = {}
     for index, result in enumerate(outcomes):
         result["index"] = index
@@ -155,8 +162,55 @@ def record_polls(request: Request) -> Response:
     return Response({"counts": counts, "results": outcomes}, status=status.HTTP_200_OK)
 
 
+# A single poll's answers, rendered once per process: (code, message) -> JSON.
+_RENDERED_ANSWERS: dict[tuple[str, str], bytes] = {}
+
+
+def _single_answer(request: Request, result: dict[str, Any]) -> HttpResponse:
+    """A single poll's answer: {"code", "message"} (and "errors" when invalid).
+
+    The verdicts' answers are a handful of fixed bodies: when DRF's
+    negotiation chose the JSON renderer with its plain media type (always,
+    unless the client asked for `application/json; indent=...`), the body
+    is the one that renderer wrote for the same answer before, in an
+    HttpResponse, instead of a DRF Response rendered again: the same
+    status, headers and bytes."""
+    body = {key: value for key, value in result.items() if key != "status"}
+    renderer = request.accepted_renderer
+    if "errors" in body or type(renderer) is not JSONRenderer or request.accepted_media_type != renderer.media_type:
+        return Response(body, status=result["status"])
+    key = (body["code"], body["message"])
+    rendered = _RENDERED_ANSWERS.get(key)
+    if rendered is None:
+        rendered = _RENDERED_ANSWERS[key] = renderer.render(body, renderer.media_type, {})
+    return HttpResponse(rendered, status=result["status"], content_type=renderer.media_type)
+
+
+class RememberedNegotiation(DefaultContentNegotiation):
+    """DRF's content negotiation, its choice remembered per format, Accept
+    header and renderers (it depends on nothing else) for up to REMEMBERED
+    of them: parsing the same Accept header again on every poll was a
+    noticeable share of its CPU. Refusals (406, 404) are not remembered."""
+
+    REMEMBERED = 64
+    _choices: dict[tuple, tuple[int, str]] = {}
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        format_ = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        key = (format_, request.META.get("HTTP_ACCEPT"), tuple(type(renderer) for renderer in renderers))
+        choice = self._choices.get(key)
+        if choice is not None:
+            index, media_type = choice
+            return renderers[index], media_type
+        renderer, media_type = super().select_renderer(request, renderers, format_suffix)
+        if len(self._choices) < self.REMEMBERED:
+            self._choices[key] = (next(i for i, candidate in enumerate(renderers) if candidate is renderer), media_type)
+        return renderer, media_type
+
+
 class PollView(APIView):
     permission_classes = [IsAccountUserOrDevice, TokenAllowsMethod]
+    content_negotiation_class = RememberedNegotiation
 
     @poll_schema
     def post(self, request: Request) -> Response:
@@ -229,6 +283,7 @@ class PollViewSet(viewsets.ViewSet):
     """POST /api/polls/: the same as /poll."""
 
     permission_classes = [IsAccountUserOrDevice, TokenAllowsMethod]
+    content_negotiation_class = RememberedNegotiation
 
     def create(self, request: Request) -> Response:
         return record_polls(request)

@@ -2,22 +2,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import hmac
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F, Max, Min, QuerySet
+from django.db.models.expressions import RawSQL
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import Organization, StoreGroup
 from accounts.secrets import new_secret
 from common.bulk_writes import insert_rows, update_rows
+from common.expressions import EpochMicroseconds
 from core.closures import ClosurePeriod
 from core.instants import from_micros, to_micros
 from core.spans import LatestPoll, SpanRun, StorePolls, Verdict, encode_poll, spans_apply
 
+from .device_keys import DeviceStore, device_key_forget
 from .hours import HoursInput
 from .models import DEFAULT_TIMEZONE, BusinessHours, Closure, PollStatus, StatusSpan, Store, stale_after, validate_timezone
 from .selectors import store_latest_spans
@@ -181,10 +186,14 @@ def stores_rename(*, renames: dict[str, str]) -> int:
 
 
 def store_rotate_device_key(*, store: Store) -> str:
-    """Give the store a new device key; the old one stops working at once."""
+    """Give the store a new device key; the old one stops working at once for
+    polls (polls_record checks the key against the locked row), and for
+    anything else (a device key may only post polls) once the processes'
+    lookups of it expire (stores.device_keys: this one forgets it now)."""
     key, key_hash = new_secret()
     Store.objects.filter(pk=store.pk).update(device_key_hash=key_hash)
     store.device_key_hash = key_hash
+    device_key_forget(store_pk=store.pk)
     return key
 
 
@@ -225,59 +234,209 @@ _VERDICT_OUTCOMES = {
     Verdict.OLDER: OLDER_THAN_LATEST,
     Verdict.CONFLICT: CONFLICTING_STATUS,
 }
-# The store fields polls_record reads and writes.
+# The store fields the batch path reads and writes (the others deferred).
 _LOCKED_FIELDS = ("store_id", "last_poll_at", "last_status", "incident_open")
 
 
-def _locked_store(store_id: str) -> list[Store]:
-    """The store with this id ([] if none), its row locked until the
-    transaction ends, with _LOCKED_FIELDS (the others deferred).
+class DeviceKeyInvalid(Exception):
+    """The device key a request was authenticated with is no longer its
+    store's: rotated since (stores.device_keys caches the lookup for a few
+    seconds). Nothing was written; the API answers it as any wrong key (401
+    authentication_failed)."""
 
-    Written in SQL: a device's poll runs this, and building and compiling the
-    ORM's statement (polls_record's for a scope of stores) was a noticeable
-    share of a poll's CPU in the web server (bench/RESULTS.md).
+
+class LockedDeviceStore(NamedTuple):
+    """A device's store as its poll reads it, row locked, with its latest span."""
+
+    pk: int
+    store_id: str
+    device_key_hash: str
+    incident_open: bool
+    last_status: str
+    # Its latest poll, microseconds since the epoch (None: never polled).
+    last_poll: int | None
+    # Its latest span, the one a newer poll may extend (None: it has none).
+    open_span: SpanRun | None
+
+    @property
+    def last_poll_at(self) -> dt.datetime | None:
+        return None if self.last_poll is None else from_micros(self.last_poll)
+
+
+class _DeviceStatements(NamedTuple):
+    # The store's row, locked, and its latest span: one statement.
+    lock: str
+    # The latest span alone (see _device_store_lock).
+    latest_span: str
+    # (extends a span, opens one) -> [(statement, how many parameters)]: its writes.
+    writes: dict[tuple[bool, bool], list[tuple[str, int]]]
+
+
+# One set per database vendor, built once per process (_device_statements).
+_DEVICE_STATEMENTS: dict[str, _DeviceStatements] = {}
+
+
+def _epoch_micros_sql(db: BaseDatabaseWrapper, column: str) -> str:
+    """common.expressions.EpochMicroseconds of a column, as SQL (built once, with the statements)."""
+    compiler = Store.objects.none().query.get_compiler(connection=db)
+    sql, params = compiler.compile(EpochMicroseconds(RawSQL(column, ())))
+    assert not params
+    return sql
+
+
+def _device_statements(db: BaseDatabaseWrapper) -> _DeviceStatements:
+    """A device's poll's statements, in SQL with parameters only: built
+    once per process, so no ORM statement is built or compiled per poll
+    (that was most of a poll's CPU in the web server: bench/RESULTS.md)."""
+    statements = _DEVICE_STATEMENTS.get(db.vendor)
+    if statements is not None:
+        return statements
+    quote = db.ops.quote_name
+    store_meta, span_meta = Store._meta, StatusSpan._meta
+    stores, spans = quote(store_meta.db_table), quote(span_meta.db_table)
+
+    def store_column(name: str) -> str:
+        return quote(store_meta.get_field(name).column)
+
+    def span_column(name: str) -> str:
+        return quote(span_meta.get_field(name).column)
+
+    latest_span = (
+        f"SELECT {span_column('id')} AS span_id, {span_column('status')} AS span_status,"
+        f" {_epoch_micros_sql(db, span_column('first_poll_at'))} AS span_first,"
+        f" {_epoch_micros_sql(db, span_column('last_poll_at'))} AS span_last, {span_column('poll_count')} AS span_count"
+        f" FROM {spans} WHERE {span_column('store')} = %s ORDER BY {span_column('first_poll_at')} DESC LIMIT 1"
+    )
+    columns = ", ".join(
+        [f"s.{store_column(name)}" for name in ("id", "store_id", "device_key_hash", "incident_open", "last_status")]
+        + [_epoch_micros_sql(db, f"s.{store_column('last_poll_at')}")]
+        + [f"latest.{name}" for name in ("span_id", "span_status", "span_first", "span_last", "span_count")]
+    )
+    # The span as a subquery of the store's pk (a parameter, so no LATERAL:
+    # the same SQL on SQLite), joined to the store's row; only that row is
+    # locked (SQLite has no row locks: its transactions take the database's
+    # write lock at BEGIN, settings.DATABASES).
+    lock = f"SELECT {columns} FROM {stores} s LEFT JOIN ({latest_span}) latest ON 1 = 1 WHERE s.{store_column('id')} = %s"
+    if db.features.has_select_for_update_of:
+        lock += " FOR UPDATE OF s"
+    elif db.features.has_select_for_update:
+        lock += " FOR UPDATE"
+
+    extend = (
+        f"UPDATE {spans} SET {span_column('last_poll_at')} = %s, {span_column('poll_count')} = %s"
+        f" WHERE {span_column('id')} = %s",
+        3,
+    )
+    span_fields = ", ".join(span_column(name) for name in ("store", "status", "first_poll_at", "last_poll_at", "poll_count"))
+    open_ = (f"INSERT INTO {spans} ({span_fields}) VALUES (%s, %s, %s, %s, %s)", 5)
+    latest_poll = (
+        f"UPDATE {stores} SET {store_column('last_poll_at')} = %s, {store_column('last_status')} = %s"
+        f" WHERE {store_column('id')} = %s",
+        3,
+    )
+    writes: dict[tuple[bool, bool], list[tuple[str, int]]] = {}
+    for extends, opens in ((True, False), (False, True), (True, True)):
+        parts = [part for part, wanted in ((extend, extends), (open_, opens)) if wanted]
+        if db.vendor == "postgresql":
+            # Data-modifying CTEs: the span's write and the store's in one
+            # statement (they touch different tables, so their order does not matter).
+            ctes = ", ".join(f"span_{index} AS ({statement})" for index, (statement, _) in enumerate(parts))
+            writes[extends, opens] = [
+                (f"WITH {ctes} {latest_poll[0]}", sum(count for _, count in parts) + latest_poll[1])
+            ]
+        else:
+            # SQLite has no data-modifying CTEs: a statement each.
+            writes[extends, opens] = [*parts, latest_poll]
+    statements = _DEVICE_STATEMENTS[db.vendor] = _DeviceStatements(lock, latest_span, writes)
+    return statements
+
+
+def _span_run(span_id, status, first, last, count) -> SpanRun | None:
+    if span_id is None:
+        return None
+    return SpanRun(status == PollStatus.ACTIVE.value, first, last, count, span_id)
+
+
+def _device_store_lock(db: BaseDatabaseWrapper, cursor, store_pk: int) -> LockedDeviceStore | None:
+    """The store's row, locked until the transaction ends, with its latest
+    span, in one statement; None if there is no such store.
+
+    The span is read with the store's row, but only the row is locked: when
+    the statement had to wait for the row's lock, PostgreSQL reads the row
+    again as the other transaction left it, yet the span as it was when the
+    statement began (READ COMMITTED's re-check reads only the locked rows
+    afresh). A store's latest span ends at its latest poll (polls_record and
+    the import write both together; spans_prune keeps it), so a span that
+    does not is read again, in a statement of its own, which sees what the
+    other transaction committed.
     """
-    quote = connection.ops.quote_name
-    meta = Store._meta
-    columns = ", ".join(quote(field.column) for field in [meta.pk, *map(meta.get_field, _LOCKED_FIELDS)])
-    statement = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('store_id').column)} = %s"
-    if connection.features.has_select_for_update:  # as select_for_update(), which SQLite ignores
-        statement += " FOR UPDATE"
-    return list(Store.objects.raw(statement, [store_id]))
+    statements = _device_statements(db)
+    cursor.execute(statements.lock, [store_pk, store_pk])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, store_id, key_hash, incident_open, last_status, last_poll, *span = row
+    open_span = _span_run(*span)
+    if last_poll is not None and (open_span is None or open_span.last != last_poll):
+        cursor.execute(statements.latest_span, [store_pk])
+        latest = cursor.fetchone()
+        open_span = None if latest is None else _span_run(*latest)
+    return LockedDeviceStore(pk, store_id, key_hash, bool(incident_open), last_status, last_poll, open_span)
 
 
-def _was_down(store: Store, polls: Sequence[PollInput], places: list[int], stale: dt.timedelta) -> bool:
-    """Whether the store was down before the batch: its latest poll inactive,
-    or stale by the batch's first poll for it (never polled: not monitored, never down)."""
-    if store.last_poll_at is None:
+def _store_changes_write(db: BaseDatabaseWrapper, cursor, store_pk: int, result: StorePolls) -> bool:
+    """Write what a store's polls changed (its extended span, a new span, its
+    latest poll) in one statement on PostgreSQL, a statement each on SQLite;
+    False, writing nothing, when they do not fit (more than one new span)."""
+    if not result.recorded or len(result.new) > 1:
         return False
-    first = min(polls[place].at for place in places)
-    return store.last_status == PollStatus.INACTIVE or first - store.last_poll_at >= stale
+    active, inactive = PollStatus.ACTIVE.value, PollStatus.INACTIVE.value
+    adapt = db.ops.adapt_datetimefield_value
+    params: list[object] = []
+    if result.extended is not None:
+        run = result.extended
+        params += [adapt(from_micros(run.last)), run.count, run.pk]
+    for run in result.new:
+        status = active if run.active else inactive
+        params += [store_pk, status, adapt(from_micros(run.first)), adapt(from_micros(run.last)), run.count]
+    assert result.latest is not None  # it recorded a poll
+    params += [adapt(from_micros(result.latest)), active if result.latest_active else inactive, store_pk]
+    offset = 0
+    for statement, count in _device_statements(db).writes[result.extended is not None, bool(result.new)]:
+        cursor.execute(statement, params[offset : offset + count])
+        offset += count
+    return True
 
 
-def _recovered(
-    stores: Iterable[Store],
-    polls: Sequence[PollInput],
-    places: dict[int, list[int]],
-    verdicts: dict[int, list[Verdict]],
-    was_down: set[int],
-) -> dict[int, dt.datetime]:
-    """Stores that were down before the batch (or have an open incident) and
-    whose latest recorded poll of the batch is active: {pk: its instant}.
-    Their down run has just ended, and with it any incident it had, even one
-    that opened since the last monitor_alerts pass."""
-    recovered = {}
-    for store in stores:
-        if store.pk not in places or not (store.incident_open or store.pk in was_down):
+def _run_ends(
+    store: Store | LockedDeviceStore, polls: Sequence[PollInput], places: list[int], verdicts: list[Verdict], stale: dt.timedelta
+) -> list[dt.datetime]:
+    """The instants of the store's recorded active polls in the batch that
+    ended a down run: each one after an inactive poll, or after a silence of
+    the stale period or more (no signal), counting from the store's latest
+    poll before the batch (a store is not monitored, so never down, before
+    its first poll). A batch may end several runs. With an open incident
+    and no run ended by the status (the Loop import may have ended it, which
+    tells nobody), the batch's first active poll ends it."""
+    previous_at, previous_status = store.last_poll_at, store.last_status
+    ends: list[dt.datetime] = []
+    first_active = None
+    for place, verdict in zip(places, verdicts):
+        if verdict is not Verdict.RECORDED:  # recorded ones come in time order, after the latest
             continue
-        recorded = [polls[place] for place, verdict in zip(places[store.pk], verdicts[store.pk]) if verdict is Verdict.RECORDED]
-        if recorded and recorded[-1].status == PollStatus.ACTIVE:
-            recovered[store.pk] = recorded[-1].at
-    return recovered
+        poll = polls[place]
+        if poll.status == PollStatus.ACTIVE:
+            first_active = first_active or poll.at
+            if previous_at is not None and (previous_status == PollStatus.INACTIVE or poll.at - previous_at >= stale):
+                ends.append(poll.at)
+        previous_at, previous_status = poll.at, poll.status
+    if not ends and store.incident_open and first_active is not None:
+        ends.append(first_active)
+    return ends
 
 
 def polls_record(
-    *, polls: Sequence[PollInput], stores: QuerySet[Store] | None, device_store: Store | None = None
+    *, polls: Sequence[PollInput], stores: QuerySet[Store] | None, device_store: DeviceStore | Store | None = None
 ) -> list[PollOutcome]:
     """Apply polls in order and answer one outcome per poll.
 
@@ -288,9 +447,16 @@ def polls_record(
     deadlock), so concurrent polls for a store are applied one after the
     other. The span rule (core.spans) decides each poll; the writes are
     batched, so the number of queries does not grow with the number of polls.
+
+    A device's polls without a scope (the API's) take a path of their own
+    (_device_polls_record): the same rule and answers in fewer statements,
+    and DeviceKeyInvalid when its key is no longer the store's.
     """
     if stores is None and device_store is None:
         raise ValueError("give the stores the caller may post for, or the device's store")
+    if stores is None:
+        assert device_store is not None  # as checked above
+        return _device_polls_record(polls, device_store)
     wanted = {poll.store_id for poll in polls}
     if device_store is not None:
         wanted &= {device_store.store_id}
@@ -298,10 +464,7 @@ def polls_record(
     active = PollStatus.ACTIVE.value
     with transaction.atomic():
         locked: Iterable[Store] = ()
-        if wanted and stores is None:
-            assert device_store is not None  # as checked above; wanted is {its store_id}
-            locked = _locked_store(device_store.store_id)
-        elif wanted and stores is not None:
+        if wanted:
             # Only the fields polls are checked against and written to: less to read and build.
             locked = stores.filter(store_id__in=wanted).select_for_update().order_by("pk").only(*_LOCKED_FIELDS)
         by_id = {store.store_id: store for store in locked}
@@ -319,16 +482,67 @@ def polls_record(
             encoded.setdefault(store.pk, []).append(encode_poll(to_micros(poll.at), poll.status == active))
             places.setdefault(store.pk, []).append(place)
         stale = dt.timedelta(microseconds=stale_after())
-        was_down = {store.pk for store in by_id.values() if store.pk in places and _was_down(store, polls, places[store.pk], stale)}
         verdicts: dict[int, list[Verdict]] = {}
         store_polls_apply(stores=by_id.values(), polls=encoded, verdicts=verdicts)
         for store_pk, store_places in places.items():
             for place, verdict in zip(store_places, verdicts[store_pk]):
                 outcomes[place] = _VERDICT_OUTCOMES[verdict]
-        recovered = _recovered(by_id.values(), polls, places, verdicts, was_down)
+        recovered = {
+            store.pk: ends
+            for store in by_id.values()
+            if store.pk in places and (ends := _run_ends(store, polls, places[store.pk], verdicts[store.pk], stale))
+        }
         if recovered:
             store_recovered.send(sender=Store, recovered=recovered)
     return outcomes  # type: ignore[return-value]  # every place has its outcome now
+
+
+def _device_polls_record(polls: Sequence[PollInput], device_store: DeviceStore | Store) -> list[PollOutcome]:
+    """polls_record for a device: what the batch path does for one store,
+    in two statements for a poll (besides BEGIN and COMMIT) where the batch
+    path takes four, and no model instance: the store's row locked and read
+    with its latest span in one (_device_store_lock), the span rule
+    (core.spans) applied as store_polls_apply applies it, and its changes
+    written in one (_store_changes_write; a statement each on SQLite).
+
+    The locked row is checked against `device_store`, as the request's key
+    found it (maybe from stores.device_keys' cache): DeviceKeyInvalid when
+    its key hash has changed since. Polls for another id than the row's
+    (renamed meanwhile: its new id) answer other_store; a store deleted
+    since answers unknown_store, as the batch path does.
+    """
+    outcomes = [OTHER_STORE] * len(polls)
+    active = PollStatus.ACTIVE.value
+    # The connection itself, not django.db.connection, a proxy that looks it up on every use.
+    db = connections[DEFAULT_DB_ALIAS]
+    with transaction.atomic(using=DEFAULT_DB_ALIAS), db.cursor() as cursor:
+        store = _device_store_lock(db, cursor, device_store.pk)
+        # Two stored hashes: compared in constant time all the same.
+        if store is not None and not hmac.compare_digest(store.device_key_hash, device_store.device_key_hash):
+            raise DeviceKeyInvalid(device_store.pk)
+        own_id = device_store.store_id if store is None else store.store_id
+        places = [place for place, poll in enumerate(polls) if poll.store_id == own_id]
+        if store is None or not places:
+            for place in places:
+                outcomes[place] = UNKNOWN_STORE
+            return outcomes
+        stale = stale_after()
+        verdicts: list[Verdict] = []
+        result = spans_apply(
+            polls=[encode_poll(to_micros(polls[place].at), polls[place].status == active) for place in places],
+            open_span=store.open_span,
+            latest=None if store.last_poll is None else LatestPoll(store.last_poll, store.last_status == active),
+            stale_after=stale,
+            verdicts=verdicts,
+        )
+        if result.recorded and not _store_changes_write(db, cursor, store.pk, result):
+            _results_write([store.pk], {store.pk: result})
+        for place, verdict in zip(places, verdicts):
+            outcomes[place] = _VERDICT_OUTCOMES[verdict]
+        ends = _run_ends(store, polls, places, verdicts, dt.timedelta(microseconds=stale))
+        if ends:
+            store_recovered.send(sender=Store, recovered={store.pk: ends})
+    return outcomes
 
 
 class LockedStore(NamedTuple):
@@ -356,34 +570,44 @@ def store_polls_apply(
     (the import's hundreds of thousands), else with INSERTs.
     """
     stale = stale_after()
-    active, inactive = PollStatus.ACTIVE.value, PollStatus.INACTIVE.value
+    active = PollStatus.ACTIVE.value
     stores = [store for store in stores if store.pk in polls]
     open_spans = store_latest_spans(store_pks=[store.pk for store in stores if store.last_poll_at is not None])
     results: dict[int, StorePolls] = {}
-    new_spans: list[tuple[int, SpanRun]] = []
-    extended: list[StatusSpan] = []
-    changed_stores: list[Store] = []
     for store in stores:
         span = open_spans.get(store.pk)
         open_span = None if span is None else SpanRun(
             span.status == active, to_micros(span.first_poll_at), to_micros(span.last_poll_at), span.poll_count, span.pk
         )
         store_verdicts = None if verdicts is None else verdicts.setdefault(store.pk, [])
-        result = results[store.pk] = spans_apply(
+        results[store.pk] = spans_apply(
             polls=polls[store.pk],
             open_span=open_span,
             latest=None if store.last_poll_at is None else LatestPoll(to_micros(store.last_poll_at), store.last_status == active),
             stale_after=stale,
             verdicts=store_verdicts,
         )
+    _results_write([store.pk for store in stores], results, copy=copy)
+    return results
+
+
+def _results_write(store_pks: Sequence[int], results: dict[int, StorePolls], *, copy: bool = False) -> None:
+    """Write what the stores' polls changed, in a few statements for any
+    number of stores: the extended spans, the new spans, the stores' latest polls."""
+    active, inactive = PollStatus.ACTIVE.value, PollStatus.INACTIVE.value
+    new_spans: list[tuple[int, SpanRun]] = []
+    extended: list[StatusSpan] = []
+    changed_stores: list[Store] = []
+    for store_pk in store_pks:
+        result = results[store_pk]
         if not result.recorded:
             continue
-        new_spans.extend((store.pk, run) for run in result.new)
+        new_spans.extend((store_pk, run) for run in result.new)
         if result.extended is not None:
             run = result.extended
             extended.append(StatusSpan(pk=run.pk, last_poll_at=from_micros(run.last), poll_count=run.count))
         changed_stores.append(
-            Store(pk=store.pk, last_poll_at=from_micros(result.latest), last_status=active if result.latest_active else inactive)
+            Store(pk=store_pk, last_poll_at=from_micros(result.latest), last_status=active if result.latest_active else inactive)
         )
     update_rows(StatusSpan, extended, ["last_poll_at", "poll_count"])
     if copy:
@@ -410,20 +634,35 @@ def store_polls_apply(
             batch_size=1000,
         )
     update_rows(Store, changed_stores, ["last_poll_at", "last_status"])
-    return results
+
+# Span ids per DELETE when spans_prune reports progress.
+PRUNE_BATCH = 50_000
 
 
-def spans_prune(*, older_than: dt.datetime) -> int:
+def spans_prune(*, older_than: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
     """Delete spans whose last poll is before `older_than`; returns how many.
 
     Each store's latest span is kept whatever its age: it is what says a
     silent store has been down since, and a new poll may extend it.
+
+    With `progress`, deletes by ranges of PRUNE_BATCH span ids (ranges of
+    the primary key's index: together the batches read the table about
+    once), one statement each, and calls progress(batches done, batches)
+    before the first and after each.
     """
-    deleted, _ = (
-        StatusSpan.objects.filter(last_poll_at__lt=older_than)
-        .exclude(last_poll_at=F("store__last_poll_at"))
-        .delete()
-    )
+    old = StatusSpan.objects.filter(last_poll_at__lt=older_than).exclude(last_poll_at=F("store__last_poll_at"))
+    if progress is None:
+        deleted, _ = old.delete()
+        return deleted
+    # Spans made meanwhile get higher ids, and are too recent to go anyway.
+    ids = StatusSpan.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    starts = range(ids["low"], ids["high"] + 1, PRUNE_BATCH) if ids["low"] is not None else range(0)
+    progress(0, len(starts))
+    deleted = 0
+    for done, start in enumerate(starts, 1):
+        count, _ = old.filter(pk__gte=start, pk__lt=start + PRUNE_BATCH).delete()
+        deleted += count
+        progress(done, len(starts))
     return deleted
 
 

@@ -211,3 +211,53 @@ def test_the_poll_that_ends_a_run_records_it_with_the_stores_grace_period(store,
     post("chi-1", chicago(10, 11, 35), "active")
     incident = Incident.objects.get()
     assert (incident.started_at, incident.opened_at, incident.resolved_at) == (chicago(10, 11), chicago(10, 11, 30), chicago(10, 11, 35))
+
+
+def batch(*polls: tuple[dt.datetime, str]) -> None:
+    """One request posting a list of polls for chi-1."""
+    polls_record(polls=[PollInput(store_id="chi-1", at=at, status=status) for at, status in polls], stores=Store.objects.all())
+
+
+def test_a_run_that_begins_and_ends_inside_one_batch_is_recorded_by_it(store):
+    """One request: inactive 10:00, 10:05, 10:10, 10:15, active 10:20: the
+    incident (started 10:00, opened 10:10, resolved 10:20) is recorded."""
+    batch(
+        (chicago(10, 10), "inactive"), (chicago(10, 10, 5), "inactive"), (chicago(10, 10, 10), "inactive"),
+        (chicago(10, 10, 15), "inactive"), (chicago(10, 10, 20), "active"),
+    )
+    incident = Incident.objects.get()
+    assert (incident.started_at, incident.opened_at, incident.resolved_at, incident.business_downtime_seconds) == (
+        chicago(10, 10), chicago(10, 10, 10), chicago(10, 10, 20), 20 * 60
+    )
+    assert evaluate_at(chicago(10, 10, 30)).opened == 0
+
+
+def test_a_batch_ending_a_run_and_beginning_another_records_the_first(store):
+    """Inactive 10:00 (a pass at 10:05 sees 5 minutes: nothing), then one
+    request: active 10:20, inactive 10:25. The 10:00-10:20 incident is recorded
+    by the request; the store is down again, and the pass at 10:40 opens the next."""
+    post("chi-1", chicago(10, 10), "inactive")
+    evaluate_at(chicago(10, 10, 5))
+    batch((chicago(10, 10, 20), "active"), (chicago(10, 10, 25), "inactive"))
+    assert list(Incident.objects.values_list("started_at", "opened_at", "resolved_at")) == [
+        (chicago(10, 10), chicago(10, 10, 10), chicago(10, 10, 20))
+    ]
+    assert evaluate_at(chicago(10, 10, 40)).opened == 1
+    assert Incident.objects.open().get().started_at == chicago(10, 10, 25)
+
+
+def test_two_runs_ended_in_one_batch_are_both_recorded_and_the_open_one_resolved(store):
+    """The pass opened the 10:00 incident; one request then posts active 10:20,
+    inactive 10:30 to 10:45, active 10:50: the open incident resolves at 10:20,
+    and the 10:30-10:50 one is recorded."""
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 20), "inactive")
+    evaluate_at(chicago(10, 10, 15))
+    batch(
+        (chicago(10, 10, 20), "active"), (chicago(10, 10, 30), "inactive"), (chicago(10, 10, 35), "inactive"),
+        (chicago(10, 10, 40), "inactive"), (chicago(10, 10, 45), "inactive"), (chicago(10, 10, 50), "active"),
+    )
+    assert list(Incident.objects.order_by("started_at").values_list("started_at", "resolved_at", "business_downtime_seconds")) == [
+        (chicago(10, 10), chicago(10, 10, 20), 20 * 60),
+        (chicago(10, 10, 30), chicago(10, 10, 50), 20 * 60),
+    ]
+    assert not Store.objects.get(store_id="chi-1").incident_open

@@ -3,6 +3,7 @@ serialises writers at BEGIN, so it cannot show a race)."""
 import datetime as dt
 import random
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -191,3 +192,60 @@ def test_registering_one_new_store_id_at_once_creates_it_once(owner):
     assert errors == []
     assert sorted(created) == [False] * (THREADS - 1) + [True]
     assert Store.objects.filter(store_id="raced").count() == 1
+
+
+def test_device_poll_that_waited_for_the_lock_reads_the_span_the_other_transaction_wrote():
+    """A device's poll reads its store's row and latest span in one
+    statement, locking only the row: when it had to wait for the lock,
+    PostgreSQL gives it the row as the other transaction left it but the span
+    as it was before (stores.services._device_store_lock). It must read the
+    span again, and extend the span the other one opened, not open another."""
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    store = StoreFactory(store_id="waits")
+    polls_record(polls=[PollInput("waits", T0, PollStatus.ACTIVE)], stores=None, device_store=store)
+    holding, waiting = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    statements: list[str] = []
+    outcomes: list[object] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                # Opens an inactive span, and keeps the store's row locked for a while.
+                outcomes.extend(polls_record(polls=[PollInput("waits", T0 + dt.timedelta(minutes=1), PollStatus.INACTIVE)], stores=None, device_store=store))
+                holding.set()
+                waiting.wait(timeout=30)
+                time.sleep(0.5)  # the other is blocked on the row's lock by now
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            holding.wait(timeout=30)
+            with CaptureQueriesContext(connection) as queries:
+                waiting.set()
+                outcomes.extend(polls_record(polls=[PollInput("waits", T0 + dt.timedelta(minutes=2), PollStatus.INACTIVE)], stores=None, device_store=store))
+            statements.extend(query["sql"] for query in queries.captured_queries)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert outcomes == [RECORDED, RECORDED]
+    # The lock and read, the span read again, the write.
+    assert len([sql for sql in statements if sql not in ("BEGIN", "COMMIT")]) == 3
+    spans = list(StatusSpan.objects.filter(store=store).order_by("first_poll_at").values_list("status", "first_poll_at", "last_poll_at", "poll_count"))
+    assert spans == [
+        (PollStatus.ACTIVE, T0, T0, 1),
+        (PollStatus.INACTIVE, T0 + dt.timedelta(minutes=1), T0 + dt.timedelta(minutes=2), 2),
+    ]

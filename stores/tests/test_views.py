@@ -646,6 +646,123 @@ def test_device_key_from_registration_works(api):
     assert client.post("/poll", poll("fresh"), format="json").status_code == 201
 
 
+# The lookup of a key's store is cached per process for a few seconds
+# (stores.device_keys); the poll checks the key against the store's locked row.
+
+
+def _key_lookups(queries) -> int:
+    return sum('"device_key_hash" = ' in query["sql"] and "FOR UPDATE" not in query["sql"] for query in queries)
+
+
+def test_device_key_lookup_is_cached_and_a_poll_is_two_statements(device_api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as first:
+        assert device_api.post("/poll", poll("dev-1"), format="json").status_code == 201
+    with CaptureQueriesContext(connection) as second:
+        assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json").status_code == 201
+    with CaptureQueriesContext(connection) as third:
+        assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=2), "inactive"), format="json").status_code == 201
+    assert (_key_lookups(first), _key_lookups(second), _key_lookups(third)) == (1, 0, 0)
+    # Within the test's transaction: a savepoint and its release around the
+    # store's row locked and read with its latest span, and the writes: one
+    # statement on PostgreSQL, the span's and the store's on SQLite.
+    writes = 1 if connection.vendor == "postgresql" else 2
+    assert len(second) == len(third) == 3 + writes
+    assert len(first) == len(second) + 1
+    assert spans_of("dev-1") == [("active", T0, T0 + dt.timedelta(minutes=1), 2), ("inactive", T0 + dt.timedelta(minutes=2), T0 + dt.timedelta(minutes=2), 1)]
+
+
+def test_key_rotated_in_another_process_records_nothing_though_its_lookup_is_cached(device_api, device_key):
+    from accounts.secrets import new_secret
+
+    assert device_api.post("/poll", poll("dev-1"), format="json").status_code == 201
+    # Another process rotates the key: this one's cache still holds the old lookup.
+    new_key, new_hash = new_secret()
+    Store.objects.filter(store_id="dev-1").update(device_key_hash=new_hash)
+    response = device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+    assert response.json()["message"] == "Invalid store key."
+    assert spans_of("dev-1") == [("active", T0, T0, 1)]
+    # Forgotten: the next request looks the key up, and finds nothing.
+    assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json").status_code == 401
+    client = APIClient()
+    client.credentials(HTTP_X_STORE_KEY=new_key)
+    assert client.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json").status_code == 201
+
+
+def test_key_rotated_in_this_process_stops_working_at_once(device_api):
+    assert device_api.post("/poll", poll("dev-1"), format="json").status_code == 201
+    store_rotate_device_key(store=Store.objects.get(store_id="dev-1"))
+    # Not even the endpoints that refuse devices take it (401, not 403).
+    assert device_api.get("/api/stores/").status_code == 401
+    assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json").status_code == 401
+
+
+def test_store_deleted_in_another_process_records_nothing_though_its_key_lookup_is_cached(device_api):
+    from django.db import connection
+
+    from stores.device_keys import device_key_cache_clear
+
+    assert device_api.post("/poll", poll("dev-1"), format="json").status_code == 201
+    store = Store.objects.get(store_id="dev-1")
+    # As another process deletes it: no signal reaches this one.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM stores_statusspan WHERE store_id = %s", [store.pk])
+        cursor.execute("DELETE FROM stores_store WHERE id = %s", [store.pk])
+    # Within the cache's lifetime the device's poll finds no store, as one
+    # posted while its store was being deleted always could.
+    response = device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "unknown_store"
+    assert not Store.objects.filter(store_id="dev-1").exists()
+    device_key_cache_clear()  # its lifetime is over
+    assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json").status_code == 401
+
+
+def test_store_deleted_in_this_process_forgets_its_key_at_once(device_api):
+    assert device_api.post("/poll", poll("dev-1"), format="json").status_code == 201
+    Store.objects.get(store_id="dev-1").delete()
+    assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json").status_code == 401
+
+
+def test_renamed_store_takes_its_new_id_at_once_though_its_key_lookup_is_cached(device_api):
+    from stores.services import stores_rename
+
+    assert device_api.post("/poll", poll("dev-1"), format="json").status_code == 201
+    stores_rename(renames={"dev-1": "dev-one"})
+    response = device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json")
+    assert (response.status_code, response.json()["code"]) == (403, "other_store")
+    assert device_api.post("/poll", poll("dev-one", T0 + dt.timedelta(minutes=1)), format="json").status_code == 201
+    assert spans_of("dev-one") == [("active", T0, T0 + dt.timedelta(minutes=1), 2)]
+
+
+def test_cached_lookup_still_compares_the_key_in_constant_time(device_api, device_key, monkeypatch):
+    from stores import device_keys
+
+    assert device_api.post("/poll", poll("dev-1"), format="json").status_code == 201
+    compared = []
+    real = device_keys.secret_matches
+    monkeypatch.setattr(device_keys, "secret_matches", lambda *args: compared.append(args) or real(*args))
+    assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=1)), format="json").status_code == 201
+    assert compared == [(device_key, secret_hash(device_key))]
+
+
+def test_expired_lookup_is_made_again(device_api, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from stores import device_keys
+
+    monkeypatch.setattr(device_keys, "CACHE_SECONDS", 0.0)
+    for minute in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert device_api.post("/poll", poll("dev-1", T0 + dt.timedelta(minutes=minute)), format="json").status_code == 201
+        assert _key_lookups(queries) == 1
+
+
 # --------------------------------------------------------------------------
 # No credentials
 # --------------------------------------------------------------------------

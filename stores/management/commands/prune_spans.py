@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from common.progress import progress_bar
 from stores.services import spans_prune
 
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
         if days < 8:
             raise CommandError("--days must be at least 8, or the weekly report would lose data.")
         cutoff = timezone.now() - dt.timedelta(days=days)
-        deleted = spans_prune(older_than=cutoff)
+        with progress_bar(self.stderr, unit="batches", desc="pruning") as report:
+            deleted = spans_prune(older_than=cutoff, progress=report)
         self.stdout.write(f"Deleted {deleted} spans with a last poll before {cutoff:%Y-%m-%d %H:%M} UTC.")
