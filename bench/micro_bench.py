@@ -3,8 +3,9 @@
 Usage (from the project folder):
 
     .venv/bin/python bench/micro_bench.py [--values 50000] [--keys 1000] [--calls 200]
-        [--update-rows 2000] [--insert-rows 50000] [--repeats 5] [--seed 1]
+        [--update-rows 2000] [--insert-rows 50000] [--engine-stores 2000] [--repeats 5] [--seed 1]
         [--database-url URL] [--json PATH] [--keep]
+    .venv/bin/python bench/micro_bench.py --engine-only [--engine-stores 2000] [--repeats 41] [--data-dir DIR]
 
 What it compares (the code's way first, then the alternative):
 
@@ -29,16 +30,29 @@ What it compares (the code's way first, then the alternative):
    (EXPLAIN ANALYZE, planning + execution) of the one-store statement versus
    the general IN (...) statement, the latter given the store twice, the
    only way to make store_latest_spans emit it for one store.
-6. stores/services.py: _locked_store (raw SQL, FOR UPDATE) versus
-   Store.objects.filter(store_id=...).select_for_update().only(...), both in
-   one transaction per repetition; CPU per call.
-7. common/bulk_writes.py: update_rows versus bulk_update of --update-rows
+6. common/bulk_writes.py: update_rows versus bulk_update of --update-rows
    spans (last_poll_at, poll_count), each run committed; and insert_rows
    (COPY) versus bulk_create (batches of bulk_writes.INSERT_BATCH, the
    instances built from the same rows inside the timing, as insert_rows'
    own fallback does) of --insert-rows spans, each run in a transaction
    rolled back afterwards, and the table vacuumed (untimed) before the next;
    wall time per run.
+7. core/uptime.py, store_uptime: the figures of --engine-stores stores by
+   lookups in each (week, zone) pair's cumulative open time (WeekOpenTime),
+   versus core.uptime_reference.store_uptime_reference, which intersects the
+   status intervals with the open hours (the form it replaced); CPU per
+   store. Each pair's business hours and open time are built in the untimed
+   first run, as a report builds them once for all the pair's stores. The
+   stores are as a report reads them: the Loop stores' hours and zones from
+   --data-dir (then synthetic ones, as bench/dataset.py makes them), eight
+   days of hourly polls from the poll generator compressed into spans by
+   the span rule, the last span before the week and those inside it. Then
+   again with closures: the Lunar New Year holiday (a local day of the week)
+   for every store and a four-hour closure for 2 % of them, as
+   bench/report_bench.py creates them. The figures of the two ways are
+   compared on every store before anything is timed. Pure Python: no
+   database; with --engine-only nothing else is measured, and many short
+   repetitions (--repeats 41) see through a busy machine's noise best.
 
 How: its own throwaway database (dropped and created; the name must contain
 "bench"), with an organization, --keys stores and --values spans. Each comparison
@@ -49,7 +63,8 @@ figure is the median repetition, per operation. The two ways of a row are
 checked to give the same answer before they are timed.
 
 No targets: these figures explain code choices; bench/run.py lists the
-section without pass/fail rows.
+section without pass/fail rows. The lines printed while measuring give
+every repetition, and the fastest and median of each way.
 """
 from __future__ import annotations
 
@@ -64,9 +79,13 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import harness  # first of the project's imports: it puts the project on sys.path
+
+if TYPE_CHECKING:
+    from core.uptime import Interval, Span, UptimeFigures, WeeklyHours
 
 DEFAULT_DATABASE_URL = harness.database_url("store_monitor_micro_bench")
 TITLE = "Measurements behind the code"
@@ -79,6 +98,14 @@ INSERTED_FROM = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 LOOP_FROM = dt.datetime(2023, 1, 18, tzinfo=dt.timezone.utc)
 LOOP_DAYS = 8
 EXPLAIN_RUNS = 50
+# The engine's stores (comparison 8): report_bench's report instant and
+# holiday, and MONITOR_STALE_AFTER_MINUTES' default.
+ENGINE_AS_OF = dt.datetime(2023, 1, 25, 18, 0, tzinfo=dt.timezone.utc)
+ENGINE_POLL_DAYS = 8
+ENGINE_STALE_MINUTES = 120
+ENGINE_HOLIDAY = dt.date(2023, 1, 22)
+ENGINE_ONE_OFF = (dt.datetime(2023, 1, 24, 10), dt.datetime(2023, 1, 24, 14))
+ENGINE_ONE_OFF_SHARE = 0.02
 SPAN_FIELDS = ("store", "status", "first_poll_at", "last_poll_at", "poll_count")
 UPDATED_FIELDS = ("last_poll_at", "poll_count")
 
@@ -411,40 +438,6 @@ def latest_span_database(seeded: Seeded) -> Comparison:
     )
 
 
-def store_lock(seeded: Seeded, calls: int) -> Comparison:
-    from django.db import transaction
-
-    from stores.models import Store
-    from stores.services import _LOCKED_FIELDS, _locked_store
-
-    raw_ids, orm_ids = itertools.cycle(seeded.store_ids), itertools.cycle(seeded.store_ids)
-
-    def orm(store_id: str) -> list[Any]:
-        return list(Store.objects.filter(store_id=store_id).select_for_update().only(*_LOCKED_FIELDS))
-
-    with transaction.atomic():
-        for store_id in seeded.store_ids[:20]:
-            raw, by_orm = _locked_store(store_id), orm(store_id)
-            same(
-                "store lock",
-                [(s.pk, s.store_id, s.last_poll_at, s.last_status) for s in raw],
-                [(s.pk, s.store_id, s.last_poll_at, s.last_status) for s in by_orm],
-            )
-    return Comparison(
-        "Locking a device's store",
-        "`stores/services.py` _locked_store",
-        "call",
-        CPU,
-        Way("raw SQL `... FOR UPDATE`", lambda: _locked_store(next(raw_ids))),
-        Way(
-            '`filter(store_id=...).select_for_update().only("store_id", "last_poll_at", "last_status")`',
-            lambda: orm(next(orm_ids)),
-        ),
-        calls=calls,
-        around=transaction.atomic,
-    )
-
-
 def spans_update(rows: int) -> Comparison:
     from django.db import transaction
 
@@ -528,6 +521,104 @@ def spans_insert(seeded: Seeded, rows: int, rng: random.Random) -> Comparison:
 
 
 # --------------------------------------------------------------------------
+# The engine (pure Python, no database)
+# --------------------------------------------------------------------------
+
+
+class EngineStore(NamedTuple):
+    """One store's inputs to store_uptime, as reports/figures.py passes them."""
+
+    spans: list[Span]
+    hours: WeeklyHours
+    zone_name: str
+    closures: list[Interval]
+
+
+def engine_stores(count: int, data_dir: Path, seed: int) -> tuple[list[EngineStore], list[EngineStore]]:
+    """`count` stores as a report reads them, without closures and with them
+    (module docstring, 8). Equal weeks are one object, as
+    stores.selectors.store_weekly_hours gives them."""
+    from core import closures, uptime
+    from core.instants import HOUR, MINUTE, WEEK, to_micros
+    from dataset import compress, select_stores
+    from stores.poll_generator import generate_polls, store_rng
+
+    as_of = to_micros(ENGINE_AS_OF)
+    week_start = as_of - WEEK
+    polls_per_store = ENGINE_POLL_DAYS * 24  # hourly
+    stale = ENGINE_STALE_MINUTES * MINUTE
+    holiday = closures.ClosureRule(
+        True, closures.local_moment(ENGINE_HOLIDAY), closures.local_moment(ENGINE_HOLIDAY + dt.timedelta(days=1)), True
+    )
+    one_off = closures.ClosureRule(True, *(closures.local_moment(moment) for moment in ENGINE_ONE_OFF))
+    rng = random.Random(f"{seed}/engine")
+    weeks: dict[WeeklyHours, WeeklyHours] = {}
+    plain: list[EngineStore] = []
+    closed: list[EngineStore] = []
+    for spec in select_stores(data_dir, count, seed):
+        week = uptime.weekly_hours(uptime.HoursEntry(row.day_of_week, row.start, row.end) for row in spec.hours)
+        week = weeks.setdefault(week, week)
+        polls = generate_polls(store_rng(seed, spec.store_id), as_of - polls_per_store * HOUR, polls_per_store)
+        spans = [uptime.Span(row.active, row.first_poll, row.last_poll) for row in compress(polls, stale)]
+        # stores.selectors.store_spans: the last span starting before the week, and those inside it.
+        before = [span for span in spans if span.first_poll < week_start][-1:]
+        spans = before + [span for span in spans if week_start <= span.first_poll < as_of]
+        rules = [holiday, one_off] if rng.random() < ENGINE_ONE_OFF_SHARE else [holiday]
+        plain.append(EngineStore(spans, week, spec.timezone, []))
+        closed.append(
+            EngineStore(spans, week, spec.timezone, closures.closure_intervals(rules, spec.timezone, week_start, as_of))
+        )
+    return plain, closed
+
+
+def engine_figures(stores: Sequence[EngineStore], label: str) -> Comparison:
+    from core import uptime
+    from core.instants import MINUTE, to_micros
+    from core.uptime_reference import store_uptime_reference
+
+    as_of = to_micros(ENGINE_AS_OF)
+    stale = ENGINE_STALE_MINUTES * MINUTE
+
+    def run(figures: Callable[..., UptimeFigures]) -> list[UptimeFigures]:
+        return [
+            figures(
+                spans=store.spans,
+                hours=store.hours,
+                zone_name=store.zone_name,
+                as_of=as_of,
+                stale_after=stale,
+                closures=store.closures,
+            )
+            for store in stores
+        ]
+
+    same(f"store_uptime {label}", run(uptime.store_uptime), run(store_uptime_reference))
+    weeks = len({(store.hours, store.zone_name) for store in stores})
+    spans = sum(len(store.spans) for store in stores) / len(stores)
+    return Comparison(
+        f"Figures of {len(stores):,} stores ({weeks:,} weeks and zones, {spans:.1f} spans a store), {label}",
+        "`core/uptime.py` store_uptime",
+        "store",
+        CPU,
+        Way("lookups in the pair's cumulative open time (WeekOpenTime)", lambda: run(uptime.store_uptime)),
+        Way(
+            "status intervals intersected with the open hours (core.uptime_reference)",
+            lambda: run(store_uptime_reference),
+        ),
+        ops=len(stores),
+    )
+
+
+def engine_builders(args: argparse.Namespace) -> list[tuple[str, Callable[[], Comparison]]]:
+    with harness.step(f"make {args.engine_stores:,} stores' engine inputs"):
+        plain, closed = engine_stores(args.engine_stores, args.data_dir, args.seed)
+    return [
+        ("engine figures", lambda: engine_figures(plain, "no closures")),
+        ("engine figures, closures", lambda: engine_figures(closed, "a holiday for every store")),
+    ]
+
+
+# --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
 
@@ -540,15 +631,14 @@ def per_op(seconds: float, unit: str) -> str:
     return f"{seconds * 1e9:.3g} ns/{unit}"
 
 
-def markdown(
-    figures: Sequence[Figure], args: argparse.Namespace, seeded: Seeded, database: str, load: Sequence[float]
-) -> str:
+def markdown(figures: Sequence[Figure], args: argparse.Namespace, where: str, load: Sequence[float]) -> str:
+    """The section: `where` says what the rows ran on (the database and its data)."""
     lines = [
         f"## {TITLE}",
         "",
         f"`bench/micro_bench.py`: each row times the code's way against the alternative it was chosen over, "
-        f"side by side in one process on {database} ({seeded.spans:,} spans over {len(seeded.store_pks):,} "
-        f"stores); both ways run once untimed, then {args.repeats} repetitions each, alternating which goes "
+        f"side by side in one process {where}; both ways run once untimed, then {args.repeats} repetitions "
+        "each, alternating which goes "
         f"first; a figure is the median repetition per operation (per-call rows: {args.calls} calls a "
         "repetition), and the two ways are checked to give the same answer first. Clock: wall (time.perf_counter); "
         "CPU: this process's CPU time (time.process_time), the web server's share without PostgreSQL's; "
@@ -575,6 +665,24 @@ def markdown(
 # --------------------------------------------------------------------------
 
 
+def measure_all(builders: Sequence[tuple[str, Callable[[], Comparison]]], repeats: int) -> list[Figure]:
+    figures = []
+    for label, build in builders:
+        with harness.step(label):
+            figure = measure(build(), repeats)
+        figures.append(figure)
+        c = figure.comparison
+        print(
+            f"  {c.clock}: {', '.join(per_op(s, c.unit) for s in figure.ours)} | "
+            f"{', '.join(per_op(s, c.unit) for s in figure.other)}\n"
+            f"  fastest {per_op(min(figure.ours), c.unit)} | {per_op(min(figure.other), c.unit)}, ratio "
+            f"{min(figure.other) / min(figure.ours):.2f}; median {per_op(statistics.median(figure.ours), c.unit)} | "
+            f"{per_op(statistics.median(figure.other), c.unit)}, ratio {figure.ratio:.2f}",
+            flush=True,
+        )
+    return figures
+
+
 def benchmark(args: argparse.Namespace) -> str:
     from django.db import connection
 
@@ -584,6 +692,7 @@ def benchmark(args: argparse.Namespace) -> str:
     rng = random.Random(args.seed)
     with harness.step(f"create {args.keys:,} stores and {args.values:,} spans"):
         seeded = seed_data(args.keys, args.values, rng)
+    engine = engine_builders(args)
     load = os.getloadavg()
     builders: list[tuple[str, Callable[[], Comparison]]] = [
         ("timestamps read", lambda: timestamps_read(seeded)),
@@ -592,22 +701,22 @@ def benchmark(args: argparse.Namespace) -> str:
         ("device key lookup", lambda: key_lookup(seeded, args.calls)),
         ("latest span, CPU", lambda: latest_span(seeded, args.calls)),
         ("latest span, PostgreSQL", lambda: latest_span_database(seeded)),
-        ("store lock", lambda: store_lock(seeded, args.calls)),
         ("span update", lambda: spans_update(args.update_rows)),
         ("span insert", lambda: spans_insert(seeded, args.insert_rows, rng)),
+        *engine,
     ]
-    figures = []
-    for label, build in builders:
-        with harness.step(label):
-            figure = measure(build(), args.repeats)
-        figures.append(figure)
-        c = figure.comparison
-        print(
-            f"  {c.clock}: {', '.join(per_op(s, c.unit) for s in figure.ours)} | "
-            f"{', '.join(per_op(s, c.unit) for s in figure.other)}; ratio {figure.ratio:.2f}",
-            flush=True,
-        )
-    return markdown(figures, args, seeded, database, load)
+    figures = measure_all(builders, args.repeats)
+    data = f"{seeded.spans:,} spans over {len(seeded.store_pks):,} stores; the engine's rows without it"
+    where = f"on {database} ({data})"
+    return markdown(figures, args, where, load)
+
+
+def engine_benchmark(args: argparse.Namespace) -> str:
+    """Comparison 8 alone: no database."""
+    engine = engine_builders(args)
+    load = os.getloadavg()
+    figures = measure_all(engine, args.repeats)
+    return markdown(figures, args, "(the engine alone, no database)", load)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -631,8 +740,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--insert-rows", type=harness.positive_int, default=50_000, help="spans inserted per run (default 50,000)"
     )
     parser.add_argument(
+        "--engine-stores",
+        type=harness.positive_int,
+        default=2000,
+        help="stores whose figures the engine computes per repetition (default 2,000)",
+    )
+    parser.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="only the engine's comparison (8), without a database",
+    )
+    parser.add_argument(
         "--repeats", type=harness.positive_int, default=5, help="timed repetitions of each way (default 5)"
     )
+    harness.add_data_dir_option(parser)
     harness.add_common_options(
         parser, default_database_url=DEFAULT_DATABASE_URL, seed_help="seed of the generated spans and timestamps"
     )
@@ -644,9 +765,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    database = harness.BenchDatabase.from_url(args.database_url)
-    with harness.bench_database(database, keep=args.keep, media_prefix="micro-bench-media-"):
-        section = benchmark(args)
+    if args.engine_only:
+        section = engine_benchmark(args)
+    else:
+        database = harness.BenchDatabase.from_url(args.database_url)
+        with harness.bench_database(database, keep=args.keep, media_prefix="micro-bench-media-"):
+            section = benchmark(args)
     if args.json:
         harness.json_write(args.json, title=TITLE, markdown=section, targets=[])
         print(f"wrote {args.json}")
