@@ -17,6 +17,7 @@ from django.utils import timezone
 from common.bulk_writes import update_rows
 from core import instants, uptime
 from core.closures import closure_intervals
+from core.incidents import Incident as RuleIncident
 from core.incidents import IncidentHistory, store_incidents
 from stores.models import PollStatus, Store, stale_after
 from stores.selectors import store_uptime_inputs
@@ -161,17 +162,9 @@ def _incidents_open(openings: dict[int, StoreRule], now: dt.datetime) -> int:
     if not openings:
         return 0
     rows = [
-        Incident(
-            store_id=pk,
-            started_at=_moment(run.started_at),
-            opened_at=_moment(run.opened_at),
-            reason=run.reason,
-            business_downtime_seconds=run.business_downtime // instants.SECOND,
-            # Announced now inside business hours; otherwise once they begin (_announce_or_remind).
-            notified_at=now if rule.open_now else None,
-        )
+        # Announced now inside business hours; otherwise once they begin (_announce_or_remind).
+        _incident_row(pk, rule.history.incidents[-1], notified_at=now if rule.open_now else None)
         for pk, rule in openings.items()
-        for run in [rule.history.incidents[-1]]
     ]
     try:
         with transaction.atomic():
@@ -193,6 +186,18 @@ def _announcement_due(incident: Incident, now: dt.datetime) -> bool:
 
 def _moment(micros: int | None) -> dt.datetime | None:
     return None if micros is None else instants.from_micros(micros)
+
+
+def _incident_row(store_pk: int, run: RuleIncident, **fields: Any) -> Incident:
+    """The row of an incident the rule found, not yet saved."""
+    return Incident(
+        store_id=store_pk,
+        started_at=_moment(run.started_at),
+        opened_at=_moment(run.opened_at),
+        reason=run.reason,
+        business_downtime_seconds=run.business_downtime // instants.SECOND,
+        **fields,
+    )
 
 
 def _store_apply(pk: int, rule: StoreRule, recorded: Incident | None, now: dt.datetime) -> tuple[int, int, int]:
@@ -219,15 +224,9 @@ def _store_apply(pk: int, rule: StoreRule, recorded: Incident | None, now: dt.da
         if current is not None and recorded is None:
             try:
                 with transaction.atomic():
-                    incident = Incident.objects.create(
-                        store_id=pk,
-                        started_at=_moment(current.started_at),
-                        opened_at=_moment(current.opened_at),
-                        reason=current.reason,
-                        business_downtime_seconds=current.business_downtime // instants.SECOND,
-                        # Announced now inside business hours; otherwise once they begin (_announce_or_remind).
-                        notified_at=now if rule.open_now else None,
-                    )
+                    # Announced now inside business hours; otherwise once they begin (_announce_or_remind).
+                    incident = _incident_row(pk, current, notified_at=now if rule.open_now else None)
+                    incident.save(force_insert=True)
                     Store.objects.filter(pk=pk).update(incident_open=True)
                     if rule.open_now:
                         incident_notify(incident=incident, event=NotificationEvent.OPENED, now=now)
@@ -300,7 +299,7 @@ def incidents_resolve_recovered(*, recovered: dict[int, Sequence[dt.datetime]]) 
     latest = max(max(ends) for ends in ends_of.values())
     rules = _histories(stores, latest + dt.timedelta(microseconds=1))
     open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=list(ends_of))}
-    ended: dict[int, list[Any]] = {}
+    ended: dict[int, list[RuleIncident]] = {}
     for pk, _, _ in stores:
         ends = {instants.to_micros(at) for at in ends_of[pk]}
         ended[pk] = [run for run in rules[pk].history.incidents if run.resolved_at in ends]
@@ -321,14 +320,7 @@ def incidents_resolve_recovered(*, recovered: dict[int, Sequence[dt.datetime]]) 
                     incident_notify(incident=incident, event=NotificationEvent.RESOLVED)
                 count += 1
         past += [
-            Incident(
-                store_id=pk,
-                started_at=_moment(run.started_at),
-                opened_at=_moment(run.opened_at),
-                reason=run.reason,
-                resolved_at=_moment(run.resolved_at),
-                business_downtime_seconds=run.business_downtime // instants.SECOND,
-            )
+            _incident_row(pk, run, resolved_at=_moment(run.resolved_at))
             for run in runs
             if (pk, _moment(run.started_at)) not in known
             and (incident is None or _moment(run.started_at) != incident.started_at)
