@@ -10,7 +10,7 @@ parameter instead of one each. What each saves: bench/RESULTS.md,
 import json
 from collections.abc import Iterable
 
-from django.db.models import BigIntegerField, BooleanField, Func, IntegerField
+from django.db.models import Aggregate, BigIntegerField, BooleanField, Func, IntegerField, TextField, Value
 
 
 class EpochMicroseconds(Func):
@@ -64,14 +64,23 @@ class InIntegers(Func):
     Django's `__in` sends one parameter per value, and psycopg spends longer
     rewriting a query with thousands of placeholders than PostgreSQL takes to
     run it; one parameter also keeps SQLite far from its parameter limit.
+
+    `opaque`: on PostgreSQL `= ANY(ARRAY(SELECT unnest(array)))`, the keys
+    as a value the planner does not look inside. Given the array itself, it
+    weighs every key against the column's statistics: 2 to 4 ms of planning
+    for 2,000 stores' business hours, against 8 ms of execution (bench/
+    report_bench.py --case warm); the plan is the same index scan. (`IN
+    (SELECT unnest(array))` plans as cheaply but then joins: it read every
+    row of the 13,584 Loop stores' hours for 2,000 of them.)
     """
 
     output_field = BooleanField()
     conditional = True
 
-    def __init__(self, expression, values: Iterable[int]):
+    def __init__(self, expression, values: Iterable[int], *, opaque: bool = False):
         super().__init__(expression)
         self.values = [int(value) for value in values]
+        self.opaque = opaque
 
     def as_sql(self, compiler, connection, **extra_context):
         # Any other database: the plain IN list.
@@ -83,8 +92,47 @@ class InIntegers(Func):
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
         # An array literal as text: psycopg's list dumper is slower (bench/RESULTS.md).
-        return f"{sql} = ANY(%s::bigint[])", (*params, "{" + ",".join(map(str, self.values)) + "}")
+        keys = "{" + ",".join(map(str, self.values)) + "}"
+        if self.opaque:
+            return f"{sql} = ANY(ARRAY(SELECT unnest(%s::bigint[])))", (*params, keys)
+        return f"{sql} = ANY(%s::bigint[])", (*params, keys)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"{sql} IN (SELECT value FROM json_each(%s))", (*params, json.dumps(self.values))
+
+
+class JoinedFields(Func):
+    """The expressions as text, joined by `separator`: NULL when any is NULL
+    (Django's Concat wraps every part in a COALESCE instead, a cost paid per row)."""
+
+    output_field = TextField()
+
+    def __init__(self, *expressions, separator: str):
+        super().__init__(*expressions)
+        self.separator = separator
+
+    def as_sql(self, compiler, connection, **extra_context):
+        parts, params = [], []
+        for expression in self.source_expressions:
+            sql, part_params = compiler.compile(expression)
+            if parts:
+                params.append(self.separator)
+            parts.append(f"CAST({sql} AS text)")
+            params.extend(part_params)
+        return "(" + " || %s || ".join(parts) + ")", params
+
+
+class JoinedTexts(Aggregate):
+    """The group's texts joined by `separator`, in no particular order:
+    string_agg on PostgreSQL, group_concat on SQLite. For one row per group
+    where the caller would otherwise turn many rows into Python objects."""
+
+    function = "STRING_AGG"
+    output_field = TextField()
+
+    def __init__(self, expression, separator: str):
+        super().__init__(expression, Value(separator, output_field=TextField()))
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra_context)

@@ -5,6 +5,9 @@ what the ORM spends per row: queries are built with the ORM but run on a
 plain (client-side) cursor, without server-side cursor round trips, model
 instances or per-value converters; instants and times arrive as integers
 (common.expressions), and the store keys go as one parameter (InIntegers).
+A report's two big reads come as one row per store: its business hours as
+one text, and on PostgreSQL its spans as arrays in the binary format
+(common.binary_reads).
 """
 from __future__ import annotations
 
@@ -12,12 +15,17 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import repeat
+from operator import add
 from typing import NamedTuple
 
 from django.db import connection, connections
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, TextField, When
+from django.db.models.functions import Cast
 
-from common.expressions import EpochMicroseconds, InIntegers, SecondsOfDay
+from common.binary_reads import POSTGRES_EPOCH_MICROS, integer_rows
+from common.expressions import EpochMicroseconds, InIntegers, JoinedFields, JoinedTexts
 from core import uptime
 from core.closures import ClosureRule, local_moment
 from core.instants import to_micros
@@ -46,40 +54,72 @@ def _rows(queryset: QuerySet) -> list[tuple]:
         return cursor.fetchall()
 
 
-# One schedule row, sortable: (day, start, end, closed) in seconds, -1 for a closed day's missing times.
-HoursRow = tuple[int, int, int, bool]
+# A store's business hours rows as one text: "day,start,end" for an
+# interval, "day" for a day marked closed, joined by ";" in no set order;
+# times as the database writes them ("HH:MM:SS[.ffffff]" on both).
+_HOURS_TEXT = Case(
+    When(closed=True, then=Cast("day_of_week", TextField())),
+    default=JoinedFields("day_of_week", "start_time_local", "end_time_local", separator=","),
+)
+
+
+def _seconds_of_text(text: str) -> int:
+    # Whole seconds: the engine ignores fractions (uptime.local_interval).
+    return int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
+
+
+@lru_cache(maxsize=16_384)
+def _week_of_text(text: str) -> uptime.WeeklyHours:
+    # Rows come in the table's order, which differs between stores with the
+    # same week (13,584 Loop stores: 10,614 texts, 1,840 weeks): each text is
+    # put in order once, and the same week resolves once (_week_of_rows).
+    return _week_of_rows(";".join(sorted(text.split(";"))))
 
 
 @lru_cache(maxsize=4096)
-def _resolved_week(rows: tuple[HoursRow, ...]) -> uptime.WeeklyHours:
-    # Chains share schedules: a store's rows resolve once per distinct week.
-    return uptime.weekly_hours(
-        uptime.HoursEntry(day, None, None, True) if closed else uptime.HoursEntry(day, start, end)
-        for day, start, end, closed in rows
-    )
+def _week_of_rows(text: str) -> uptime.WeeklyHours:
+    # Chains share schedules: a week resolves once per distinct week, and a
+    # warm worker's next report finds it resolved.
+    entries = []
+    for row in text.split(";"):
+        day, *times = row.split(",")
+        if times:
+            entries.append(uptime.HoursEntry(int(day), _seconds_of_text(times[0]), _seconds_of_text(times[1])))
+        else:
+            entries.append(uptime.HoursEntry(int(day), None, None, True))
+    return uptime.weekly_hours(entries)
 
 
 def store_weekly_hours(*, store_pks: Sequence[int]) -> dict[int, uptime.WeeklyHours]:
-    """Resolved weekly hours of each store (stores without rows are open all week)."""
-    entries: dict[int, list[HoursRow]] = defaultdict(list)
+    """Resolved weekly hours of each store (stores without rows are open all week).
+
+    One row per store, its rows joined into one text: a week already seen
+    costs one cache lookup instead of a Python tuple per row (2,000 Loop
+    stores in a warm process: 14 million instructions against 86 million,
+    under cachegrind)."""
     rows = (
-        BusinessHours.objects.filter(InIntegers("store_id", store_pks))
-        .order_by()  # weekly_hours sorts each day itself
-        .values_list(
-            "store_id", "day_of_week", SecondsOfDay("start_time_local"), SecondsOfDay("end_time_local"), "closed"
-        )
+        BusinessHours.objects.filter(InIntegers("store_id", store_pks, opaque=True))
+        .order_by()
+        .values("store_id")
+        .annotate(week=JoinedTexts(_HOURS_TEXT, ";"))
+        .values_list("store_id", "week")
     )
-    for store_pk, day, start, end, closed in _rows(rows):
-        entries[store_pk].append((day, -1, -1, True) if closed else (day, start, end, False))
-    # Sorted, so that the same week written in another row order is one cache entry.
-    return {pk: _resolved_week(tuple(sorted(entries[pk]))) if pk in entries else uptime.ALWAYS_OPEN for pk in store_pks}
+    weeks = {store_pk: _week_of_text(text) for store_pk, text in _rows(rows)}
+    return {pk: weeks.get(pk, uptime.ALWAYS_OPEN) for pk in store_pks}
 
 
 def store_spans(*, store_pks: Sequence[int], start: dt.datetime, end: dt.datetime) -> dict[int, list[uptime.Span]]:
     """The spans that decide each store's status within [start, end): those
     starting inside it, and the last one starting before it (its status, or
-    its expiry, carries into the range). Two queries: joined with OR, the two
-    conditions made PostgreSQL scan the whole table instead of the index."""
+    its expiry, carries into the range), in order.
+
+    PostgreSQL: one query, a row per store with its spans as arrays
+    (_spans_as_arrays). SQLite, which has neither arrays nor LATERAL: two
+    queries of a row per span, the same spans. (Joined with OR, the two
+    conditions made PostgreSQL scan the whole table instead of the index.)"""
+    db = StatusSpan.objects.db
+    if connections[db].vendor == "postgresql":
+        return _spans_as_arrays(connections[db], store_pks, start, end)
     # The span before the range, as three lookups per store in the (store,
     # first poll) index: joining span ids back to the table instead made
     # PostgreSQL hash the whole span table for every batch of stores.
@@ -112,10 +152,58 @@ def store_spans(*, store_pks: Sequence[int], start: dt.datetime, end: dt.datetim
     return spans
 
 
+def _spans_as_arrays(
+    db: BaseDatabaseWrapper, store_pks: Sequence[int], start: dt.datetime, end: dt.datetime
+) -> dict[int, list[uptime.Span]]:
+    """store_spans on PostgreSQL: for each store, its spans from the last one
+    starting before `start` (two descents of the (store, first poll) index:
+    one for that span's start, one for the range) aggregated into three
+    arrays, read in the binary format with the instants as integers
+    (common.binary_reads). A report's 2,000 stores then cost 2,000 rows of
+    arrays parsed in C, not 13,000 rows of Python values: 77 million
+    instructions against 123 million (cachegrind), and about half the
+    server's time (the span before the range was three subqueries a store)."""
+    quote = db.ops.quote_name
+    table = quote(StatusSpan._meta.db_table)
+    store, status, first, last = (
+        quote(StatusSpan._meta.get_field(name).column) for name in ("store", "status", "first_poll_at", "last_poll_at")
+    )
+    # Aggregated from a subquery in first-poll order, with no join at the
+    # aggregate's level: PostgreSQL keeps that order (array_agg's own ORDER BY
+    # would sort every store's rows again).
+    statement = f"""
+        SELECT k.pk, s.actives, s.firsts, s.lasts
+        FROM unnest(%s::bigint[]) AS k(pk)
+        CROSS JOIN LATERAL (
+            SELECT array_agg(o.{status} = %s) AS actives, array_agg(o.{first}) AS firsts, array_agg(o.{last}) AS lasts
+            FROM (
+                SELECT span.{status}, span.{first}, span.{last}
+                FROM {table} span
+                WHERE span.{store} = k.pk AND span.{first} < %s AND span.{first} >= COALESCE(
+                    (SELECT before.{first} FROM {table} before
+                     WHERE before.{store} = k.pk AND before.{first} < %s
+                     ORDER BY before.{first} DESC LIMIT 1),
+                    %s)
+                ORDER BY span.{first}
+            ) o
+        ) s
+    """
+    keys = "{" + ",".join(map(str, map(int, store_pks))) + "}"
+    rows = integer_rows(db, statement, [keys, PollStatus.ACTIVE.value, end, start, start])
+    spans: dict[int, list[uptime.Span]] = {pk: [] for pk in store_pks}
+    # All in C: tuple.__new__ makes each Span (what Span._make does, less its
+    # Python frame), operator.add shifts the instants to 1970.
+    make, span_type, epoch = tuple.__new__, repeat(uptime.Span), repeat(POSTGRES_EPOCH_MICROS)
+    for store_pk, actives, firsts, lasts in rows:
+        if actives is not None:  # None: no span at all
+            spans[store_pk] = list(map(make, span_type, zip(actives, map(add, firsts, epoch), map(add, lasts, epoch))))
+    return spans
+
+
 def store_uptime_inputs(
     *, store_pks: Sequence[int], start: dt.datetime, end: dt.datetime
 ) -> dict[int, UptimeInputs]:
-    """Hours, spans and closures for many stores in seven queries."""
+    """Hours, spans and closures for many stores in at most seven queries (six on PostgreSQL)."""
     hours = store_weekly_hours(store_pks=store_pks)
     spans = store_spans(store_pks=store_pks, start=start, end=end)
     closures = store_closure_rules(store_pks=store_pks, start=start, end=end)

@@ -162,7 +162,9 @@ def test_a_chunk_run_twice_counts_once_and_the_report_is_written_once(
     settings.MONITOR_REPORT_CHUNK_SIZE = 5
     assemblies = []
     assemble = report_services._assemble
-    monkeypatch.setattr(report_services, "_assemble", lambda report: assemblies.append(report.pk) or assemble(report))
+    monkeypatch.setattr(
+        report_services, "_assemble", lambda report, *last: assemblies.append(report.pk) or assemble(report, *last)
+    )
     report = generate(owner)
     first, second = queued
 

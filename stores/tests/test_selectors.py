@@ -68,6 +68,40 @@ def test_spans_are_the_last_before_the_range_then_those_inside_it_in_order():
     assert spans[other.pk] == [Span(True, only, only)]
 
 
+def test_spans_to_the_microsecond_and_stores_with_none_in_the_range():
+    """Instants arrive exact (PostgreSQL: binary integers since 2000); a store
+    whose only span starts before the range gets that one; a store whose
+    spans all start at or after the end gets none; a store without any too."""
+    before_only, after_only, fine, empty = StoreFactory(), StoreFactory(), StoreFactory(), StoreFactory()
+    old = START - dt.timedelta(days=30, microseconds=1)
+    StatusSpanFactory(store=before_only, status=PollStatus.INACTIVE, first_poll_at=old - dt.timedelta(days=1), last_poll_at=old)
+    StatusSpanFactory(store=before_only, status=PollStatus.ACTIVE, first_poll_at=old, last_poll_at=old)
+    StatusSpanFactory(store=after_only, first_poll_at=END, last_poll_at=END + dt.timedelta(minutes=1))
+    first = dt.datetime(2024, 1, 5, 12, 9, 39, 388884, tzinfo=UTC)
+    StatusSpanFactory(store=fine, status=PollStatus.INACTIVE, first_poll_at=first, last_poll_at=first + dt.timedelta(microseconds=999_999))
+
+    spans = store_spans(store_pks=[empty.pk, fine.pk, after_only.pk, before_only.pk, 10**12], start=START, end=END)
+
+    assert list(spans) == [empty.pk, fine.pk, after_only.pk, before_only.pk, 10**12]
+    assert spans[before_only.pk] == [Span(True, micros(old), micros(old))]
+    assert spans[fine.pk] == [Span(False, micros(first), micros(first) + 999_999)]
+    assert spans[after_only.pk] == spans[empty.pk] == spans[10**12] == []
+    assert all(type(span) is Span for span in spans[fine.pk])
+
+
+def test_weekly_hours_ignore_fractions_of_seconds_and_repeat_for_a_shared_week():
+    first, second = StoreFactory(), StoreFactory()
+    for store in (first, second):
+        BusinessHoursFactory(store=store, day_of_week=1, start_time_local=dt.time(8, 0, 0, 500_000), end_time_local=dt.time(23, 59, 59, 999_999))
+        BusinessHoursFactory(store=store, day_of_week=3, start_time_local=None, end_time_local=None, closed=True)
+
+    weeks = store_weekly_hours(store_pks=[first.pk, second.pk])
+
+    all_day = ((0, DAY_SECONDS),)
+    expected = (all_day, ((8 * 3600, DAY_SECONDS),), all_day, (), all_day, all_day, all_day)
+    assert weeks[first.pk] == weeks[second.pk] == expected
+
+
 def test_uptime_inputs_for_no_stores_and_for_many():
     assert store_uptime_inputs(store_pks=[], start=START, end=END) == {}
     stores = [StoreFactory() for _ in range(30)]
