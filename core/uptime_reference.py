@@ -16,11 +16,23 @@ from .uptime import (
     UptimeFigures,
     WeeklyHours,
     _business_intervals_shared,
-    _tail_measures,
     intersect,
     status_timeline,
     subtract,
 )
+
+
+def _tail_measures(intervals: Sequence[Interval], hour_start: int, day_start: int) -> tuple[int, int, int]:
+    """Lengths after hour_start, after day_start, and in all, of intervals
+    that all end by the same instant: the three report windows in one pass."""
+    hour = day = week = 0
+    for s, e in intervals:
+        week += e - s
+        if e > day_start:
+            day += e - (s if s > day_start else day_start)
+            if e > hour_start:
+                hour += e - (s if s > hour_start else hour_start)
+    return hour, day, week
 
 
 def store_uptime_reference(

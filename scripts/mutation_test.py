@@ -200,10 +200,6 @@ EQUIVALENT: dict[str, str] = {
         "With equal ends either list may step first: the other list's next interval starts at or after that end, so nothing else is appended."
     ),
     "core/uptime.py:intersect: s = a_start if a_start > b_start else b_start -> s = a_start if a_start >= b_start else b_start": SAME_VALUE,
-    "core/uptime.py:_tail_measures: if e > day_start -> if e >= day_start": "An interval ending at the window's start adds 0.",
-    "core/uptime.py:_tail_measures: if e > hour_start -> if e >= hour_start": "An interval ending at the window's start adds 0.",
-    "core/uptime.py:_tail_measures: day += e - (s if s > day_start else day_start) -> day += e - (s if s >= day_start else day_start)": SAME_VALUE,
-    "core/uptime.py:_tail_measures: hour += e - (s if s > hour_start else hour_start) -> hour += e - (s if s >= hour_start else hour_start)": SAME_VALUE,
     "core/uptime.py:report_texts: if micros < 0 -> if micros <= 0": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
     "core/uptime.py:report_texts: if micros < 0 -> if micros < 1": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
     # Stores

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core import instants
-from core import uptime
+from core import uptime, uptime_reference
 from core.instants import DAY, HOUR, MINUTE, SECOND, WEEK
 from core.uptime import HoursEntry, Span, UptimeFigures
 
@@ -257,9 +257,9 @@ def test_intersect_of_sorted_disjoint_lists():
 def test_tail_measures_give_the_three_windows_in_one_pass():
     # All three windows end where the intervals end; hour from 45, day from 5.
     # hour: (45,50) = 5; day: (5,10) + (20,30) + (40,50) = 25; week: all = 30.
-    assert uptime._tail_measures([(0, 10), (20, 30), (40, 50)], 45, 5) == (5, 25, 30)
-    assert uptime._tail_measures([(0, 10)], 15, 10) == (0, 0, 10)
-    assert uptime._tail_measures([], 0, 0) == (0, 0, 0)
+    assert uptime_reference._tail_measures([(0, 10), (20, 30), (40, 50)], 45, 5) == (5, 25, 30)
+    assert uptime_reference._tail_measures([(0, 10)], 15, 10) == (0, 0, 10)
+    assert uptime_reference._tail_measures([], 0, 0) == (0, 0, 0)
 
 
 # --------------------------------------------------------------------------
