@@ -520,10 +520,44 @@ def _unit_text(micros: int, unit: int) -> str:
     return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
+# Texts already written, by figure: a report's figures repeat (a whole hour
+# open, nothing down, the same hours as yesterday), so most of a report's
+# texts are one dictionary lookup. Each cache is emptied when full, which
+# bounds the memory whatever the process computes.
+_TEXT_CACHE_SIZE = 65_536
+_minute_texts: dict[int, str] = {}
+_hour_texts: dict[int, str] = {}
+_percent_texts: dict[tuple[int, int], str] = {}
+
+
+def _minute_text(micros: int) -> str:
+    if len(_minute_texts) >= _TEXT_CACHE_SIZE:
+        _minute_texts.clear()
+    text = _minute_texts[micros] = _unit_text(micros, MINUTE)
+    return text
+
+
+def _hour_text(micros: int) -> str:
+    if len(_hour_texts) >= _TEXT_CACHE_SIZE:
+        _hour_texts.clear()
+    text = _hour_texts[micros] = _unit_text(micros, HOUR)
+    return text
+
+
 def report_texts(figures: UptimeFigures) -> tuple[str, ...]:
     """report_values as the CSV writes them, in integer arithmetic: the same
     text, several times faster than Decimal (a report writes six per store)."""
-    return tuple(_unit_text(micros, unit) for micros, unit in zip(figures[:6], _UNITS))
+    up_hour, up_day, up_week, down_hour, down_day, down_week = figures[:6]
+    minute, hour = _minute_texts.get, _hour_texts.get
+    # A text is never empty, so `or` computes exactly the texts not cached yet.
+    return (
+        minute(up_hour) or _minute_text(up_hour),
+        hour(up_day) or _hour_text(up_day),
+        hour(up_week) or _hour_text(up_week),
+        minute(down_hour) or _minute_text(down_hour),
+        hour(down_day) or _hour_text(down_day),
+        hour(down_week) or _hour_text(down_week),
+    )
 
 
 def uptime_percent(up: int, down: int) -> Decimal | None:
@@ -536,21 +570,38 @@ def uptime_percent(up: int, down: int) -> Decimal | None:
 
 def _percent_text(up: int, down: int) -> str:
     # uptime_percent's text in integer arithmetic (a report writes three per store).
+    key = (up, down)
+    text = _percent_texts.get(key)
+    if text is not None:
+        return text
     total = up + down
     if total == 0:
-        return ""
-    if up < 0 or down < 0:  # never a duration
-        return str(uptime_percent(up, down))
-    hundredths = (20_000 * up + total) // (2 * total)  # 100 × 100 × up / total, rounded half up
-    return f"{hundredths // 100}.{hundredths % 100:02d}"
+        text = ""
+    elif up < 0 or down < 0:  # never a duration
+        text = str(uptime_percent(up, down))
+    else:
+        hundredths = (20_000 * up + total) // (2 * total)  # 100 × 100 × up / total, rounded half up
+        text = f"{hundredths // 100}.{hundredths % 100:02d}"
+    if len(_percent_texts) >= _TEXT_CACHE_SIZE:
+        _percent_texts.clear()
+    _percent_texts[key] = text
+    return text
 
 
 def extended_texts(figures: UptimeFigures) -> tuple[str, ...]:
     """The EXTENDED_COLUMNS' texts: no-signal and closed time in the seed
     columns' units, then the uptime percentages (empty when not monitored)."""
+    up_hour, up_day, up_week, down_hour, down_day, down_week, silent_hour, silent_day, silent_week = figures[:9]
+    closed_hour, closed_day, closed_week = figures[9:12]
+    minute, hour = _minute_texts.get, _hour_texts.get
     return (
-        *(_unit_text(micros, unit) for micros, unit in zip(figures[6:12], _UNITS)),
-        _percent_text(figures.uptime_last_hour, figures.downtime_last_hour),
-        _percent_text(figures.uptime_last_day, figures.downtime_last_day),
-        _percent_text(figures.uptime_last_week, figures.downtime_last_week),
+        minute(silent_hour) or _minute_text(silent_hour),
+        hour(silent_day) or _hour_text(silent_day),
+        hour(silent_week) or _hour_text(silent_week),
+        minute(closed_hour) or _minute_text(closed_hour),
+        hour(closed_day) or _hour_text(closed_day),
+        hour(closed_week) or _hour_text(closed_week),
+        _percent_text(up_hour, down_hour),
+        _percent_text(up_day, down_day),
+        _percent_text(up_week, down_week),
     )
