@@ -270,9 +270,11 @@ def store_closures(
     found: dict[int, list[CoveringClosure]] = {pk: [] for pk in store_pks}
     if not store_pks:
         return found
-    organization_of = dict(_rows(Store.objects.filter(InIntegers("pk", store_pks)).order_by().values_list("pk", "organization_id")))
+    # The stores' organizations as a subquery: most organizations have no
+    # closure in the range, and then no store row comes back to Python.
+    organizations = Store.objects.filter(InIntegers("pk", store_pks)).order_by().values("organization_id")
     closures = _rows(
-        Closure.objects.filter(organization_id__in=set(organization_of.values()))
+        Closure.objects.filter(organization_id__in=organizations)
         .filter(closures_touching(start, end))
         .order_by("pk")
         .values_list(
@@ -282,6 +284,7 @@ def store_closures(
     )
     if not closures:
         return found
+    organization_of = dict(_rows(Store.objects.filter(InIntegers("pk", store_pks)).order_by().values_list("pk", "organization_id")))
     by_organization: dict[int, list[CoveringClosure]] = defaultdict(list)
     by_group: dict[int, list[CoveringClosure]] = defaultdict(list)
     listed: dict[int, CoveringClosure] = {}
