@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "stores",
     "reports",
     "alerts",
+    # Last: its ready() runs once every app above is ready.
+    "monitor_project",
 ]
 
 MIDDLEWARE = [
