@@ -96,7 +96,12 @@ TARGETS = [
     Target("engine", "core/instants.py", None, ENGINE_TESTS + PARSING_TESTS),
     Target("timeline", "reports/timeline.py", ("store_week",), ENGINE_TESTS),
     Target("span rule", "core/spans.py", None, SPAN_TESTS),
-    Target("span rule", "stores/services.py", ("polls_record", "store_polls_apply", "spans_prune"), SPAN_TESTS),
+    Target(
+        "span rule",
+        "stores/services.py",
+        ("polls_record", "_device_polls_record", "_device_store_lock", "_store_changes_write", "store_polls_apply", "spans_prune"),
+        SPAN_TESTS,
+    ),
     Target("state", "stores/models.py", ("with_state",), SPAN_TESTS),
     Target("parsing", "stores/store_ids.py", None, PARSING_TESTS),
     Target("parsing", "stores/hours.py", None, PARSING_TESTS),
@@ -200,12 +205,9 @@ EQUIVALENT: dict[str, str] = {
         "With equal ends either list may step first: the other list's next interval starts at or after that end, so nothing else is appended."
     ),
     "core/uptime.py:intersect: s = a_start if a_start > b_start else b_start -> s = a_start if a_start >= b_start else b_start": SAME_VALUE,
-    "core/uptime.py:report_texts: if micros < 0 -> if micros <= 0": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
-    "core/uptime.py:report_texts: if micros < 0 -> if micros < 1": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
+    "core/uptime.py:_unit_text: if micros < 0 -> if micros <= 0": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
+    "core/uptime.py:_unit_text: if micros < 0 -> if micros < 1": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
     # Stores
-    "stores/services.py:polls_record: if wanted and stores is not None -> if wanted or stores is not None": (
-        "With no polls, the scope filtered on an empty set runs no query and finds no store: the same."
-    ),
     "stores/services.py:store_polls_apply: def store_polls_apply(*, stores: Iterable[LockedStore | Store], polls: dict[int, Sequence[int]], "
     "verdicts: dict[int, list[Verdict]] | None=None, copy: bool=F... -> def store_polls_apply(*, stores: Iterable[LockedStore | Store], "
     "polls: dict[int, Sequence[int]], verdicts: dict[int, list[Verdict]] | None=None, copy: bool=T...": (
