@@ -462,14 +462,21 @@ def _chunks_lines(report: Report, last: LastChunk | None) -> Iterator[str]:
         yield last.rows
 
 
-# A line's first seven fields: the store id and the six seed figures (no field holds a comma).
-_SEED_FIELDS = len(uptime.REPORT_COLUMNS)
+# The extended figures, last on each line, never hold a comma, a quote or a
+# line break: the seed columns are what comes before them.
+_EXTENDED_FIELDS = len(uptime.EXTENDED_COLUMNS)
 
 
 def _seed_columns(rows: str) -> str:
-    return "".join(
-        ",".join(line.split(",", _SEED_FIELDS)[:_SEED_FIELDS]) + "\r\n" for line in rows.split("\r\n") if line
-    )
+    if '"' in rows:
+        # An id from before the store id rule, quoted by the writer: it may
+        # hold a comma or a line break, so the lines are read as CSV.
+        text = io.StringIO()
+        writer = report_csv_writer(text)
+        for fields in csv.reader(io.StringIO(rows, newline="")):
+            writer.writerow(fields[: len(fields) - _EXTENDED_FIELDS])
+        return text.getvalue()
+    return "".join(line.rsplit(",", _EXTENDED_FIELDS)[0] + "\r\n" for line in rows.split("\r\n") if line)
 
 
 def _delete_quietly(storage, name: str) -> None:

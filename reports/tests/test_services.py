@@ -294,6 +294,24 @@ def test_a_legacy_id_outside_the_rule_is_quoted_in_the_report(owner):
     assert [line.split(",")[0] for line in lines[1:4]] == ['"a\nb"', "plain", '"q""x"']
 
 
+def test_a_legacy_id_holding_a_comma_or_a_line_break_keeps_seven_columns(owner, settings):
+    """An id from before the rule with a comma or a CRLF in it, quoted by the
+    writer, is one cell of the seed file and of the extended file: the seed
+    columns are cut from the right, past the extended figures, and the lines
+    read as CSV (the comma used to shift the figures into the id's place)."""
+    settings.MONITOR_REPORT_CHUNK_SIZE = 2  # chunks saved as rows, and a last one
+    store_ids = ("a,b", "c\r\nd", "plain", "z,,")
+    for store_id in store_ids:
+        StoreFactory(owner=owner, store_id=store_id)
+    report = generate(owner, utc(2024, 1, 10, 12))
+    seed = list(csv.reader(io.StringIO(csv_text(report), newline="")))
+    assert seed[1:] == [["a,b", *ZEROS], ["c\r\nd", *ZEROS], ["plain", *ZEROS], ["z,,", *ZEROS]]
+    with report.extended_file.open("rb") as handle:
+        extended = list(csv.reader(io.StringIO(handle.read().decode(), newline="")))
+    assert [row[:7] for row in extended[1:]] == seed[1:]
+    assert {len(row) for row in extended} == {7 + len(uptime.EXTENDED_COLUMNS)}
+
+
 def test_report_is_written_in_chunks(owner, settings):
     settings.MONITOR_REPORT_CHUNK_SIZE = 2
     as_of = utc(2024, 1, 10, 12)
