@@ -13,6 +13,8 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django_tasks import task
 
+from common.bulk_writes import insert_rows
+from common.expressions import InIntegers
 from core import instants, uptime
 from core.closures import closure_intervals
 from stores.models import Store, stale_after
@@ -131,21 +133,21 @@ def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | 
     stores = [StoreRow(*values) for values in Store.objects.values_list("pk", "store_id", "timezone")]
     if progress is not None:
         progress(0, len(stores))
-    batch: list[StoreFigures] = []
+    fields = ("store", "as_of", *FIGURES_FIELDS)
+    batch: list[tuple[object, ...]] = []
 
     def flush() -> None:
-        StoreFigures.objects.bulk_create(
-            batch,
-            update_conflicts=True,
-            unique_fields=["store"],
-            update_fields=["as_of", *FIGURES_FIELDS],
-            batch_size=500,
-        )
+        # A batch's rows replaced in one short transaction, deleted then copied
+        # in (insert_rows): an upsert through model instances spent two thirds
+        # of a refresh preparing their values.
+        with transaction.atomic():
+            StoreFigures.objects.filter(InIntegers("store_id", [row[0] for row in batch])).delete()
+            insert_rows(StoreFigures, fields, batch)
         batch.clear()
 
     on_chunk = None if progress is None else (lambda done: progress(done, len(stores)))
     for row, figures in store_figures(stores=stores, as_of=as_of, on_chunk=on_chunk):
-        batch.append(StoreFigures(store_id=row.pk, as_of=as_of, **figures._asdict()))
+        batch.append((row.pk, as_of, *figures))
         if len(batch) >= READ_BATCH_SIZE:
             flush()
     if batch:
