@@ -81,7 +81,11 @@ class StoreFigures(models.Model):
 
     class Meta:
         verbose_name_plural = "store figures"
-        indexes = [models.Index(fields=["-downtime_last_week"], name="figures_downtime_week")]
+        indexes = [
+            models.Index(fields=["-downtime_last_week"], name="figures_downtime_week"),
+            # figures_as_of (every dashboard request): the latest as_of by one index lookup, not a scan.
+            models.Index(fields=["as_of"], name="figures_as_of"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.store_id} as of {self.as_of:%Y-%m-%d %H:%M}"

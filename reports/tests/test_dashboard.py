@@ -154,3 +154,40 @@ def test_store_page_lists_down_periods_in_local_time(client, owner):
     assert "Mon 08 Jan 13:45 – 16:00 CST (2 h 15 min)" in html
     assert 'id="downtime-week">3.50 h<' in html
     assert "closed" in html and "09:00–17:00" in html
+
+
+def _figures(store, *, down_hours: float, as_of: dt.datetime) -> None:
+    StoreFigures.objects.create(store=store, as_of=as_of, downtime_last_week=int(down_hours * uptime.HOUR))
+
+
+def test_worst_stores_are_the_most_down_this_week_ties_by_store_id_visible_only(client, owner, other_owner):
+    as_of = dt.datetime.now(UTC)
+    for store_id, down_hours in [("w-a", 3), ("w-b", 5), ("w-c", 3), ("w-d", 0), ("w-e", 0.5), ("w-f", 1), ("w-g", 2)]:
+        _figures(StoreFactory(owner=owner, store_id=store_id), down_hours=down_hours, as_of=as_of)
+    StoreFactory(owner=owner, store_id="w-new")  # no figures yet
+    _figures(StoreFactory(owner=other_owner, store_id="w-other"), down_hours=9, as_of=as_of)
+    client.force_login(owner)
+    html = client.get(reverse("dashboard")).content.decode()
+    worst = re.search(r'<ol id="worst-stores">(.*?)</ol>', html, flags=re.S).group(1)
+    assert re.findall(r">([^<]+)</a>: ([0-9.]+) h", worst) == [
+        ("w-b", "5.00"), ("w-a", "3.00"), ("w-c", "3.00"), ("w-g", "2.00"), ("w-f", "1.00")
+    ]
+
+
+def test_no_store_down_this_week_lists_no_worst_store(client, owner):
+    _figures(StoreFactory(owner=owner, store_id="calm"), down_hours=0, as_of=dt.datetime.now(UTC))
+    client.force_login(owner)
+    html = client.get(reverse("dashboard")).content.decode()
+    assert '<ol id="worst-stores"><li>None</li></ol>' in html
+
+
+def test_a_filtered_list_counts_and_pages_the_matching_stores_only(client, owner):
+    for number in range(60):
+        StoreFactory(owner=owner, store_id=f"{'m' if number < 53 else 'x'}-{number:02d}")
+    client.force_login(owner)
+    first = client.get(reverse("dashboard"), {"q": "m-", "sort": "store_id", "dir": "asc"}).content.decode()
+    assert "Page 1 of 2 (53 stores)" in first and "stores down now (of 60)" in first
+    second = client.get(reverse("dashboard"), {"q": "m-", "sort": "store_id", "dir": "asc", "page": 2}).content
+    assert list(page_rows(second)) == ["m-50", "m-51", "m-52"]
+    unfiltered = client.get(reverse("dashboard")).content.decode()
+    assert "Page 1 of 2 (60 stores)" in unfiltered
