@@ -2,7 +2,8 @@
 
 Usage (from the project folder, with PostgreSQL at 127.0.0.1:5432):
 
-    .venv/bin/python bench/run.py [--only import,report,ingest,dashboard,load,alerts,micro] [--results FILE]
+    .venv/bin/python bench/run.py [--only import,report,ingest,dashboard,load,alerts,micro] [--with report-1m]
+        [--results FILE]
 
 Each benchmark runs in its own process (so one's memory and caches do not
 colour the next) and in its own throwaway `*_bench` database; it hands back
@@ -28,13 +29,18 @@ class Benchmark(NamedTuple):
     name: str
     script: str
     args: tuple[str, ...] = ()
+    # Run only when named (--only, --with): too long for every run.
+    optional: bool = False
 
 
 BENCHMARKS = (
     Benchmark("import", "import_bench.py"),
     Benchmark("report", "report_bench.py"),
+    # About half an hour, most of it making the data; docs/scaling.md reads it.
+    Benchmark("report-1m", "report_bench.py", ("--case", "1m"), optional=True),
     Benchmark("ingest", "ingest_bench.py"),
-    Benchmark("dashboard", "dashboard_bench.py"),
+    # The issue 14 scale: list pages <= 150 ms, the figures' refresh <= 5 s.
+    Benchmark("dashboard", "dashboard_bench.py", ("--stores", "100000", "--target-ms", "150")),
     Benchmark("load", "load_test.py"),
     Benchmark("alerts", "alerts_bench.py"),
     # Informational: the figures behind code comments, no targets.
@@ -82,7 +88,14 @@ def run_benchmark(benchmark: Benchmark, folder: Path) -> tuple[dict[str, Any] | 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--only", help=f"comma-separated benchmarks to run (default all: {','.join(b.name for b in BENCHMARKS)})"
+        "--only",
+        help="comma-separated benchmarks to run (default all but the optional ones: "
+        f"{','.join(b.name for b in BENCHMARKS if not b.optional)})",
+    )
+    parser.add_argument(
+        "--with",
+        dest="extra",
+        help=f"comma-separated optional benchmarks to add to the default run ({','.join(b.name for b in BENCHMARKS if b.optional)})",
     )
     parser.add_argument(
         "--results",
@@ -93,13 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.results is None and not args.only:
         args.results = harness.RESULTS_FILE
-    chosen = BENCHMARKS
+    extra = {name.strip() for name in (args.extra or "").split(",") if name.strip()}
+    chosen = tuple(b for b in BENCHMARKS if not b.optional or b.name in extra)
     if args.only:
         names = {name.strip() for name in args.only.split(",")}
-        unknown = names - {b.name for b in BENCHMARKS}
-        if unknown:
-            parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
         chosen = tuple(b for b in BENCHMARKS if b.name in names)
+    else:
+        names = extra
+    unknown = names - {b.name for b in BENCHMARKS}
+    if unknown:
+        parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
 
     header = machine_lines()
     targets: list[dict[str, Any]] = []
