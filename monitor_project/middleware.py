@@ -14,14 +14,23 @@ Exceptions raised outside views (in other middleware) reach Django's
 handler500, which common.errors.handler500 answers the same way;
 unknown paths reach handler404. With DEBUG on Django uses neither (it shows
 its debug pages): this middleware answers as they would.
+
+Also here: PageParameterMiddleware (control characters in pages' paths and
+query strings) and ContentSecurityPolicyMiddleware (django-csp's, with an
+ordinary answer's policy built once).
 """
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.core.exceptions import BadRequest
-from django.core.signals import got_request_exception
+from django.core.signals import got_request_exception, setting_changed
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.log import log_response
 
@@ -86,3 +95,46 @@ class PageParameterMiddleware:
             if any(CONTROL_CHARACTERS.search(text) for key in request.GET for text in (key, *request.GET.getlist(key))):
                 raise BadRequest("A control character in the query string.")
         return self.get_response(request)
+
+
+# What a view's decorator (csp_update, csp_exempt...) sets on its answer.
+_PER_ANSWER_POLICY = (
+    "_csp_config", "_csp_update", "_csp_replace", "_csp_exempt",
+    "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro", "_csp_exempt_ro",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _plain_policies() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(header, policy, excluded path prefixes) of each header, as the settings make them."""
+    return tuple(
+        (header, build_policy(report_only=report_only), tuple((getattr(settings, name, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()))
+        for header, name, report_only in (
+            (HEADER, "CONTENT_SECURITY_POLICY", False),
+            (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", True),
+        )
+    )
+
+
+@receiver(setting_changed)
+def _policies_forget(*, setting: str, **kwargs) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _plain_policies.cache_clear()
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the policy of an ordinary answer (no
+    nonce used, no decorator's change) built once per process instead of for
+    every answer: the same header, and building it was about a twentieth of
+    a device poll's work. Any other answer goes through django-csp as is."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if getattr(request, "_csp_nonce", None) is not None or any(hasattr(response, name) for name in _PER_ANSWER_POLICY):
+            return super().process_response(request, response)
+        if settings.DEBUG and response.status_code in (500, 404):
+            return response  # as django-csp: Django's debug pages keep their inline styles
+        for header, policy, excluded in _plain_policies():
+            if policy and header not in response and not request.path_info.startswith(excluded):
+                response[header] = policy
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response

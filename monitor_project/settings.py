@@ -49,7 +49,7 @@ MIDDLEWARE = [
     # Static files, before anything else reads the request (WhiteNoise's documented place).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Content-Security-Policy on every answer but the static files (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    "monitor_project.middleware.ContentSecurityPolicyMiddleware",
     # API faults as JSON (503 database_unavailable, 500 server_error), before
     # CommonMiddleware: docs/errors.md.
     "monitor_project.middleware.ApiErrorMiddleware",

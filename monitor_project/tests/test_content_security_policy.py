@@ -44,3 +44,27 @@ def test_the_api_answers_a_browser_with_json(api):
     response = api.get("/api/stores/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
+
+
+def test_a_device_poll_carries_the_policy_django_csp_builds(client, owner):
+    from csp.utils import build_policy
+
+    from stores.services import store_register
+    from stores.tests.factories import organization_of
+
+    key = store_register(organization=organization_of(owner), store_id="csp-1").device_key
+    body = '{"id": "csp-1", "utc_timestamp": "2024-01-08T15:00:00Z", "status": "active"}'
+    response = client.post("/poll", body, content_type="application/json", HTTP_X_STORE_KEY=key)
+    assert response.status_code == 201
+    assert response["Content-Security-Policy"] == build_policy()
+    assert directives(response["Content-Security-Policy"]) == directives(POLICY)
+
+
+def test_the_policy_built_once_follows_a_change_of_the_settings(client, settings):
+    assert directives(client.get("/admin/login/")["Content-Security-Policy"], nonces=False) == directives(POLICY)
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert client.get("/admin/login/")["Content-Security-Policy"] == "default-src 'none'"
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"img-src": ["'self'"]}, "EXCLUDE_URL_PREFIXES": ["/api/"]}
+    response = client.get("/admin/login/")
+    assert directives(response["Content-Security-Policy-Report-Only"]) == {"img-src": {"'self'"}, "default-src": {"'self'"}}
+    assert "Content-Security-Policy-Report-Only" not in client.get("/api/docs/?format=openapi")
