@@ -35,15 +35,16 @@ import socket
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Any, NamedTuple, TextIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files import File
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Collate
 from django.utils import timezone
 from django_tasks import task
 
@@ -184,19 +185,15 @@ def _plan(report: Report) -> None:
     if report.group_name and report.group_id is None:
         _fail(report, f"The group {report.group_name!r} this report was limited to was deleted before it started.")
         return
-    # Sorted here, not in SQL: database collations differ, code point order does not.
     visible = Store.objects.visible_to(report.requested_by)
     if report.organization_id is not None:
         visible = visible.filter(organization_id=report.organization_id)
     if report.group_id is not None:
         visible = visible.filter(groups=report.group_id)
-    stores = sorted(visible.order_by().values_list("store_id", "pk"))
+    ordered = visible.order_by(_code_point_order("store_id", connections[visible.db].vendor)).values_list("pk", flat=True)
     size = settings.MONITOR_REPORT_CHUNK_SIZE
-    chunks = ReportChunk.objects.bulk_create(
-        ReportChunk(report=report, index=index, store_pks=[pk for _, pk in stores[offset : offset + size]])
-        for index, offset in enumerate(range(0, len(stores), size))
-    )
-    report.stores_total, report.stores_done, report.started_at = len(stores), 0, timezone.now()
+    chunks, total = _chunks_create(report, ordered.iterator(chunk_size=size), size)
+    report.stores_total, report.stores_done, report.started_at = total, 0, timezone.now()
     report.save(update_fields=["stores_total", "stores_done", "started_at"])
     if not chunks:
         _assemble_or_fail(report)
@@ -204,8 +201,39 @@ def _plan(report: Report) -> None:
     # Queued inside this transaction: a worker sees the tasks and the chunks
     # together, or neither. Queued after every chunk exists, so that a chunk
     # run inline (immediate backend) cannot take itself for the last one.
-    for chunk in chunks:
-        report_chunk_run_task.enqueue(chunk.pk)
+    for chunk_pk in chunks:
+        report_chunk_run_task.enqueue(chunk_pk)
+
+
+def _code_point_order(field: str, vendor: str) -> Collate | F:
+    """A text column in code point order (Python's order of str), whatever the
+    database's collation: PostgreSQL's "C" collation compares the UTF-8 bytes,
+    which orders code points the same; SQLite compares the bytes already."""
+    if vendor == "postgresql":
+        return Collate(field, "C")
+    return F(field)
+
+
+# Chunks written per insert while planning: the store ids stream in, so a
+# million stores' never sit in one process's memory at once.
+_CHUNKS_PER_INSERT = 50
+
+
+def _chunks_create(report: Report, store_pks: Iterator[int], size: int) -> tuple[list[int], int]:
+    """The report's chunks of `size` stores, in the order given; (their ids in order, the number of stores)."""
+    ids: list[int] = []
+    pending: list[ReportChunk] = []
+    total = 0
+    while True:
+        pks = list(islice(store_pks, size))
+        if pks:
+            pending.append(ReportChunk(report=report, index=len(ids) + len(pending), store_pks=pks))
+            total += len(pks)
+        if pending and (len(pending) == _CHUNKS_PER_INSERT or not pks):
+            ids += [chunk.pk for chunk in ReportChunk.objects.bulk_create(pending)]
+            pending = []
+        if not pks:
+            return ids, total
 
 
 # --------------------------------------------------------------------------

@@ -244,6 +244,26 @@ def test_rows_are_sorted_by_store_id_as_text(owner):
     ]
 
 
+def test_rows_from_before_the_id_rule_are_sorted_by_code_point_too(owner):
+    # Sorted by the database ("C" collation on PostgreSQL, bytes on SQLite):
+    # UTF-8's byte order is code point order, as Python sorts str.
+    for store_id in ["é1", "z", "Z", "ä", "10", "a b"]:
+        StoreFactory(owner=owner, store_id=store_id)
+    report = generate(owner, utc(2024, 1, 10))
+    assert [row[0] for row in csv_rows(report)] == sorted(["é1", "z", "Z", "ä", "10", "a b"])
+    assert sorted(["é1", "z", "Z", "ä", "10", "a b"]) == ["10", "Z", "a b", "z", "ä", "é1"]
+
+
+def test_chunks_are_planned_a_few_inserts_at_a_time_in_order(owner, settings, monkeypatch):
+    settings.MONITOR_REPORT_CHUNK_SIZE = 2
+    monkeypatch.setattr(report_services, "_CHUNKS_PER_INSERT", 2)
+    for number in range(9):
+        StoreFactory(owner=owner, store_id=f"c-{number}")
+    report = generate(owner, utc(2024, 1, 10))
+    assert report.stores_total == 9
+    assert [row[0] for row in csv_rows(report)] == [f"c-{number}" for number in range(9)]
+
+
 # What a spreadsheet reads as the start of a formula (OWASP, "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
