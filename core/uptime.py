@@ -97,7 +97,9 @@ def weekly_hours(entries: Iterable[HoursEntry]) -> WeeklyHours:
 ALWAYS_OPEN: WeeklyHours = weekly_hours(())
 
 
-@lru_cache(maxsize=8)
+# Every zone a process meets stays (the IANA database has about 600): with a
+# few, stores of more zones than that reloaded their zone file from disk.
+@lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
