@@ -30,6 +30,11 @@ class StoreRow(NamedTuple):
     pk: int
     store_id: str
     timezone: str
+    organization_id: int
+
+
+# The fields of a StoreRow, as a values_list() reads them.
+STORE_ROW_FIELDS = StoreRow._fields
 
 
 def store_figures(
@@ -47,7 +52,12 @@ def store_figures(
     week_start_micros = as_of_micros - instants.WEEK
     for offset in range(0, len(stores), READ_BATCH_SIZE):
         batch = stores[offset : offset + READ_BATCH_SIZE]
-        inputs = store_uptime_inputs(store_pks=[row.pk for row in batch], start=week_start, end=as_of)
+        inputs = store_uptime_inputs(
+            store_pks=[row.pk for row in batch],
+            start=week_start,
+            end=as_of,
+            organization_of={row.pk: row.organization_id for row in batch},
+        )
         for row in batch:
             store = inputs[row.pk]
             yield row, uptime.store_uptime(
@@ -130,7 +140,7 @@ def figures_refresh(
 
 
 def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
-    stores = [StoreRow(*values) for values in Store.objects.values_list("pk", "store_id", "timezone")]
+    stores = [StoreRow(*values) for values in Store.objects.values_list(*STORE_ROW_FIELDS)]
     if progress is not None:
         progress(0, len(stores))
     fields = ("store", "as_of", *FIGURES_FIELDS)

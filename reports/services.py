@@ -55,7 +55,7 @@ from common.expressions import InIntegers
 from stores.models import Store
 from stores.store_ids import is_store_id
 
-from .figures import StoreRow, store_figures
+from .figures import STORE_ROW_FIELDS, StoreRow, store_figures
 from .models import ChunkState, Report, ReportChunk, ReportStatus
 from .selectors import report_list
 
@@ -323,8 +323,8 @@ def _chunk_rows(chunk: ClaimedChunk) -> str:
     """The chunk's CSV lines, as the file has them."""
     # Opaque: planned as an index scan without weighing each of 2,000 keys.
     keys = InIntegers("pk", chunk.store_pks, opaque=True)
-    found = Store.objects.filter(keys).order_by().values_list("pk", "store_id", "timezone")
-    # Each (pk, store_id, timezone) row made a StoreRow in C (StoreRow._make less its Python frame).
+    found = Store.objects.filter(keys).order_by().values_list(*STORE_ROW_FIELDS)
+    # Each row made a StoreRow in C (StoreRow._make less its Python frame).
     by_pk = {row.pk: row for row in map(tuple.__new__, repeat(StoreRow), found)}
     # A store deleted since the report was planned is left out.
     stores = [by_pk[pk] for pk in chunk.store_pks if pk in by_pk]

@@ -110,3 +110,39 @@ def test_uptime_inputs_for_no_stores_and_for_many():
     assert list(inputs) == [store.pk for store in stores]
     assert inputs[stores[-1].pk].spans == [Span(True, micros(START), micros(START))]
     assert all(inputs[store.pk] == (uptime.ALWAYS_OPEN, [], ()) for store in stores[:-1])
+
+
+def test_closures_covering_stores_are_the_same_given_their_organizations():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.closures import closure_period
+    from stores.selectors import store_closures
+    from stores.services import closure_create
+    from stores.tests.factories import StoreGroupFactory
+
+    listed, grouped, plain = StoreFactory(), StoreFactory(), StoreFactory()
+    other = StoreFactory()  # another organization, without closures
+    group = StoreGroupFactory(organization=grouped.organization)
+    grouped.groups.set([group])
+    for store, reason in ((listed, "listed"), (grouped, "group"), (plain, "organization")):
+        closure_create(
+            organization=store.organization,
+            period=closure_period("2024-01-05", "2024-01-05"),
+            reason=reason,
+            created_by=None,
+            stores=[store] if reason == "listed" else None,
+            group=group if reason == "group" else None,
+        )
+    stores = [listed, grouped, plain, other]
+    pks = [store.pk for store in stores]
+    read = store_closures(store_pks=pks, start=START, end=END)
+    given = store_closures(store_pks=pks, start=START, end=END, organization_of={s.pk: s.organization_id for s in stores})
+    assert given == read
+    assert {pk: [closure.reason for closure in closures] for pk, closures in given.items()} == {
+        listed.pk: ["listed"], grouped.pk: ["group"], plain.pk: ["organization"], other.pk: []
+    }
+    # With no closure in range, the organizations given spare the read of the stores: one query.
+    with CaptureQueriesContext(connection) as captured:
+        assert store_closures(store_pks=[other.pk], start=START, end=END, organization_of={other.pk: other.organization_id}) == {other.pk: []}
+    assert len(captured) == 1
