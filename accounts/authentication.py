@@ -34,7 +34,7 @@ class Device:
     pk = None
 
     def __init__(self, store: Any) -> None:
-        self.store = store  # a stores.models.Store
+        self.store = store  # a stores.device_keys.DeviceStore (accounts sits below stores: not imported)
 
     def __str__(self) -> str:
         return f"device of store {self.store.store_id}"
