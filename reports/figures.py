@@ -146,11 +146,17 @@ def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | 
     fields = ("store", "as_of", *FIGURES_FIELDS)
     batch: list[tuple[object, ...]] = []
 
+    # The row whose lock orders the batches of refreshes running at once.
+    FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
+
     def flush() -> None:
         # A batch's rows replaced in one short transaction, deleted then copied
         # in (insert_rows): an upsert through model instances spent two thirds
-        # of a refresh preparing their values.
+        # of a refresh preparing their values. Another refresh (the command
+        # beside the task) writing the same stores waits for this batch to
+        # commit, then deletes what it wrote: never a duplicate row.
         with transaction.atomic():
+            list(FiguresRefresh.objects.select_for_update().filter(pk=FiguresRefresh.ROW).values_list("pk"))
             StoreFigures.objects.filter(InIntegers("store_id", [row[0] for row in batch])).delete()
             insert_rows(StoreFigures, fields, batch)
         batch.clear()

@@ -31,3 +31,42 @@ def test_command_computes_every_store_and_draws_a_bar_only_on_a_terminal(monkeyp
     bar = terminal.getvalue()
     assert "\r" in bar and "figures: 100%" in bar and "3/3" in bar and "stores/s" in bar
     assert re.search(r"<\d\d:\d\d", bar)  # the time left
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_refreshes_running_at_once_each_leave_one_row_per_store(monkeypatch):
+    """The command beside the background task, on their own connections, over
+    the same stores in several batches: each batch replaces its stores' rows
+    under the refresh row's lock, so neither meets the other's rows."""
+    import datetime as dt
+    import threading
+
+    from django.db import connection
+
+    from reports import figures
+
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL (concurrent writers); the database is {connection.vendor}")
+    StoreFactory.create_batch(12)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+    as_of = dt.datetime(2024, 1, 10, tzinfo=dt.timezone.utc)
+
+    def refresh(minutes: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            figures.figures_refresh(as_of=as_of + dt.timedelta(minutes=minutes))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(figures, "READ_BATCH_SIZE", 3)  # four batches each
+    threads = [threading.Thread(target=refresh, args=(minutes,)) for minutes in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert StoreFigures.objects.count() == 12
