@@ -546,20 +546,27 @@ def _hour_text(micros: int) -> str:
     return text
 
 
+def _window_texts(
+    hour_window: int, day_window: int, week_window: int, hour_other: int, day_other: int, week_other: int
+) -> tuple[str, ...]:
+    # Six figures in the seed columns' units (minutes for the hour, hours
+    # otherwise). A text is never empty, so `or` computes exactly the texts
+    # not cached yet.
+    minute, hour = _minute_texts.get, _hour_texts.get
+    return (
+        minute(hour_window) or _minute_text(hour_window),
+        hour(day_window) or _hour_text(day_window),
+        hour(week_window) or _hour_text(week_window),
+        minute(hour_other) or _minute_text(hour_other),
+        hour(day_other) or _hour_text(day_other),
+        hour(week_other) or _hour_text(week_other),
+    )
+
+
 def report_texts(figures: UptimeFigures) -> tuple[str, ...]:
     """report_values as the CSV writes them, in integer arithmetic: the same
     text, several times faster than Decimal (a report writes six per store)."""
-    up_hour, up_day, up_week, down_hour, down_day, down_week = figures[:6]
-    minute, hour = _minute_texts.get, _hour_texts.get
-    # A text is never empty, so `or` computes exactly the texts not cached yet.
-    return (
-        minute(up_hour) or _minute_text(up_hour),
-        hour(up_day) or _hour_text(up_day),
-        hour(up_week) or _hour_text(up_week),
-        minute(down_hour) or _minute_text(down_hour),
-        hour(down_day) or _hour_text(down_day),
-        hour(down_week) or _hour_text(down_week),
-    )
+    return _window_texts(*figures[:6])
 
 
 def uptime_percent(up: int, down: int) -> Decimal | None:
@@ -593,16 +600,9 @@ def _percent_text(up: int, down: int) -> str:
 def extended_texts(figures: UptimeFigures) -> tuple[str, ...]:
     """The EXTENDED_COLUMNS' texts: no-signal and closed time in the seed
     columns' units, then the uptime percentages (empty when not monitored)."""
-    up_hour, up_day, up_week, down_hour, down_day, down_week, silent_hour, silent_day, silent_week = figures[:9]
-    closed_hour, closed_day, closed_week = figures[9:12]
-    minute, hour = _minute_texts.get, _hour_texts.get
+    up_hour, up_day, up_week, down_hour, down_day, down_week = figures[:6]
     return (
-        minute(silent_hour) or _minute_text(silent_hour),
-        hour(silent_day) or _hour_text(silent_day),
-        hour(silent_week) or _hour_text(silent_week),
-        minute(closed_hour) or _minute_text(closed_hour),
-        hour(closed_day) or _hour_text(closed_day),
-        hour(closed_week) or _hour_text(closed_week),
+        *_window_texts(*figures[6:12]),
         _percent_text(up_hour, down_hour),
         _percent_text(up_day, down_day),
         _percent_text(up_week, down_week),
