@@ -10,7 +10,7 @@ parameter instead of one each. What each saves: bench/RESULTS.md,
 import json
 from collections.abc import Iterable
 
-from django.db.models import Aggregate, BigIntegerField, BooleanField, Func, IntegerField, TextField, Value
+from django.db.models import Aggregate, BigIntegerField, BooleanField, Func, TextField, Value
 
 
 class EpochMicroseconds(Func):
@@ -33,26 +33,6 @@ class EpochMicroseconds(Func):
         template = (
             "(CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS INTEGER) * 1000000"
             " + CAST(substr(%(expressions)s, 21, 6) AS INTEGER))"
-        )
-        return self.as_sql(compiler, connection, template=template, **extra_context)
-
-
-class SecondsOfDay(Func):
-    """Whole seconds after midnight of a time column."""
-
-    output_field = IntegerField()
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(
-            compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::integer", **extra_context
-        )
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        # Django stores "HH:MM:SS[.ffffff]".
-        template = (
-            "(CAST(substr(%(expressions)s, 1, 2) AS INTEGER) * 3600"
-            " + CAST(substr(%(expressions)s, 4, 2) AS INTEGER) * 60"
-            " + CAST(substr(%(expressions)s, 7, 2) AS INTEGER))"
         )
         return self.as_sql(compiler, connection, template=template, **extra_context)
 

@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from core import instants
-from common.expressions import EpochMicroseconds, InIntegers, JoinedFields, JoinedTexts, SecondsOfDay
+from common.expressions import EpochMicroseconds, InIntegers, JoinedFields, JoinedTexts
 from stores.models import BusinessHours, StatusSpan, Store
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
 
@@ -27,28 +27,6 @@ def test_epoch_microseconds_is_exact(instant):
     StatusSpanFactory(first_poll_at=instant, last_poll_at=instant)
     value = StatusSpan.objects.values_list(EpochMicroseconds("first_poll_at"), flat=True).get()
     assert value == instants.to_micros(instant)
-
-
-@pytest.mark.parametrize(
-    ("start", "end"),
-    [
-        (dt.time(0, 0), dt.time(0, 0)),
-        (dt.time(9, 30, 5), dt.time(23, 59, 59)),
-        (dt.time(22, 0), dt.time(2, 0)),
-    ],
-)
-def test_seconds_of_day(start, end):
-    BusinessHoursFactory(store=StoreFactory(), start_time_local=start, end_time_local=end)
-    values = BusinessHours.objects.values_list(SecondsOfDay("start_time_local"), SecondsOfDay("end_time_local")).get()
-    assert values == (
-        start.hour * 3600 + start.minute * 60 + start.second,
-        end.hour * 3600 + end.minute * 60 + end.second,
-    )
-
-
-def test_seconds_of_day_is_null_for_a_closed_day():
-    BusinessHoursFactory(store=StoreFactory(), start_time_local=None, end_time_local=None, closed=True)
-    assert BusinessHours.objects.values_list(SecondsOfDay("start_time_local"), flat=True).get() is None
 
 
 def test_in_integers_filters_by_many_keys_in_one_parameter():
