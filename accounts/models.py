@@ -4,7 +4,7 @@ Django's auth users. Who may see and change what is decided from these rows
 by stores.access (stores) and accounts.selectors (organizations)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
@@ -77,6 +77,14 @@ class StoreGroup(models.Model):
         return self.name
 
 
+class MembershipScope(NamedTuple):
+    """The stores some memberships see: every store of `organization_ids`,
+    and the stores of `group_ids` (MembershipQuerySet.scope)."""
+
+    organization_ids: frozenset[int]
+    group_ids: frozenset[int]
+
+
 class MembershipQuerySet(models.QuerySet):
     def of(self, user: Any, *, role: Role | str = Role.VIEWER) -> MembershipQuerySet:
         """The user's active memberships with at least `role`; none for a device or an anonymous user."""
@@ -87,6 +95,21 @@ class MembershipQuerySet(models.QuerySet):
     def unscoped(self) -> MembershipQuerySet:
         """Those that see their whole organization: admins, and members limited to no group."""
         return self.filter(Q(role=Role.ADMIN) | Q(groups__isnull=True))
+
+    def scope(self) -> MembershipScope:
+        """What these memberships see, read in one query: the organizations
+        seen whole and the groups of the limited ones, as ids. Callers filter
+        with the ids themselves, so the database plans with its statistics
+        (a subquery's rows it can only guess)."""
+        organizations: set[int] = set()
+        groups: set[int] = set()
+        # One row per membership and group (the group None for a membership limited to none).
+        for organization_id, role, group_id in self.values_list("organization_id", "role", "groups"):
+            if role == Role.ADMIN or group_id is None:
+                organizations.add(organization_id)
+            else:
+                groups.add(group_id)
+        return MembershipScope(organization_ids=frozenset(organizations), group_ids=frozenset(groups))
 
     def scoped_group_ids(self) -> models.QuerySet:
         """The groups limiting those that are limited (a subquery of group ids)."""
