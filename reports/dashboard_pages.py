@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import BigIntegerField, Count, F, Q, Sum, Value
+from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -57,6 +57,8 @@ SORTS = {
     "last_poll": "last_poll_at",
 }
 DOWN_STATES = (StoreState.DOWN, StoreState.NO_SIGNAL)
+# The sorts on StoreFigures' columns (MeasuredFirst).
+FIGURES_SORTS = ("downtime_last_week", "downtime_last_day", "uptime_last_week")
 
 
 # Figures beyond StoreQuerySet.with_figures(): the no-signal share of the downtime and the closed time.
@@ -80,6 +82,33 @@ def _with_more_figures(stores):
             for name in MORE_FIGURES
         }
     )
+
+
+class MeasuredFirst:
+    """A list sorted on a figures column, for the Paginator: the stores with
+    figures first, in that order, then those added since the last refresh
+    (no figures yet), by store id. The first part is an inner join, which
+    PostgreSQL walks down the column's index for a page; a left join sorted
+    on COALESCE(column, 0) sorted every store to show fifty."""
+
+    def __init__(self, *, measured: QuerySet, unmeasured: QuerySet, measured_count: int, count: int) -> None:
+        self.measured, self.unmeasured = measured, unmeasured
+        self.measured_count, self.total = measured_count, count
+        self.ordered = True  # the Paginator's check for an ordered list
+
+    def count(self) -> int:
+        return self.total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, window: slice) -> list[Store]:
+        start, stop = window.start or 0, min(window.stop if window.stop is not None else self.total, self.total)
+        split = self.measured_count
+        rows = list(self.measured[start : min(stop, split)]) if start < split else []
+        if stop > split:
+            rows += list(self.unmeasured[max(start - split, 0) : stop - split])
+        return rows
 
 
 def _hours(micros: int) -> str:
@@ -380,13 +409,23 @@ def store_list(request: HttpRequest) -> HttpResponse:
         matching &= Q(pk__in=Store.groups.through.objects.filter(storegroup_id=int(group)).values("store_id"))
     if query:
         matching &= Q(store_id__icontains=query)
-    # The page's count comes with the totals: one pass over the stores, not two.
-    totals = visible.aggregate(
-        stores=Count("pk"),
-        down_now=Count("pk", filter=Q(state__in=DOWN_STATES)),
-        downtime_week=Sum("downtime_last_week"),
-        matching=Count("pk", filter=matching) if matching else Count("pk"),
+    # One pass over the visible stores, by zone: the totals, the page's
+    # counts (how many of its stores have figures) and the zones to filter by.
+    by_zone = list(
+        visible.order_by()
+        .values("timezone")
+        .annotate(
+            stores=Count("pk"),
+            down_now=Count("pk", filter=Q(state__in=DOWN_STATES)),
+            downtime_week=Sum("downtime_last_week"),
+            matching=Count("pk", filter=matching) if matching else Count("pk"),
+            matching_measured=Count("figures__pk", filter=matching) if matching else Count("figures__pk"),
+        )
     )
+    totals = {
+        name: sum(row[name] for row in by_zone)
+        for name in ("stores", "down_now", "downtime_week", "matching", "matching_measured")
+    }
     worst = list(Store.objects.visible_to(request.user).most_down_this_week()[:5])
     groups = list(groups_visible_to(request.user).select_related("organization").order_by("name", "organization__name"))
     stores = visible.filter(matching)
@@ -395,11 +434,20 @@ def store_list(request: HttpRequest) -> HttpResponse:
         sort = "downtime_week"
     descending = request.GET.get("dir", "desc") != "asc"
     field = SORTS[sort]
-    stores = stores.order_by(f"-{field}" if descending else field, "store_id")
-
     stores = _with_more_figures(stores)
+    if field in FIGURES_SORTS:
+        listed = MeasuredFirst(
+            measured=stores.filter(figures__isnull=False).order_by(
+                f"-figures__{field}" if descending else f"figures__{field}", "store_id"
+            ),
+            unmeasured=stores.filter(figures__isnull=True).order_by("store_id"),
+            measured_count=totals["matching_measured"],
+            count=totals["matching"],
+        )
+    else:
+        listed = stores.order_by(f"-{field}" if descending else field, "store_id")
 
-    paginator = Paginator(stores, PAGE_SIZE)
+    paginator = Paginator(listed, PAGE_SIZE)
     paginator.count = totals["matching"]  # a cached property: no COUNT query of its own
     page = paginator.get_page(request.GET.get("page"))
     page_stores = list(page.object_list)
@@ -428,7 +476,7 @@ def store_list(request: HttpRequest) -> HttpResponse:
         "rows": [_row(store, weeks.weeks[store.pk], now, weeks.closed_now[store.pk]) for store in page_stores],
         "page": page,
         "states": StoreState.choices,
-        "timezones": visible.order_by("timezone").values_list("timezone", flat=True).distinct(),
+        "timezones": sorted(row["timezone"] for row in by_zone),
         "filters": filters,
         "sort": sort,
         "descending": descending,

@@ -191,3 +191,33 @@ def test_a_filtered_list_counts_and_pages_the_matching_stores_only(client, owner
     assert list(page_rows(second)) == ["m-50", "m-51", "m-52"]
     unfiltered = client.get(reverse("dashboard")).content.decode()
     assert "Page 1 of 2 (60 stores)" in unfiltered
+
+
+def test_stores_added_since_the_last_refresh_are_listed_after_every_measured_store(client, owner):
+    """Sorted on a figure, the stores with figures come first in either
+    direction (calm-* had 0 h, so the unmeasured new-* rank after them, by store id)."""
+    as_of = dt.datetime.now(UTC)
+    for store_id, down_hours in [("calm-1", 0), ("down-2", 2), ("down-1", 1), ("calm-2", 0)]:
+        _figures(StoreFactory(owner=owner, store_id=store_id), down_hours=down_hours, as_of=as_of)
+    for store_id in ("new-b", "new-a"):
+        StoreFactory(owner=owner, store_id=store_id)
+    client.force_login(owner)
+    descending = page_rows(client.get(reverse("dashboard")).content)
+    assert list(descending) == ["down-2", "down-1", "calm-1", "calm-2", "new-a", "new-b"]
+    assert descending["new-a"] == "0.00"
+    ascending = client.get(reverse("dashboard"), {"sort": "downtime_week", "dir": "asc"}).content
+    assert list(page_rows(ascending)) == ["calm-1", "calm-2", "down-1", "down-2", "new-a", "new-b"]
+
+
+def test_a_page_across_the_measured_and_the_new_stores_holds_both(client, owner, monkeypatch):
+    monkeypatch.setattr("reports.dashboard_pages.PAGE_SIZE", 3)
+    as_of = dt.datetime.now(UTC)
+    for number in range(4):
+        _figures(StoreFactory(owner=owner, store_id=f"m-{number}"), down_hours=4 - number, as_of=as_of)
+    for number in range(3):
+        StoreFactory(owner=owner, store_id=f"n-{number}")
+    client.force_login(owner)
+    pages = [list(page_rows(client.get(reverse("dashboard"), {"page": page}).content)) for page in (1, 2, 3)]
+    assert pages == [["m-0", "m-1", "m-2"], ["m-3", "n-0", "n-1"], ["n-2"]]
+    filtered = client.get(reverse("dashboard"), {"q": "-1", "page": 1}).content.decode()
+    assert list(page_rows(filtered.encode())) == ["m-1", "n-1"] and "(2 stores)" in filtered
