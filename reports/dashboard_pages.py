@@ -394,7 +394,8 @@ def _store_incidents(store: Store, now: dt.datetime) -> list[dict]:
 def store_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     as_of = figures_request_refresh(now=now)
-    visible = Store.objects.visible_to(request.user).with_state(now=now).with_figures()
+    seen = Store.objects.visible_to(request.user)
+    visible = seen.with_state(now=now).with_figures()
 
     state = request.GET.get("state", "")
     zone = request.GET.get("timezone", "")
@@ -426,7 +427,7 @@ def store_list(request: HttpRequest) -> HttpResponse:
         name: sum(row[name] for row in by_zone)
         for name in ("stores", "down_now", "downtime_week", "matching", "matching_measured")
     }
-    worst = list(Store.objects.visible_to(request.user).most_down_this_week()[:5])
+    worst = list(seen.most_down_this_week()[:5])
     groups = list(groups_visible_to(request.user).select_related("organization").order_by("name", "organization__name"))
     stores = visible.filter(matching)
     sort = request.GET.get("sort", "downtime_week")
