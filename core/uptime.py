@@ -185,9 +185,10 @@ def open_time(intervals: Iterable[Interval]) -> OpenTime:
 
 
 class WeekOpenTime(NamedTuple):
-    """The open time of a week ending at `as_of` (OpenTime), with its values at
-    the starts of the last hour and the last day and at as_of: what every
-    store of a (week, zone) pair looks up, computed once for them all."""
+    """An open time covering the week ending at `as_of` (OpenTime, which may
+    reach further: only differences of its values mean anything), with its
+    values at the starts of the last hour and the last day and at as_of: what
+    every store of a (week, zone) pair looks up, computed once for them all."""
 
     open_time: OpenTime
     at_hour_start: int
@@ -200,10 +201,18 @@ def _week_open_time(opened: OpenTime, as_of: int) -> WeekOpenTime:
 
 
 @lru_cache(maxsize=4096)
+def _business_open_time(hours: WeeklyHours, zone_name: str, day_start: int) -> OpenTime:
+    # The business hours of the week before the UTC day starting at
+    # day_start, and of that day: every week ending inside the day lies
+    # within, so a worker converts a (week, zone) pair once a day, not once
+    # a report (each is as of its own instant).
+    return open_time(business_intervals(hours, zone_name, day_start - WEEK, day_start + DAY))
+
+
+@lru_cache(maxsize=4096)
 def _week_open_time_shared(hours: WeeklyHours, zone_name: str, as_of: int) -> WeekOpenTime:
-    # Built once per (week, zone) pair, from its shared business intervals.
-    business = _business_intervals_shared(hours, zone_name, as_of - WEEK, as_of)
-    return _week_open_time(open_time(business), as_of)
+    # Built once per (week, zone) pair and report.
+    return _week_open_time(_business_open_time(hours, zone_name, as_of - as_of % DAY), as_of)
 
 
 @lru_cache(maxsize=4096)

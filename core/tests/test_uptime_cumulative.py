@@ -151,7 +151,7 @@ def test_stores_of_a_week_and_zone_share_one_cumulative_open_time():
     assert uptime._week_open_time_shared(same_week, CHICAGO, as_of) is shared
     # Eight hours a day for seven days, the last hour 17:00-18:00 closed, the
     # last day's 9:00-17:00 open.
-    assert shared.at_end == 7 * 8 * HOUR
+    assert shared.at_end - shared.open_time.at(as_of - WEEK) == 7 * 8 * HOUR
     assert (shared.at_end - shared.at_hour_start, shared.at_end - shared.at_day_start) == (0, 8 * HOUR)
     holiday = ((as_of - 2 * DAY, as_of - DAY),)
     closed = uptime._week_open_time_closed(shared, holiday, as_of)
@@ -176,3 +176,29 @@ def test_figures_equal_the_reference_around_the_windows_starts():
                 for spans in cases:
                     new, reference = both(spans, hours, CHICAGO, as_of, STALE)
                     assert new == reference, (hours, spans)
+
+
+def test_reports_as_of_instants_of_one_utc_day_share_the_pairs_business_hours():
+    # 2024-01-10 in UTC: a report at 00:00 and one at 23:59 look up in one
+    # open time of the pair; one at 00:00 the next day builds its own.
+    hours = uptime.weekly_hours([HoursEntry(day, t(9), t(17)) for day in range(7)])
+    midnight = local("UTC", 2024, 1, 10, 0)
+    first = uptime._week_open_time_shared(hours, CHICAGO, midnight)
+    last = uptime._week_open_time_shared(hours, CHICAGO, midnight + DAY - MINUTE)
+    following = uptime._week_open_time_shared(hours, CHICAGO, midnight + DAY)
+    assert first is not last and first.open_time is last.open_time
+    assert following.open_time is not first.open_time
+
+
+def test_figures_equal_the_reference_as_of_the_first_and_last_instants_of_a_utc_day():
+    # The pair's open time covers the week before the UTC day and the day:
+    # a week ending at the day's first or last microsecond is inside it, in
+    # zones behind, ahead of and half an hour off UTC.
+    midnight = local("UTC", 2024, 3, 10, 0)  # Chicago springs forward at 08:00 UTC
+    hours = uptime.weekly_hours([HoursEntry(day, t(8), t(23)) for day in range(7)])
+    for zone_name in (CHICAGO, "Asia/Kolkata", "Pacific/Auckland"):
+        for as_of in (midnight, midnight + 1, midnight + DAY - 1):
+            spans = [Span(True, as_of - 8 * DAY, as_of - 3 * DAY), Span(False, as_of - 3 * DAY + HOUR, as_of - HOUR)]
+            for week in (hours, uptime.ALWAYS_OPEN):
+                new, reference = both(spans, week, zone_name, as_of, STALE)
+                assert new == reference, (zone_name, as_of)
