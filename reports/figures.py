@@ -58,15 +58,25 @@ def store_figures(
             end=as_of,
             organization_of={row.pk: row.organization_id for row in batch},
         )
+        # A chain's stores share their closures' rules (one tuple,
+        # store_closure_rules): resolved once per zone, looked up by identity
+        # rather than hashing the rules again for every store.
+        closed_in: dict[tuple[int, str], Sequence[uptime.Interval]] = {}
         for row in batch:
             store = inputs[row.pk]
+            closures: Sequence[uptime.Interval] = ()
+            if store.closures:
+                key = (id(store.closures), row.timezone)
+                closures = closed_in.get(key)
+                if closures is None:
+                    closures = closed_in[key] = closure_intervals(store.closures, row.timezone, week_start_micros, as_of_micros)
             yield row, uptime.store_uptime(
                 spans=store.spans,
                 hours=store.hours,
                 zone_name=row.timezone,
                 as_of=as_of_micros,
                 stale_after=stale,
-                closures=closure_intervals(store.closures, row.timezone, week_start_micros, as_of_micros),
+                closures=closures,
             )
         if on_chunk is not None:
             on_chunk(offset + len(batch))

@@ -277,7 +277,8 @@ def store_closures(
     most four queries (three with `organization_of`, each store's
     organization id): a closure covers the stores it lists, or its group's
     stores, or every store of its organization (read now, so a store added
-    to a group later is covered too)."""
+    to a group later is covered too). Stores with the same closures may
+    share one list: read them, do not change them."""
     found: dict[int, list[CoveringClosure]] = {pk: [] for pk in store_pks}
     if not store_pks:
         return found
@@ -313,16 +314,19 @@ def store_closures(
             by_group[group_id].append(closure)
         else:
             by_organization[organization_id].append(closure)
+    # The stores of an organization share its list (store_closure_rules
+    # resolves it once); a store's list is copied when its own closures join.
+    none: list[CoveringClosure] = []
     for pk in store_pks:
-        found[pk].extend(by_organization.get(organization_of.get(pk), ()))
+        found[pk] = by_organization.get(organization_of.get(pk), none)
     if by_group:
         memberships = Store.groups.through.objects.filter(InIntegers("store_id", store_pks), storegroup_id__in=list(by_group))
         for store_pk, group_id in _rows(memberships.order_by().values_list("store_id", "storegroup_id")):
-            found[store_pk].extend(by_group[group_id])
+            found[store_pk] = [*found[store_pk], *by_group[group_id]]
     if listed:
         links = Closure.stores.through.objects.filter(InIntegers("store_id", store_pks), closure_id__in=list(listed))
         for closure_pk, store_pk in _rows(links.order_by().values_list("closure_id", "store_id")):
-            found[store_pk].append(listed[closure_pk])
+            found[store_pk] = [*found[store_pk], listed[closure_pk]]
     return found
 
 
@@ -336,7 +340,16 @@ def store_closure_rules(
     """store_closures as the engine takes them: each store's rules, sorted,
     so that stores with the same closures share one tuple and one resolution per zone."""
     covering = store_closures(store_pks=store_pks, start=start, end=end, organization_of=organization_of)
-    return {pk: tuple(sorted({closure.rule for closure in closures})) for pk, closures in covering.items()}
+    # By the list's identity: stores sharing one (store_closures) share its
+    # rules, sorted once (covering keeps every list alive meanwhile).
+    resolved: dict[int, tuple[ClosureRule, ...]] = {}
+    rules_of: dict[int, tuple[ClosureRule, ...]] = {}
+    for pk, closures in covering.items():
+        rules = resolved.get(id(closures))
+        if rules is None:
+            rules = resolved[id(closures)] = tuple(sorted({closure.rule for closure in closures}))
+        rules_of[pk] = rules
+    return rules_of
 
 
 def store_latest_spans(*, store_pks: Sequence[int]) -> dict[int, StatusSpan]:
