@@ -89,7 +89,9 @@ class MeasuredFirst:
     figures first, in that order, then those added since the last refresh
     (no figures yet), by store id. The first part is an inner join, which
     PostgreSQL walks down the column's index for a page; a left join sorted
-    on COALESCE(column, 0) sorted every store to show fifty."""
+    on COALESCE(column, 0) sorted every store to show fifty. The counts come
+    from the page's totals: a refresh writing between the two reads may move
+    a store across the boundary for that one request."""
 
     def __init__(self, *, measured: QuerySet, unmeasured: QuerySet, measured_count: int, count: int) -> None:
         self.measured, self.unmeasured = measured, unmeasured
