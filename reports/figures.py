@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django_tasks import task
 
@@ -131,7 +131,9 @@ def figures_refresh(
     skip_if_fresh: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Recompute every store's dashboard figures as of `as_of` (default now).
+    """Recompute every store's dashboard figures as of `as_of` (default now),
+    in this process (`manage.py figures_refresh`; the background refresh
+    spreads the same batches over the workers: figures_refresh_task).
 
     The same computation as a CSV report, over all stores, written in bulk;
     returns the number of stores (0 when skipped because they are fresh, and
@@ -140,35 +142,51 @@ def figures_refresh(
     """
     as_of = as_of or timezone.now()
     try:
-        if skip_if_fresh and not FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, forced=True).exists():
-            latest = figures_as_of()
-            if latest is not None and as_of - latest <= figures_max_age() / 2:
-                return 0
+        if skip_if_fresh and _fresh(as_of):
+            return 0
         return _figures_compute(as_of, progress)
     finally:
-        FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(queued_at=None, forced=False)
+        _refresh_ended()
+
+
+def _fresh(as_of: dt.datetime) -> bool:
+    """Whether a background refresh may skip: figures younger than half the period, and nobody pressed Refresh."""
+    if FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, forced=True).exists():
+        return False
+    latest = figures_as_of()
+    return latest is not None and as_of - latest <= figures_max_age() / 2
+
+
+def _refresh_ended() -> None:
+    FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(queued_at=None, forced=False, batches_left=0)
+
+
+FIGURES_ROW_FIELDS = ("store", "as_of", *FIGURES_FIELDS)
+
+
+def _figures_write(rows: list[tuple[object, ...]]) -> None:
+    # A batch's rows replaced in one short transaction, deleted then copied
+    # in (insert_rows): an upsert through model instances spent two thirds
+    # of a refresh preparing their values. Another refresh (the command
+    # beside the task) writing the same stores waits for this batch to
+    # commit, then deletes what it wrote: never a duplicate row.
+    list(FiguresRefresh.objects.select_for_update().filter(pk=FiguresRefresh.ROW).values_list("pk"))
+    StoreFigures.objects.filter(InIntegers("store_id", [row[0] for row in rows])).delete()
+    insert_rows(StoreFigures, FIGURES_ROW_FIELDS, rows)
 
 
 def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
     stores = [StoreRow(*values) for values in Store.objects.values_list(*STORE_ROW_FIELDS)]
     if progress is not None:
         progress(0, len(stores))
-    fields = ("store", "as_of", *FIGURES_FIELDS)
     batch: list[tuple[object, ...]] = []
 
     # The row whose lock orders the batches of refreshes running at once.
     FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
 
     def flush() -> None:
-        # A batch's rows replaced in one short transaction, deleted then copied
-        # in (insert_rows): an upsert through model instances spent two thirds
-        # of a refresh preparing their values. Another refresh (the command
-        # beside the task) writing the same stores waits for this batch to
-        # commit, then deletes what it wrote: never a duplicate row.
         with transaction.atomic():
-            list(FiguresRefresh.objects.select_for_update().filter(pk=FiguresRefresh.ROW).values_list("pk"))
-            StoreFigures.objects.filter(InIntegers("store_id", [row[0] for row in batch])).delete()
-            insert_rows(StoreFigures, fields, batch)
+            _figures_write(batch)
         batch.clear()
 
     on_chunk = None if progress is None else (lambda done: progress(done, len(stores)))
@@ -183,5 +201,46 @@ def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | 
 
 @task()
 def figures_refresh_task(force: bool = False) -> int:
-    """figures_refresh in the background: skipped when the figures are fresh, unless forced."""
-    return figures_refresh(skip_if_fresh=not force)
+    """The background refresh: skipped when the figures are fresh, unless
+    forced; otherwise every store's figures as of now, in batches of
+    READ_BATCH_SIZE stores queued as tasks of their own
+    (figures_batch_task), so that every worker computes some, as the chunks
+    of a report. The last batch done ends the queued refresh. Returns the
+    number of stores (0 when skipped)."""
+    as_of = timezone.now()
+    if _fresh(as_of):
+        _refresh_ended()
+        return 0
+    pks = list(Store.objects.order_by("pk").values_list("pk", flat=True))
+    if not pks:
+        _refresh_ended()
+        return 0
+    # Ranges of primary keys, so a task's arguments stay small; a store added
+    # since has a later key and waits for the next refresh.
+    ranges = [(pks[start], pks[min(start + READ_BATCH_SIZE, len(pks)) - 1]) for start in range(0, len(pks), READ_BATCH_SIZE)]
+    FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
+    FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(batches_left=len(ranges))
+    for first_pk, last_pk in ranges:
+        figures_batch_task.enqueue(as_of=as_of.isoformat(), first_pk=first_pk, last_pk=last_pk)
+    return len(pks)
+
+
+@task()
+def figures_batch_task(as_of: str, first_pk: int, last_pk: int) -> int:
+    """One batch of the background refresh: the figures of the stores whose
+    primary keys are in [first_pk, last_pk], as of `as_of` (ISO 8601).
+    Returns the number of stores."""
+    moment = dt.datetime.fromisoformat(as_of)
+    stores = [
+        StoreRow(*values)
+        for values in Store.objects.filter(pk__gte=first_pk, pk__lte=last_pk).order_by("pk").values_list(*STORE_ROW_FIELDS)
+    ]
+    rows = [(row.pk, moment, *figures) for row, figures in store_figures(stores=stores, as_of=moment)]
+    with transaction.atomic():
+        if rows:
+            _figures_write(rows)
+        refresh = FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, batches_left__gt=0)
+        refresh.update(batches_left=F("batches_left") - 1)
+        # The last batch (in any order: they run at once) ends the refresh.
+        FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, batches_left=0).update(queued_at=None, forced=False)
+    return len(rows)

@@ -103,6 +103,9 @@ class FiguresRefresh(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     # A person asked for it ("Refresh"): it runs even if the figures are fresh.
     forced = models.BooleanField(default=False)
+    # The batches of the background refresh not done yet (figures_batch_task):
+    # the last one clears queued_at.
+    batches_left = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = "figures refresh"

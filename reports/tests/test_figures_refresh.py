@@ -1,11 +1,16 @@
 """manage.py figures_refresh: every store's figures, and a progress bar of the stores only on a terminal."""
+import datetime as dt
 import io
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
 
-from reports.models import StoreFigures
+from reports.figures import FIGURES_FIELDS
+from reports.models import FiguresRefresh, StoreFigures
+from stores.models import Store
+from stores.services import PollInput, polls_record
 from stores.tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +75,53 @@ def test_refreshes_running_at_once_each_leave_one_row_per_store(monkeypatch):
         thread.join(timeout=60)
     assert not errors, errors
     assert StoreFigures.objects.count() == 12
+
+
+def _figures_by_store() -> dict[int, tuple]:
+    return {row[0]: row[1:] for row in StoreFigures.objects.order_by("store_id").values_list("store_id", *FIGURES_FIELDS)}
+
+
+def test_the_background_refresh_queues_a_batch_task_per_batch_with_the_same_figures_as_the_command(monkeypatch, owner):
+    from django.utils import timezone
+
+    from reports import figures
+
+    stores = [StoreFactory(owner=owner, store_id=f"b-{n}") for n in range(5)]
+    now = timezone.now()
+    for number, store in enumerate(stores):  # each down for a different share of the last hours
+        polls_record(polls=[PollInput(store.store_id, now - dt.timedelta(hours=3), "inactive"),
+                            PollInput(store.store_id, now - dt.timedelta(minutes=30 * number), "active")],
+                     stores=Store.objects.filter(pk=store.pk))
+    monkeypatch.setattr("reports.figures.READ_BATCH_SIZE", 2)
+    batches: list[dict] = []
+    batch_task = figures.figures_batch_task
+    monkeypatch.setattr(
+        figures, "figures_batch_task", SimpleNamespace(enqueue=lambda **kwargs: (batches.append(kwargs), batch_task.call(**kwargs)))
+    )
+    assert figures.figures_refresh_task.call(force=True) == 5
+    pks = [store.pk for store in stores]
+    assert [(batch["first_pk"], batch["last_pk"]) for batch in batches] == [(pks[0], pks[1]), (pks[2], pks[3]), (pks[4], pks[4])]
+    as_of = dt.datetime.fromisoformat(batches[0]["as_of"])
+    in_batches = _figures_by_store()
+    assert set(StoreFigures.objects.values_list("as_of", flat=True)) == {as_of}
+    figures.figures_refresh(as_of=as_of)  # the command's way, in one process
+    assert _figures_by_store() == in_batches
+    assert any(row[3] for row in in_batches.values())  # some downtime: the figures are not all zero
+
+
+def test_the_last_batch_done_ends_the_queued_refresh(owner):
+    from django.utils import timezone
+
+    from reports import figures
+
+    first, second = StoreFactory(owner=owner, store_id="e-1"), StoreFactory(owner=owner, store_id="e-2")
+    now = timezone.now()
+    figures.figures_refresh_queue(now=now, force=True)
+    FiguresRefresh.objects.update(batches_left=2)
+    figures.figures_batch_task.call(as_of=now.isoformat(), first_pk=second.pk, last_pk=second.pk)
+    refresh = FiguresRefresh.objects.get()
+    assert (refresh.batches_left, refresh.queued_at, refresh.forced) == (1, now, True)
+    figures.figures_batch_task.call(as_of=now.isoformat(), first_pk=first.pk, last_pk=first.pk)
+    refresh = FiguresRefresh.objects.get()
+    assert (refresh.batches_left, refresh.queued_at, refresh.forced) == (0, None, False)
+    assert StoreFigures.objects.count() == 2
