@@ -21,8 +21,15 @@ What it does, and why each step is there:
    would show "no signal" and every request would queue a refresh.
    The stores are loaded into one organization, made with its admin
    (bench/dataset.py create_owner, as `manage.py create_owner` does).
-2. It times reports.figures.figures_refresh once: the background job that
-   fills StoreFigures, which the dashboard sorts, filters and totals on.
+2. It times the refresh of StoreFigures, which the dashboard sorts, filters
+   and totals on: the background refresh as the Refresh button queues it
+   (figures_refresh_queue, forced), run by --workers `manage.py db_worker`
+   processes (figures_refresh_task queues a task per batch of stores, as a
+   report queues its chunks), from queueing to the last batch done; then
+   reports.figures.figures_refresh in this process (`manage.py
+   figures_refresh`) as of the same instant, which must leave every store's
+   figures exactly as the batches wrote them. The target is the background
+   refresh's.
 3. It puts every other store (by primary key; 5,000 of 10,000) into a group
    named "half", with one bulk insert into the stores-groups table, and
    makes three users: a superuser, the organization's admin (every store),
@@ -520,8 +527,62 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+class RefreshTimes(NamedTuple):
+    background: float  # queued (forced) to the last batch done, on the workers
+    in_process: float  # figures_refresh in this process, as of the same instant
+    stores: int
+    workers: int
+
+
+def time_refreshes(stores: int, *, workers: int, interval: float) -> RefreshTimes:
+    """The background refresh run by `workers` db_worker processes, queued as
+    the Refresh button queues it and timed to its last batch done; then
+    figures_refresh in this process as of the same instant, timed, which
+    must leave every store's figures as the batches wrote them."""
+    import tempfile
+
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from reports.figures import FIGURES_FIELDS, figures_refresh, figures_refresh_queue
+    from reports.models import FiguresRefresh, StoreFigures
+
+    def written() -> dict[int, tuple[Any, ...]]:
+        rows = StoreFigures.objects.values_list("store_id", "as_of", *FIGURES_FIELDS)
+        return {row[0]: row[1:] for row in rows.iterator(chunk_size=10_000)}
+
+    with (
+        tempfile.TemporaryDirectory(prefix="dashboard-bench-workers-") as log_dir,
+        harness.db_workers(workers, interval=interval, log_dir=Path(log_dir)) as processes,
+        override_settings(TASKS=harness.DATABASE_TASKS),
+    ):
+        queued = FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, queued_at__isnull=False)
+        started = time.perf_counter()
+        # Autocommit: on_commit queues figures_refresh_task at once.
+        if not figures_refresh_queue(now=timezone.now(), force=True):
+            raise SystemExit("a figures refresh was queued already")
+        while queued.exists():
+            if time.perf_counter() - started > 600:
+                raise SystemExit("the background figures refresh still runs after 600 s")
+            if all(process.poll() is not None for process in processes):
+                logs = "\n".join(path.read_text(errors="replace")[-2000:] for path in Path(log_dir).iterdir())
+                raise SystemExit(f"every worker exited:\n{logs}")
+            time.sleep(0.02)
+        background = time.perf_counter() - started
+    batches = written()
+    instants = {values[0] for values in batches.values()}
+    if len(batches) != stores or len(instants) != 1:
+        raise SystemExit(f"the background refresh wrote {len(batches):,} rows as of {len(instants)} instants")
+    started = time.perf_counter()
+    figures_refresh(as_of=instants.pop())
+    in_process = time.perf_counter() - started
+    if written() != batches:
+        raise SystemExit("the background refresh's figures differ from figures_refresh's as of the same instant")
+    return RefreshTimes(background, in_process, stores, workers)
+
+
 def targets(
-    stores: int, results: Sequence[PageResult], check: QueryCheck, args: argparse.Namespace, refresh_seconds: float
+    stores: int, results: Sequence[PageResult], check: QueryCheck, args: argparse.Namespace, refresh: RefreshTimes
 ) -> list[harness.Target]:
     slowest = max(results, key=lambda result: result.median_ms)
     viewer_lists = [result for result in results if result.user == VIEWER and result.is_list]
@@ -541,10 +602,10 @@ def targets(
             "met": viewer_slowest.median_ms < args.viewer_target_ms,
         },
         {
-            "target": f"Dashboard figures refresh (figures_refresh), {stores:,} stores",
+            "target": f"Dashboard figures refresh in the background, {stores:,} stores, {refresh.workers} workers",
             "goal": f"≤ {args.refresh_target_s:g} s",
-            "measured": f"{refresh_seconds:.2f} s",
-            "met": refresh_seconds <= args.refresh_target_s,
+            "measured": f"{refresh.background:.2f} s (figures_refresh in one process: {refresh.in_process:.2f} s)",
+            "met": refresh.background <= args.refresh_target_s,
         },
         {
             "target": "Dashboard queries per page",
@@ -596,7 +657,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--refresh-target-s",
         type=float,
         default=REFRESH_TARGET_SECONDS,
-        help=f"target for figures_refresh over every store (default {REFRESH_TARGET_SECONDS:g} s)",
+        help=f"target for the background refresh of every store's figures (default {REFRESH_TARGET_SECONDS:g} s)",
+    )
+    parser.add_argument(
+        "--workers", type=harness.positive_int, default=2, help="db_worker processes for the background refresh (default 2)"
+    )
+    parser.add_argument(
+        "--worker-interval",
+        type=float,
+        default=0.1,
+        help="seconds an idle worker waits before it looks at the queue again (db_worker --interval; default 0.1)",
     )
     parser.add_argument("--profile", action="store_true", help="profile every page, not only those over the target")
     parser.add_argument(
@@ -631,10 +701,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     hosts = [host for host in os.environ.get("ALLOWED_HOSTS", "").split(",") if host]
     os.environ["ALLOWED_HOSTS"] = ",".join([*hosts, "testserver"])
     with harness.bench_database(database, keep=args.keep, media_prefix="dashboard-bench-media-"):
-        section, results, check, refresh_seconds = benchmark(args, stores, harness.machine(database.server_conninfo()))
+        section, results, check, refresh = benchmark(args, stores, harness.machine(database.server_conninfo()))
     print()
     print(section)
-    goals = targets(len(stores), results, check, args, refresh_seconds)
+    goals = targets(len(stores), results, check, args, refresh)
     for line in harness.target_lines(goals):
         print(line)
     problems = check.problems()
@@ -653,13 +723,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def benchmark(
     args: argparse.Namespace, stores: list[StoreSpec], machine: harness.Machine
-) -> tuple[str, list[PageResult], QueryCheck, float]:
+) -> tuple[str, list[PageResult], QueryCheck, RefreshTimes]:
     from django.db import connection
     from django.test import Client, override_settings
     from django.utils import timezone
 
     from accounts.models import StoreGroup
-    from reports.figures import figures_as_of, figures_refresh
+    from reports.figures import figures_as_of
     from reports.models import StoreFigures
     from stores.models import Store
 
@@ -694,10 +764,11 @@ def benchmark(
     if viewer_sees != in_half:
         raise SystemExit(f"the viewer sees {viewer_sees:,} stores, its group holds {in_half:,}")
 
-    started = time.perf_counter()
-    refreshed = figures_refresh()
-    refresh_seconds = time.perf_counter() - started
-    print(f"figures_refresh: {refreshed:,} stores in {refresh_seconds:.2f} s")
+    refresh = time_refreshes(len(stores), workers=args.workers, interval=args.worker_interval)
+    print(
+        f"figures refresh: {refresh.background:.2f} s in the background ({refresh.workers} workers), "
+        f"{refresh.in_process:.2f} s in one process (figures_refresh), the same figures"
+    )
     vacuum_analyze(StoreFigures)
     as_of = figures_as_of()
     if StoreFigures.objects.count() != len(stores):
@@ -776,7 +847,11 @@ def benchmark(
             f"{hours_rows:,} business hours rows, {span_rows:,} spans from {polls_total:,} generated polls "
             f"({args.days} days ending at the start of the run)"
         ),
-        "figures_refresh (the background job behind the dashboard)": f"{refresh_seconds:.2f} s for {refreshed:,} stores",
+        "figures refresh (the background job behind the dashboard)": (
+            f"{refresh.background:.2f} s for {refresh.stores:,} stores on {refresh.workers} `db_worker` processes "
+            f"(--interval {args.worker_interval:g}), from queueing to the last batch done; `figures_refresh` in one "
+            f"process, as of the same instant: {refresh.in_process:.2f} s, the same figures for every store"
+        ),
         "load average (1, 5, 15 min) before and after the timed requests": (
             f"{' / '.join(f'{x:.2f}' for x in load_before)}, {' / '.join(f'{x:.2f}' for x in load_after)} "
             f"({machine.cpus} CPUs; the run itself keeps about one busy)"
@@ -789,7 +864,7 @@ def benchmark(
     }
     connection.close()
     section = markdown(stores=len(stores), results=results, check=check, machine=machine, facts=facts, args=args)
-    return section, results, check, refresh_seconds
+    return section, results, check, refresh
 
 
 if __name__ == "__main__":
