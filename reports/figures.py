@@ -37,14 +37,11 @@ class StoreRow(NamedTuple):
 STORE_ROW_FIELDS = StoreRow._fields
 
 
-def store_figures(
-    *, stores: Sequence[StoreRow], as_of: dt.datetime, on_chunk: Callable[[int], None] | None = None
-) -> Iterator[tuple[StoreRow, uptime.UptimeFigures]]:
+def store_figures(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator[tuple[StoreRow, uptime.UptimeFigures]]:
     """The engine's figures for each store, in the given order, as of `as_of`.
 
     Reads in batches (three queries each), so memory stays bounded whatever
-    the number of stores; `on_chunk` gets the number of stores done after
-    each. The CSV reports and the dashboard both come from here.
+    the number of stores. The CSV reports and the dashboard both come from here.
     """
     as_of_micros = instants.to_micros(as_of)
     stale = stale_after()
@@ -78,8 +75,6 @@ def store_figures(
                 stale_after=stale,
                 closures=closures,
             )
-        if on_chunk is not None:
-            on_chunk(offset + len(batch))
 
 
 FIGURES_FIELDS = uptime.UptimeFigures._fields
@@ -112,7 +107,7 @@ def figures_refresh_queue(*, now: dt.datetime, force: bool = False) -> bool:
     UPDATE succeeds for one caller only. A refresh queued longer ago than the
     refresh period is taken for lost, and may be queued again.
     """
-    FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
+    _refresh_row()
     row = FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW)
     claimed = row.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - figures_max_age())).update(
         queued_at=now, forced=force
@@ -175,28 +170,43 @@ def _figures_write(rows: list[tuple[object, ...]]) -> None:
     insert_rows(StoreFigures, FIGURES_ROW_FIELDS, rows)
 
 
-def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
-    stores = [StoreRow(*values) for values in Store.objects.values_list(*STORE_ROW_FIELDS)]
-    if progress is not None:
-        progress(0, len(stores))
-    batch: list[tuple[object, ...]] = []
-
-    # The row whose lock orders the batches of refreshes running at once.
+def _refresh_row() -> None:
+    # The one row, made on first use; its lock orders the batches of refreshes running at once.
     FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
 
-    def flush() -> None:
-        with transaction.atomic():
-            _figures_write(batch)
-        batch.clear()
 
-    on_chunk = None if progress is None else (lambda done: progress(done, len(stores)))
-    for row, figures in store_figures(stores=stores, as_of=as_of, on_chunk=on_chunk):
-        batch.append((row.pk, as_of, *figures))
-        if len(batch) >= READ_BATCH_SIZE:
-            flush()
-    if batch:
-        flush()
-    return len(stores)
+def _batch_ranges() -> tuple[list[tuple[int, int]], int]:
+    """Every store in batches of READ_BATCH_SIZE, as ranges of primary keys
+    (first, last), and the number of stores: a batch task's arguments stay
+    small whatever its size; a store added since has a later key and waits
+    for the next refresh."""
+    pks = list(Store.objects.order_by("pk").values_list("pk", flat=True))
+    ranges = [(pks[start], pks[min(start + READ_BATCH_SIZE, len(pks)) - 1]) for start in range(0, len(pks), READ_BATCH_SIZE)]
+    return ranges, len(pks)
+
+
+def _batch_rows(as_of: dt.datetime, first_pk: int, last_pk: int) -> list[tuple[object, ...]]:
+    """The StoreFigures rows (FIGURES_ROW_FIELDS) of the stores with primary keys in [first_pk, last_pk]."""
+    found = Store.objects.filter(pk__gte=first_pk, pk__lte=last_pk).order_by("pk").values_list(*STORE_ROW_FIELDS)
+    stores = [StoreRow(*values) for values in found]
+    return [(row.pk, as_of, *figures) for row, figures in store_figures(stores=stores, as_of=as_of)]
+
+
+def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
+    ranges, stores = _batch_ranges()
+    if progress is not None:
+        progress(0, stores)
+    _refresh_row()
+    done = 0
+    for first_pk, last_pk in ranges:
+        rows = _batch_rows(as_of, first_pk, last_pk)
+        if rows:  # none when the batch's stores were deleted meanwhile
+            with transaction.atomic():
+                _figures_write(rows)
+        done += len(rows)
+        if progress is not None:
+            progress(done, stores)
+    return done
 
 
 @task()
@@ -208,21 +218,15 @@ def figures_refresh_task(force: bool = False) -> int:
     of a report. The last batch done ends the queued refresh. Returns the
     number of stores (0 when skipped)."""
     as_of = timezone.now()
-    if _fresh(as_of):
+    ranges, stores = ([], 0) if _fresh(as_of) else _batch_ranges()
+    if not ranges:
         _refresh_ended()
         return 0
-    pks = list(Store.objects.order_by("pk").values_list("pk", flat=True))
-    if not pks:
-        _refresh_ended()
-        return 0
-    # Ranges of primary keys, so a task's arguments stay small; a store added
-    # since has a later key and waits for the next refresh.
-    ranges = [(pks[start], pks[min(start + READ_BATCH_SIZE, len(pks)) - 1]) for start in range(0, len(pks), READ_BATCH_SIZE)]
-    FiguresRefresh.objects.bulk_create([FiguresRefresh(pk=FiguresRefresh.ROW)], ignore_conflicts=True)
+    _refresh_row()
     FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW).update(batches_left=len(ranges))
     for first_pk, last_pk in ranges:
         figures_batch_task.enqueue(as_of=as_of.isoformat(), first_pk=first_pk, last_pk=last_pk)
-    return len(pks)
+    return stores
 
 
 @task()
@@ -230,12 +234,7 @@ def figures_batch_task(as_of: str, first_pk: int, last_pk: int) -> int:
     """One batch of the background refresh: the figures of the stores whose
     primary keys are in [first_pk, last_pk], as of `as_of` (ISO 8601).
     Returns the number of stores."""
-    moment = dt.datetime.fromisoformat(as_of)
-    stores = [
-        StoreRow(*values)
-        for values in Store.objects.filter(pk__gte=first_pk, pk__lte=last_pk).order_by("pk").values_list(*STORE_ROW_FIELDS)
-    ]
-    rows = [(row.pk, moment, *figures) for row, figures in store_figures(stores=stores, as_of=moment)]
+    rows = _batch_rows(dt.datetime.fromisoformat(as_of), first_pk, last_pk)
     with transaction.atomic():
         if rows:
             _figures_write(rows)
