@@ -46,8 +46,10 @@ def auth_failure_wait(request: HttpRequest) -> int | None:
         return None
     stem, allowed, period = subject
     failures = cache.get(f"{stem}:failures")
+    if failures is None or failures < allowed:
+        return None  # every request with credentials asks: the start is read only past the limit
     started = window_started(f"{stem}:failures")
-    if failures is None or started is None or failures < allowed:
+    if started is None:
         return None
     remaining = started + period - time.time()
     return math.ceil(remaining) if remaining > 0 else None

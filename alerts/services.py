@@ -66,14 +66,19 @@ def alert_candidates(*, now: dt.datetime) -> list[Candidate]:
     ]
 
 
-def _histories(stores: Sequence[Candidate], now: dt.datetime) -> dict[int, StoreRule]:
+def _histories(
+    stores: Sequence[Candidate], now: dt.datetime, organization_of: dict[int, int] | None = None
+) -> dict[int, StoreRule]:
     """Each store's incidents over the week before `now`, by the rule, and
     whether `now` is inside its business hours with closures taken out (only
-    then are openings and reminders sent)."""
+    then are openings and reminders sent). `organization_of`, when the
+    caller has read it, spares the closures' read of the store rows."""
     end = instants.to_micros(now)
     start = end - instants.WEEK
     stale = stale_after()
-    inputs = store_uptime_inputs(store_pks=[pk for pk, _, _ in stores], start=now - dt.timedelta(days=7), end=now)
+    inputs = store_uptime_inputs(
+        store_pks=[pk for pk, _, _ in stores], start=now - dt.timedelta(days=7), end=now, organization_of=organization_of
+    )
     histories = {}
     for pk, zone, grace_minutes in stores:
         store = inputs[pk]
@@ -290,15 +295,27 @@ def incidents_resolve_recovered(*, recovered: dict[int, Sequence[dt.datetime]]) 
     if not recovered:
         return 0
     ends_of = {pk: list(ends) for pk, ends in recovered.items()}
-    stores = [
-        Candidate(*row)
-        for row in Store.objects.filter(pk__in=list(ends_of)).with_alert_grace().values_list("pk", "timezone", "alert_grace")
-    ]
+    rows = (
+        Store.objects.filter(pk__in=list(ends_of))
+        .with_alert_grace()
+        .values_list("pk", "timezone", "alert_grace", "organization_id", "incident_open")
+    )
+    stores: list[Candidate] = []
+    organization_of: dict[int, int] = {}
+    flagged: list[int] = []  # the stores with an open incident (their rows are locked: the flag is current)
+    for pk, zone, grace, organization_id, incident_open in rows:
+        stores.append(Candidate(pk, zone, grace))
+        organization_of[pk] = organization_id
+        if incident_open:
+            flagged.append(pk)
     # One read for all, up to just past the latest of these polls, so that the
     # rule sees each of them end its run.
     latest = max(max(ends) for ends in ends_of.values())
-    rules = _histories(stores, latest + dt.timedelta(microseconds=1))
-    open_incidents = {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=list(ends_of))}
+    rules = _histories(stores, latest + dt.timedelta(microseconds=1), organization_of)
+    # Most recoveries end a run no pass has opened an incident for: no query for them.
+    open_incidents = (
+        {incident.store_id: incident for incident in Incident.objects.open().filter(store_id__in=flagged)} if flagged else {}
+    )
     ended: dict[int, list[RuleIncident]] = {}
     for pk, _, _ in stores:
         ends = {instants.to_micros(at) for at in ends_of[pk]}
@@ -325,7 +342,8 @@ def incidents_resolve_recovered(*, recovered: dict[int, Sequence[dt.datetime]]) 
             if (pk, _moment(run.started_at)) not in known
             and (incident is None or _moment(run.started_at) != incident.started_at)
         ]
-    Store.objects.filter(pk__in=list(ends_of), incident_open=True).update(incident_open=False)
+    if flagged:
+        Store.objects.filter(pk__in=flagged).update(incident_open=False)
     return count + _incidents_record(past)
 
 

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Incident
 from alerts.services import alerts_evaluate
@@ -170,6 +171,29 @@ def test_an_incident_that_opened_and_ended_between_two_passes_is_recorded_by_the
     assert not Notification.objects.exists()
     # A later pass finds nothing to add.
     assert (evaluate_at(chicago(10, 10, 30)).opened, Incident.objects.count()) == (0, 1)
+
+
+def test_a_poll_ending_a_run_no_pass_opened_reads_no_open_incident_and_clears_no_flag(store, owner):
+    """Inactive 10:00-10:20 Chicago, active at 10:25, no pass in between: the
+    store's flag says no incident is open, so the request neither looks for
+    one nor clears the flag; it still records the run's incident."""
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 25), "inactive")
+    with CaptureQueriesContext(connection) as queries:
+        post("chi-1", chicago(10, 10, 25), "active")
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert not [sql for sql in statements if "resolved_at" in sql and "IS NULL" in sql]
+    assert not [sql for sql in statements if sql.startswith("UPDATE") and "incident_open" in sql]
+    assert Incident.objects.get().resolved_at == chicago(10, 10, 25)
+
+
+def test_a_poll_ending_a_run_a_pass_opened_resolves_it_and_clears_the_flag(store):
+    polls_every_5_minutes("chi-1", chicago(10, 10), chicago(10, 10, 20), "inactive")
+    assert evaluate_at(chicago(10, 10, 15)).opened == 1
+    assert Store.objects.get(pk=store.pk).incident_open
+    post("chi-1", chicago(10, 10, 25), "active")
+    incident = Incident.objects.get()
+    assert (incident.resolved_at, incident.business_downtime_seconds) == (chicago(10, 10, 25), 25 * 60)
+    assert not Store.objects.get(pk=store.pk).incident_open
 
 
 def test_a_short_blip_ended_by_a_poll_records_nothing(store, owner):
