@@ -748,7 +748,7 @@ class PhaseClock:
 
 READS = "reads: rows into the engine's inputs (Python)"
 READS_WAIT = "reads: database (execute: server work and transfer)"
-ENGINE = "engine: store_uptime and closure_intervals"
+ENGINE = "engine: store_weeks, stores_uptime and closure_intervals"
 TEXTS = "figures to text: core.uptime.report_texts and extended_texts"
 CHUNK = "chunk: store list, CSV lines from the texts"
 ASSEMBLY = "assembly: the two CSV files from the chunk's lines"
@@ -772,8 +772,9 @@ def warm_phases(user: AbstractBaseUser, as_of: dt.datetime) -> dict[str, float]:
 
     clock = PhaseClock(BOOKKEEPING)
     patches: list[tuple[Any, str, str]] = [
-        (reports.figures, "store_uptime_inputs", READS),
-        (core.uptime, "store_uptime", ENGINE),
+        (reports.figures, "store_batch_inputs", READS),
+        (core.uptime, "store_weeks", ENGINE),
+        (reports.figures, "stores_uptime", ENGINE),
         (reports.figures, "closure_intervals", ENGINE),
         (core.uptime, "report_texts", TEXTS),
         (core.uptime, "extended_texts", TEXTS),

@@ -463,6 +463,16 @@ def _status_open_time(
     return monitored_from, at_monitored, up_hour, up_day, up_week, no_signal_hour, no_signal_day, no_signal_week
 
 
+def store_weeks(
+    hours: WeeklyHours, zone_name: str, as_of: int, closures: Sequence[Interval] = ()
+) -> tuple[WeekOpenTime, WeekOpenTime]:
+    """The open time a store is measured in over the week ending at `as_of`:
+    (its business hours', those less the closures). One object each, shared
+    by the stores of a (week, zone) pair, and of a pair and closures."""
+    business = _week_open_time_shared(hours, zone_name, as_of)
+    return business, (_week_open_time_closed(business, tuple(closures), as_of) if closures else business)
+
+
 def store_uptime(
     *,
     spans: Sequence[Span],
@@ -483,8 +493,7 @@ def store_uptime(
     # as_of, no status falls inside the week (status_timeline gives nothing).
     if not spans or spans[0][1] >= as_of:
         return UptimeFigures(0, 0, 0, 0, 0, 0)
-    business = _week_open_time_shared(hours, zone_name, as_of)
-    week = _week_open_time_closed(business, tuple(closures), as_of) if closures else business
+    business, week = store_weeks(hours, zone_name, as_of, closures)
     _, at_hour_start, at_day_start, at_end = week
     measured = _status_open_time(spans, stale_after, as_of - WEEK, as_of, week)
     monitored_from, at_monitored, up_hour, up_day, up_week, no_signal_hour, no_signal_day, no_signal_week = measured

@@ -17,8 +17,9 @@ from common.bulk_writes import insert_rows
 from common.expressions import InIntegers
 from core import instants, uptime
 from core.closures import closure_intervals
+from core.uptime_batch import stores_uptime
 from stores.models import Store, stale_after
-from stores.selectors import store_uptime_inputs
+from stores.selectors import store_batch_inputs
 
 from .models import FiguresRefresh, StoreFigures
 
@@ -49,7 +50,7 @@ def store_figures(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator
     week_start_micros = as_of_micros - instants.WEEK
     for offset in range(0, len(stores), READ_BATCH_SIZE):
         batch = stores[offset : offset + READ_BATCH_SIZE]
-        inputs = store_uptime_inputs(
+        inputs = store_batch_inputs(
             store_pks=[row.pk for row in batch],
             start=week_start,
             end=as_of,
@@ -59,22 +60,18 @@ def store_figures(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator
         # store_closure_rules): resolved once per zone, looked up by identity
         # rather than hashing the rules again for every store.
         closed_in: dict[tuple[int, str], Sequence[uptime.Interval]] = {}
+        weeks: list[tuple[uptime.WeekOpenTime, uptime.WeekOpenTime]] = []
         for row in batch:
-            store = inputs[row.pk]
+            rules = inputs.closures[row.pk]
             closures: Sequence[uptime.Interval] = ()
-            if store.closures:
-                key = (id(store.closures), row.timezone)
+            if rules:
+                key = (id(rules), row.timezone)
                 closures = closed_in.get(key)
                 if closures is None:
-                    closures = closed_in[key] = closure_intervals(store.closures, row.timezone, week_start_micros, as_of_micros)
-            yield row, uptime.store_uptime(
-                spans=store.spans,
-                hours=store.hours,
-                zone_name=row.timezone,
-                as_of=as_of_micros,
-                stale_after=stale,
-                closures=closures,
-            )
+                    closures = closed_in[key] = closure_intervals(rules, row.timezone, week_start_micros, as_of_micros)
+            weeks.append(uptime.store_weeks(inputs.hours[row.pk], row.timezone, as_of_micros, closures))
+        # The batch's stores measured together (core.uptime_batch): store_uptime's figures, in array operations.
+        yield from zip(batch, stores_uptime(spans=inputs.spans, weeks=weeks, as_of=as_of_micros, stale_after=stale))
 
 
 FIGURES_FIELDS = uptime.UptimeFigures._fields

@@ -9,7 +9,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 
-from core import uptime
 from reports.models import Report, ReportStatus
 from stores.tests.factories import StatusSpanFactory, StoreFactory
 
@@ -192,7 +191,7 @@ def test_failed_report_says_why(api, owner, monkeypatch, django_capture_on_commi
     def broken(**kwargs):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(uptime, "store_uptime", broken)
+    monkeypatch.setattr("reports.figures.stores_uptime", broken)
     response = trigger(api, django_capture_on_commit_callbacks)
     assert response.status_code == 202
     report_id = response.json()["report_id"]

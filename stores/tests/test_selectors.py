@@ -7,7 +7,8 @@ from core import instants
 from core import uptime
 from core.uptime import DAY_SECONDS, Span
 from stores.models import PollStatus
-from stores.selectors import store_spans, store_uptime_inputs, store_weekly_hours
+from core.uptime_batch import span_columns
+from stores.selectors import store_batch_inputs, store_span_columns, store_spans, store_uptime_inputs, store_weekly_hours
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +88,42 @@ def test_spans_to_the_microsecond_and_stores_with_none_in_the_range():
     assert spans[fine.pk] == [Span(False, micros(first), micros(first) + 999_999)]
     assert spans[after_only.pk] == spans[empty.pk] == spans[10**12] == []
     assert all(type(span) is Span for span in spans[fine.pk])
+
+
+def test_span_columns_are_the_stores_spans_end_to_end_in_the_order_asked():
+    """The same spans as store_spans, to the microsecond, laid end to end in
+    the order of the keys given (not the keys' order), with a length of 0
+    for a store without spans in the range and for an unknown key."""
+    busy, quiet, empty = StoreFactory(), StoreFactory(), StoreFactory()
+    first = dt.datetime(2024, 1, 5, 12, 9, 39, 388884, tzinfo=UTC)
+    StatusSpanFactory(store=busy, status=PollStatus.ACTIVE, first_poll_at=START - dt.timedelta(hours=3), last_poll_at=START - dt.timedelta(hours=1))
+    StatusSpanFactory(store=busy, status=PollStatus.INACTIVE, first_poll_at=first, last_poll_at=first + dt.timedelta(hours=2, microseconds=1))
+    StatusSpanFactory(store=quiet, status=PollStatus.ACTIVE, first_poll_at=first, last_poll_at=first)
+    StatusSpanFactory(store=empty, first_poll_at=END, last_poll_at=END)
+    keys = [quiet.pk, 10**12, empty.pk, busy.pk]
+
+    columns = store_span_columns(store_pks=keys, start=START, end=END)
+
+    spans = store_spans(store_pks=keys, start=START, end=END)
+    expected = span_columns([spans[pk] for pk in keys])
+    assert columns.lengths.tolist() == [1, 0, 0, 2]
+    assert [column.tolist() for column in columns] == [column.tolist() for column in expected]
+    assert columns.first.tolist() == [micros(first), micros(START) - 3 * instants.HOUR, micros(first)]
+    assert columns.active.tolist() == [1, 1, 0]
+
+
+def test_batch_inputs_are_the_uptime_inputs_with_spans_as_columns():
+    stores = [StoreFactory() for _ in range(3)]
+    BusinessHoursFactory(store=stores[1], day_of_week=2, start_time_local=dt.time(9), end_time_local=dt.time(17))
+    StatusSpanFactory(store=stores[2], first_poll_at=START + dt.timedelta(hours=1), last_poll_at=START + dt.timedelta(hours=2))
+    keys = [store.pk for store in stores]
+
+    batch = store_batch_inputs(store_pks=keys, start=START, end=END)
+
+    inputs = store_uptime_inputs(store_pks=keys, start=START, end=END)
+    assert batch.hours == {pk: inputs[pk].hours for pk in keys}
+    assert batch.closures == {pk: inputs[pk].closures for pk in keys}
+    assert batch.spans.lengths.tolist() == [len(inputs[pk].spans) for pk in keys]
 
 
 def test_weekly_hours_ignore_fractions_of_seconds_and_repeat_for_a_shared_week():
