@@ -748,8 +748,8 @@ class PhaseClock:
 
 READS = "reads: rows into the engine's inputs (Python)"
 READS_WAIT = "reads: database (execute: server work and transfer)"
-ENGINE = "engine: store_weeks, stores_uptime and closure_intervals"
-TEXTS = "figures to text: core.uptime.report_texts and extended_texts"
+ENGINE = "engine: store_weeks, stores_uptime_array and closure_intervals"
+TEXTS = "figures to text: core.uptime_batch.figure_texts"
 CHUNK = "chunk: store list, CSV lines from the texts"
 ASSEMBLY = "assembly: the two CSV files from the chunk's lines"
 STORAGE = "file storage: save, exists, delete"
@@ -774,10 +774,9 @@ def warm_phases(user: AbstractBaseUser, as_of: dt.datetime) -> dict[str, float]:
     patches: list[tuple[Any, str, str]] = [
         (reports.figures, "store_batch_inputs", READS),
         (core.uptime, "store_weeks", ENGINE),
-        (reports.figures, "stores_uptime", ENGINE),
+        (reports.figures, "stores_uptime_array", ENGINE),
         (reports.figures, "closure_intervals", ENGINE),
-        (core.uptime, "report_texts", TEXTS),
-        (core.uptime, "extended_texts", TEXTS),
+        (reports.services, "figure_texts", TEXTS),
         (reports.services, "_chunk_rows", CHUNK),
         (reports.services, "_assemble", ASSEMBLY),
         (FileSystemStorage, "save", STORAGE),

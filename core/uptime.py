@@ -533,7 +533,8 @@ def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
     return tuple(in_unit(micros, unit) for micros, unit in zip(figures[:6], _UNITS))
 
 
-def _unit_text(micros: int, unit: int) -> str:
+def unit_text(micros: int, unit: int) -> str:
+    """in_unit's text, in integer arithmetic: the CSV's text of a duration."""
     if micros < 0:  # never a duration; rounding half up differs below zero
         return str(in_unit(micros, unit))
     hundredths = (micros * 200 + unit) // (2 * unit)  # round half up, exactly
@@ -553,14 +554,14 @@ _percent_texts: dict[tuple[int, int], str] = {}
 def _minute_text(micros: int) -> str:
     if len(_minute_texts) >= _TEXT_CACHE_SIZE:
         _minute_texts.clear()
-    text = _minute_texts[micros] = _unit_text(micros, MINUTE)
+    text = _minute_texts[micros] = unit_text(micros, MINUTE)
     return text
 
 
 def _hour_text(micros: int) -> str:
     if len(_hour_texts) >= _TEXT_CACHE_SIZE:
         _hour_texts.clear()
-    text = _hour_texts[micros] = _unit_text(micros, HOUR)
+    text = _hour_texts[micros] = unit_text(micros, HOUR)
     return text
 
 
@@ -595,8 +596,8 @@ def uptime_percent(up: int, down: int) -> Decimal | None:
     return (Decimal(100 * up) / (up + down)).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
 
 
-def _percent_text(up: int, down: int) -> str:
-    # uptime_percent's text in integer arithmetic (a report writes three per store).
+def percent_text(up: int, down: int) -> str:
+    """uptime_percent's text in integer arithmetic (a report writes three per store); empty when not monitored."""
     key = (up, down)
     text = _percent_texts.get(key)
     if text is not None:
@@ -621,7 +622,7 @@ def extended_texts(figures: UptimeFigures) -> tuple[str, ...]:
     up_hour, up_day, up_week, down_hour, down_day, down_week = figures[:6]
     return (
         *_window_texts(*figures[6:12]),
-        _percent_text(up_hour, down_hour),
-        _percent_text(up_day, down_day),
-        _percent_text(up_week, down_week),
+        percent_text(up_hour, down_hour),
+        percent_text(up_day, down_day),
+        percent_text(up_week, down_week),
     )

@@ -15,20 +15,24 @@ in core/tests/test_uptime_batch.py).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from itertools import chain, repeat
 from typing import NamedTuple
 
-import numpy as np
+# No BLAS thread pool: nothing here multiplies matrices, and OpenBLAS's
+# threads, started at import, spin on the cores the workers and PostgreSQL
+# share (a sixth of a report chunk's instructions under cachegrind).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .instants import WEEK
-from .uptime import Span, UptimeFigures, WeekOpenTime
+import numpy as np  # noqa: E402  (after the setting above, which numpy reads at import)
+
+from .instants import HOUR, MINUTE, WEEK
+from .uptime import Span, UptimeFigures, WeekOpenTime, percent_text, unit_text
 
 # Each distinct week's bounds, less the batch's base, lie within [0, KEY_RANGE):
 # a WeekOpenTime reaches from a week and a day before as_of to a day after it.
 KEY_RANGE = 4 * WEEK
-
-NOTHING = UptimeFigures(0, 0, 0, 0, 0, 0)
 
 
 class SpanColumns(NamedTuple):
@@ -40,6 +44,20 @@ class SpanColumns(NamedTuple):
     active: np.ndarray
     first: np.ndarray
     last: np.ndarray
+
+
+def span_columns_of_lists(
+    lengths: Sequence[int], active: Sequence[int], first: Sequence[int], last: Sequence[int], *, shift: int = 0
+) -> SpanColumns:
+    """The SpanColumns of plain lists (`shift` added to every instant)."""
+    # fromiter with the count: no pass over the values to find their type and shape, as np.array makes.
+    total = len(first)
+    return SpanColumns(
+        np.fromiter(lengths, dtype=np.int64, count=len(lengths)),
+        np.fromiter(active, dtype=np.int64, count=total),
+        np.fromiter(first, dtype=np.int64, count=total) + shift,
+        np.fromiter(last, dtype=np.int64, count=total) + shift,
+    )
 
 
 def span_columns(spans: Sequence[Sequence[Span]]) -> SpanColumns:
@@ -89,8 +107,21 @@ def stores_uptime(
     measured in `weeks[i]`, the (business, open) pair core.uptime.store_weeks
     gives for its hours, zone and closures as of `as_of`. Stores sharing a
     week should share the objects: each distinct one is laid out once."""
+    figures = stores_uptime_array(spans=spans, weeks=weeks, as_of=as_of, stale_after=stale_after)
+    return list(map(tuple.__new__, repeat(UptimeFigures), figures.tolist()))
+
+
+def stores_uptime_array(
+    *,
+    spans: SpanColumns,
+    weeks: Sequence[tuple[WeekOpenTime, WeekOpenTime]],
+    as_of: int,
+    stale_after: int,
+) -> np.ndarray:
+    """stores_uptime as an int64 array, a row per store and a column per
+    field of UptimeFigures (the form figure_texts reads)."""
     count = len(weeks)
-    figures = [NOTHING] * count
+    figures = np.zeros((count, len(UptimeFigures._fields)), dtype=np.int64)
     lengths, active, first, last = spans
     total = len(first)
     if total == 0:
@@ -150,12 +181,44 @@ def stores_uptime(
     closed_hour = closed_at_end - np.maximum(closed_at_monitored, table.at_hour_start[business] - store_hour_start)
     closed_day = closed_at_end - np.maximum(closed_at_monitored, table.at_day_start[business] - store_day_start)
     closed_week = closed_at_end - closed_at_monitored
-    rows = np.column_stack(
+    figures[measured] = np.column_stack(
         (
             up_hour, up_day, up_week, down_hour, down_day, down_week,
             no_signal_hour, no_signal_day, no_signal_week, closed_hour, closed_day, closed_week,
         )  # fmt: skip
-    ).tolist()
-    for position, row in zip(measured.tolist(), map(tuple.__new__, repeat(UptimeFigures), rows)):
-        figures[position] = row
+    )
     return figures
+
+
+# The fields' units in the CSV: the last hour in minutes, the day and week in hours.
+_FIELD_UNITS = (MINUTE, HOUR, HOUR) * 4
+
+
+def figure_texts(figures: np.ndarray) -> list[list[str]]:
+    """The CSV texts of stores_uptime_array's rows, a list per column: the
+    report's six (report_texts), then the extended nine (extended_texts),
+    the same texts those give one store at a time. Each distinct value of a
+    column is written once (a report's figures repeat: a whole hour open,
+    nothing down)."""
+    columns = [_unit_texts(figures[:, field], unit) for field, unit in enumerate(_FIELD_UNITS)]
+    for window in range(3):
+        columns.append(_percent_texts(figures[:, window], figures[:, 3 + window]))
+    return columns
+
+
+def _unit_texts(micros: np.ndarray, unit: int) -> list[str]:
+    values, where = np.unique(micros, return_inverse=True)
+    texts = [unit_text(value, unit) for value in values.tolist()]
+    return np.array(texts, dtype=object)[where].tolist()
+
+
+def _percent_texts(up: np.ndarray, down: np.ndarray) -> list[str]:
+    # The distinct (up, down) pairs by sorting on both (np.unique's rows
+    # compare as bytes, several times slower).
+    order = np.lexsort((down, up))
+    up, down = up[order], down[order]
+    starts = np.r_[True, (up[1:] != up[:-1]) | (down[1:] != down[:-1])]
+    texts = [percent_text(a, b) for a, b in zip(up[starts].tolist(), down[starts].tolist())]
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = np.cumsum(starts) - 1
+    return np.array(texts, dtype=object)[where].tolist()

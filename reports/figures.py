@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from itertools import repeat
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -17,11 +18,14 @@ from common.bulk_writes import insert_rows
 from common.expressions import InIntegers
 from core import instants, uptime
 from core.closures import closure_intervals
-from core.uptime_batch import stores_uptime
+from core.uptime_batch import stores_uptime_array
 from stores.models import Store, stale_after
 from stores.selectors import store_batch_inputs
 
 from .models import FiguresRefresh, StoreFigures
+
+if TYPE_CHECKING:  # numpy is imported by core.uptime_batch, which sets it up first
+    import numpy as np
 
 # Stores per bulk read in store_figures: bounds memory whatever the number of stores.
 READ_BATCH_SIZE = 2000
@@ -39,7 +43,16 @@ STORE_ROW_FIELDS = StoreRow._fields
 
 
 def store_figures(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator[tuple[StoreRow, uptime.UptimeFigures]]:
-    """The engine's figures for each store, in the given order, as of `as_of`.
+    """The engine's figures for each store, in the given order, as of `as_of`
+    (store_figure_batches, a store at a time)."""
+    for batch, figures in store_figure_batches(stores=stores, as_of=as_of):
+        yield from zip(batch, map(tuple.__new__, repeat(uptime.UptimeFigures), figures.tolist()))
+
+
+def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator[tuple[Sequence[StoreRow], np.ndarray]]:
+    """The engine's figures for the stores as of `as_of`, a batch at a time:
+    the batch's stores in the given order, and their figures as
+    core.uptime_batch.stores_uptime_array gives them (a row per store).
 
     Reads in batches (three queries each), so memory stays bounded whatever
     the number of stores. The CSV reports and the dashboard both come from here.
@@ -71,7 +84,7 @@ def store_figures(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator
                     closures = closed_in[key] = closure_intervals(rules, row.timezone, week_start_micros, as_of_micros)
             weeks.append(uptime.store_weeks(inputs.hours[row.pk], row.timezone, as_of_micros, closures))
         # The batch's stores measured together (core.uptime_batch): store_uptime's figures, in array operations.
-        yield from zip(batch, stores_uptime(spans=inputs.spans, weeks=weeks, as_of=as_of_micros, stale_after=stale))
+        yield batch, stores_uptime_array(spans=inputs.spans, weeks=weeks, as_of=as_of_micros, stale_after=stale)
 
 
 FIGURES_FIELDS = uptime.UptimeFigures._fields

@@ -205,8 +205,8 @@ EQUIVALENT: dict[str, str] = {
         "With equal ends either list may step first: the other list's next interval starts at or after that end, so nothing else is appended."
     ),
     "core/uptime.py:intersect: s = a_start if a_start > b_start else b_start -> s = a_start if a_start >= b_start else b_start": SAME_VALUE,
-    "core/uptime.py:_unit_text: if micros < 0 -> if micros <= 0": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
-    "core/uptime.py:_unit_text: if micros < 0 -> if micros < 1": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
+    "core/uptime.py:unit_text: if micros < 0 -> if micros <= 0": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
+    "core/uptime.py:unit_text: if micros < 0 -> if micros < 1": "Zero goes the Decimal way instead of the integer way: both write 0.00.",
     # Stores
     "stores/services.py:store_polls_apply: def store_polls_apply(*, stores: Iterable[LockedStore | Store], polls: dict[int, Sequence[int]], "
     "verdicts: dict[int, list[Verdict]] | None=None, copy: bool=F... -> def store_polls_apply(*, stores: Iterable[LockedStore | Store], "

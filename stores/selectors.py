@@ -19,7 +19,6 @@ from itertools import repeat
 from operator import add
 from typing import NamedTuple
 
-import numpy as np
 from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, TextField, When
@@ -30,7 +29,7 @@ from common.expressions import EpochMicroseconds, InIntegers, JoinedFields, Join
 from core import uptime
 from core.closures import ClosureRule, local_moment
 from core.instants import to_micros
-from core.uptime_batch import SpanColumns, span_columns
+from core.uptime_batch import SpanColumns, span_columns, span_columns_of_lists
 
 from .models import BusinessHours, Closure, PollStatus, Store, StatusSpan
 
@@ -227,13 +226,7 @@ def store_span_columns(*, store_pks: Sequence[int], start: dt.datetime, end: dt.
         actives += active
         firsts += first
         lasts += last
-    shift = POSTGRES_EPOCH_MICROS
-    return SpanColumns(
-        np.array(lengths, dtype=np.int64),
-        np.array(actives, dtype=np.int64),
-        np.array(firsts, dtype=np.int64) + shift,
-        np.array(lasts, dtype=np.int64) + shift,
-    )
+    return span_columns_of_lists(lengths, actives, firsts, lasts, shift=POSTGRES_EPOCH_MICROS)
 
 
 def store_uptime_inputs(
@@ -404,12 +397,14 @@ def store_closure_rules(
     # By the list's identity: stores sharing one (store_closures) share its
     # rules, sorted once (covering keeps every list alive meanwhile).
     resolved: dict[int, tuple[ClosureRule, ...]] = {}
-    rules_of: dict[int, tuple[ClosureRule, ...]] = {}
+    # Most stores have none: one shared empty tuple, and only the others looked at.
+    rules_of: dict[int, tuple[ClosureRule, ...]] = dict.fromkeys(covering, ())
     for pk, closures in covering.items():
-        rules = resolved.get(id(closures))
-        if rules is None:
-            rules = resolved[id(closures)] = tuple(sorted({closure.rule for closure in closures}))
-        rules_of[pk] = rules
+        if closures:
+            rules = resolved.get(id(closures))
+            if rules is None:
+                rules = resolved[id(closures)] = tuple(sorted({closure.rule for closure in closures}))
+            rules_of[pk] = rules
     return rules_of
 
 

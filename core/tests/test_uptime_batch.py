@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import closures, instants, uptime
 from core.closures import ClosureRule
 from core.uptime import HoursEntry, Span, UptimeFigures
-from core.uptime_batch import span_columns, stores_uptime
+from core.uptime_batch import figure_texts, span_columns, stores_uptime, stores_uptime_array
 
 from .test_uptime import spans_from_polls
 from .test_uptime_property import SETTINGS, WEEK_S, closure_rules, scenarios
@@ -123,3 +124,36 @@ def test_a_store_polled_across_the_spring_forward_night_matches_store_uptime():
     polls = spans_from_polls([(micros(2024, 3, 9, 6) + n * HOUR, True) for n in range(23)], STALE)
     stores = [(polls, always, CHICAGO, ())]
     assert batch(stores, as_of, STALE) == one_by_one(stores, as_of, STALE)
+
+
+def near_half_hundredths(unit: int):
+    """A microsecond below, at or above half a hundredth of the unit past a hundredth: where rounding half up turns."""
+    return st.builds(lambda n, nudge: n * (unit // 100) + unit // 200 + nudge, st.integers(0, 10_000), st.integers(-1, 1))
+
+
+# Mostly zero (as most figures are), any duration up to a week, and the rounding's edges.
+durations = st.one_of(st.just(0), st.integers(0, WEEK), near_half_hundredths(instants.MINUTE), near_half_hundredths(HOUR))
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(st.lists(st.lists(durations, min_size=12, max_size=12), min_size=1, max_size=20))
+def test_figure_texts_are_report_texts_and_extended_texts_column_by_column(rows):
+    columns = figure_texts(np.array(rows, dtype=np.int64))
+    for index, row in enumerate(rows):
+        figures = UptimeFigures(*row)
+        assert [column[index] for column in columns] == [*uptime.report_texts(figures), *uptime.extended_texts(figures)]
+
+
+def test_figure_texts_of_a_store_never_monitored_leave_its_percentages_empty():
+    """No business time measured at all (a store added after the week): every figure 0.00, no percentage."""
+    [texts] = zip(*figure_texts(np.zeros((1, 12), dtype=np.int64)))
+    assert texts == ("0.00",) * 12 + ("",) * 3
+
+
+def test_the_array_form_is_the_figures_row_by_row():
+    up = [Span(True, micros(2024, 1, 15, 17, 30), micros(2024, 1, 15, 17, 55))]
+    stores = [([], NINE_TO_FIVE, CHICAGO, ()), (up, NINE_TO_FIVE, CHICAGO, ())]
+    weeks = [uptime.store_weeks(hours, zone, AS_OF, closed) for _, hours, zone, closed in stores]
+    array = stores_uptime_array(spans=span_columns([spans for spans, *_ in stores]), weeks=weeks, as_of=AS_OF, stale_after=STALE)
+    assert array.dtype == np.int64
+    assert [UptimeFigures(*row) for row in array.tolist()] == one_by_one(stores, AS_OF, STALE)

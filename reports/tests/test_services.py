@@ -374,7 +374,7 @@ def test_failure_marks_the_report_failed_with_the_reason(owner, monkeypatch, set
         calls.append(kwargs)
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr("reports.figures.stores_uptime", broken)
+    monkeypatch.setattr("reports.figures.stores_uptime_array", broken)
     report = Report.objects.create(requested_by=owner, as_of=utc(2024, 1, 10))
 
     report = report_generate(report_id=report.id)
@@ -405,7 +405,7 @@ def test_failure_while_planning_marks_the_report_failed(owner, monkeypatch):
 
 def test_failure_through_the_task_is_recorded(owner, monkeypatch, django_capture_on_commit_callbacks):
     StoreFactory(owner=owner, store_id="s-1")
-    monkeypatch.setattr("reports.figures.stores_uptime", lambda **kwargs: 1 / 0)
+    monkeypatch.setattr("reports.figures.stores_uptime_array", lambda **kwargs: 1 / 0)
     # The immediate task backend records the task's exception; the report says why.
     with django_capture_on_commit_callbacks(execute=True):
         report = report_trigger(user=owner, as_of=utc(2024, 1, 10))

@@ -191,7 +191,7 @@ def test_failed_report_says_why(api, owner, monkeypatch, django_capture_on_commi
     def broken(**kwargs):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr("reports.figures.stores_uptime", broken)
+    monkeypatch.setattr("reports.figures.stores_uptime_array", broken)
     response = trigger(api, django_capture_on_commit_callbacks)
     assert response.status_code == 202
     report_id = response.json()["report_id"]
