@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
 from django.conf import settings
@@ -27,7 +26,7 @@ from .models import FiguresRefresh, StoreFigures
 if TYPE_CHECKING:  # numpy is imported by core.uptime_batch, which sets it up first
     import numpy as np
 
-# Stores per bulk read in store_figures: bounds memory whatever the number of stores.
+# Stores per bulk read in store_figure_batches: bounds memory whatever the number of stores.
 READ_BATCH_SIZE = 2000
 
 
@@ -40,13 +39,6 @@ class StoreRow(NamedTuple):
 
 # The fields of a StoreRow, as a values_list() reads them.
 STORE_ROW_FIELDS = StoreRow._fields
-
-
-def store_figures(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator[tuple[StoreRow, uptime.UptimeFigures]]:
-    """The engine's figures for each store, in the given order, as of `as_of`
-    (store_figure_batches, a store at a time)."""
-    for batch, figures in store_figure_batches(stores=stores, as_of=as_of):
-        yield from zip(batch, map(tuple.__new__, repeat(uptime.UptimeFigures), figures.tolist()))
 
 
 def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator[tuple[Sequence[StoreRow], np.ndarray]]:
@@ -199,7 +191,11 @@ def _batch_rows(as_of: dt.datetime, first_pk: int, last_pk: int) -> list[tuple[o
     """The StoreFigures rows (FIGURES_ROW_FIELDS) of the stores with primary keys in [first_pk, last_pk]."""
     found = Store.objects.filter(pk__gte=first_pk, pk__lte=last_pk).order_by("pk").values_list(*STORE_ROW_FIELDS)
     stores = [StoreRow(*values) for values in found]
-    return [(row.pk, as_of, *figures) for row, figures in store_figures(stores=stores, as_of=as_of)]
+    return [
+        (row.pk, as_of, *figures)
+        for batch, array in store_figure_batches(stores=stores, as_of=as_of)
+        for row, figures in zip(batch, array.tolist())
+    ]
 
 
 def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
