@@ -30,9 +30,11 @@ import csv
 import datetime as dt
 import io
 import logging
+import math
 import os
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from itertools import islice, repeat
@@ -43,7 +45,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files import File
 from django.db import connections, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Collate
 from django.utils import timezone
 from django_tasks import task
@@ -274,9 +276,19 @@ def report_chunk_run(*, chunk_id: int) -> str:
         _chunk_failed(claimed, exc)
         raise  # the task's result records the traceback too
     outcome = _chunk_done(claimed, rows)
-    # A live worker looks after the dead: cheap (one indexed query) when none is.
-    reports_sweep()
+    # A live worker looks after the dead: cheap (two indexed queries) when
+    # none is, and at most once every tenth of a lease, so that a worker
+    # running many chunks does not pay for it on each.
+    global _swept_at
+    now = time.monotonic()
+    if now - _swept_at >= _lease().total_seconds() / 10:
+        _swept_at = now
+        reports_sweep()
     return outcome
+
+
+# When this process's chunks last swept (time.monotonic()).
+_swept_at = -math.inf
 
 
 def _chunk_claim(chunk_id: int) -> ClaimedChunk | None:
@@ -357,12 +369,16 @@ def _chunk_done(claimed: ClaimedChunk, rows: str) -> str:
         if chunk.state == ChunkState.DONE:
             # Our lease expired and another attempt finished first: same rows.
             return "discarded: done by another attempt"
-        if not report.chunks.exclude(pk=chunk.pk).exclude(state=ChunkState.DONE).exists():
+        others = report.chunks.exclude(pk=chunk.pk).aggregate(
+            all=Count("pk"), unfinished=Count("pk", filter=~Q(state=ChunkState.DONE))
+        )
+        if not others["unfinished"]:
             # The last chunk: its lines go straight into the files. Through its
             # row they were written (compressed), read back and deleted: about
             # a tenth of a one-chunk report's time in the database (2,000
-            # stores, bench/report_bench.py --case warm). _assemble sets stores_done.
-            if not _assemble_or_fail(report, LastChunk(chunk.index, rows)):
+            # stores, bench/report_bench.py --case warm). _assemble sets
+            # stores_done. The only chunk: no other lines to read.
+            if not _assemble_or_fail(report, LastChunk(chunk.index, rows, alone=not others["all"])):
                 return "done, report failed: no storage for its file"
             return "done, report written"
         chunk.state, chunk.rows, chunk.lease_until = ChunkState.DONE, rows, None
@@ -420,6 +436,7 @@ class LastChunk(NamedTuple):
 
     index: int
     rows: str
+    alone: bool = False  # the report's only chunk
 
 
 def _assemble_or_fail(report: Report, last: LastChunk | None = None) -> bool:
@@ -480,6 +497,9 @@ def _assemble(report: Report, last: LastChunk | None = None) -> None:
 
 def _chunks_lines(report: Report, last: LastChunk | None) -> Iterator[str]:
     """Each chunk's lines (every column) in index order, one chunk's in memory at a time; `last`'s as given."""
+    if last is not None and last.alone:
+        yield last.rows
+        return
     saved = report.chunks.order_by("index")
     if last is not None:
         saved = saved.exclude(index=last.index)

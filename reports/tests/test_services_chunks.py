@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -363,3 +365,41 @@ def test_the_watchdog_sweeps_its_report_and_comes_back_while_it_runs(owner, stor
     paths = sorted(task.task_path.rsplit(".", 1)[1] for task in DBTaskResult.objects.all())
     assert paths == ["report_chunk_run_task", "report_watch_task", "report_watch_task"]
     assert ReportChunk.objects.get(index=1).state == ChunkState.PENDING
+
+
+def test_chunk_runs_sweep_for_lost_chunks_at_most_once_every_tenth_of_a_lease(owner, stores, settings, queued, monkeypatch):
+    """A 60-second lease: a worker's chunks done 1 s apart sweep once; one
+    done 6 s after that sweep sweeps again."""
+    settings.MONITOR_REPORT_CHUNK_SIZE = 3
+    settings.MONITOR_REPORT_CHUNK_LEASE_SECONDS = 60
+    clock = [1000.0]
+    monkeypatch.setattr(report_services, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(report_services, "_swept_at", -float("inf"))
+    sweeps = []
+    monkeypatch.setattr(report_services, "reports_sweep", lambda **kwargs: sweeps.append(clock[0]))
+    report = generate(owner)
+    first, second, third = queued
+
+    assert report_chunk_run(chunk_id=first) == "done"
+    clock[0] += 1
+    assert report_chunk_run(chunk_id=second) == "done"
+    assert sweeps == [1000.0]
+    clock[0] += 5
+    assert report_chunk_run(chunk_id=third) == "done, report written"
+    assert sweeps == [1000.0, 1006.0]
+    report.refresh_from_db()
+    assert report.status == ReportStatus.COMPLETE
+
+
+def test_the_only_chunk_of_a_report_reads_no_other_chunks_lines(owner, stores, settings):
+    """One chunk: its lines go into the files without a read of the (no) other chunks' rows."""
+    settings.MONITOR_REPORT_CHUNK_SIZE = 1000
+    report = Report.objects.create(requested_by=owner, as_of=AS_OF)
+
+    with CaptureQueriesContext(connection) as queries:
+        report = report_generate(report_id=report.id)
+
+    assert report.status == ReportStatus.COMPLETE
+    reads_of_lines = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("SELECT") and '"rows"' in query["sql"]]
+    assert reads_of_lines == []
+    assert not ReportChunk.objects.filter(report=report).exists()
