@@ -533,12 +533,27 @@ def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
     return tuple(in_unit(micros, unit) for micros, unit in zip(figures[:6], _UNITS))
 
 
+def unit_hundredths(micros, unit: int):  # type: ignore[no-untyped-def]
+    """A duration of at least 0 in hundredths of the unit, rounded half up,
+    exactly; an int of an int, elementwise of numpy's int64 arrays
+    (core.uptime_batch), so both forms round by this one expression."""
+    return (micros * 200 + unit) // (2 * unit)
+
+
+def percent_hundredths(up, total):  # type: ignore[no-untyped-def]
+    """100 × up / total in hundredths, rounded half up, exactly (0 <= up <= total, total > 0); ints or int64 arrays."""
+    return (20_000 * up + total) // (2 * total)
+
+
+def hundredths_text(hundredths: int) -> str:
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
 def unit_text(micros: int, unit: int) -> str:
     """in_unit's text, in integer arithmetic: the CSV's text of a duration."""
     if micros < 0:  # never a duration; rounding half up differs below zero
         return str(in_unit(micros, unit))
-    hundredths = (micros * 200 + unit) // (2 * unit)  # round half up, exactly
-    return f"{hundredths // 100}.{hundredths % 100:02d}"
+    return hundredths_text(unit_hundredths(micros, unit))
 
 
 # Texts already written, by figure: a report's figures repeat (a whole hour
@@ -608,8 +623,7 @@ def percent_text(up: int, down: int) -> str:
     elif up < 0 or down < 0:  # never a duration
         text = str(uptime_percent(up, down))
     else:
-        hundredths = (20_000 * up + total) // (2 * total)  # 100 × 100 × up / total, rounded half up
-        text = f"{hundredths // 100}.{hundredths % 100:02d}"
+        text = hundredths_text(percent_hundredths(up, total))
     if len(_percent_texts) >= _TEXT_CACHE_SIZE:
         _percent_texts.clear()
     _percent_texts[key] = text

@@ -28,7 +28,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the setting above, which numpy reads at import)
 
 from .instants import HOUR, MINUTE, WEEK
-from .uptime import Span, UptimeFigures, WeekOpenTime, percent_text, unit_text
+from .uptime import (
+    Span,
+    UptimeFigures,
+    WeekOpenTime,
+    hundredths_text,
+    percent_hundredths,
+    percent_text,
+    unit_hundredths,
+    unit_text,
+)
 
 # Each distinct week's bounds, less the batch's base, lie within [0, KEY_RANGE):
 # a WeekOpenTime reaches from a week and a day before as_of to a day after it.
@@ -208,7 +217,10 @@ def figure_texts(figures: np.ndarray) -> list[list[str]]:
 
 def _unit_texts(micros: np.ndarray, unit: int) -> list[str]:
     values, where = np.unique(micros, return_inverse=True)
-    texts = [unit_text(value, unit) for value in values.tolist()]
+    if len(values) and values[0] < 0:  # never a duration: unit_text's own way
+        texts = [unit_text(value, unit) for value in values.tolist()]
+    else:
+        texts = list(map(hundredths_text, unit_hundredths(values, unit).tolist()))
     return np.array(texts, dtype=object)[where].tolist()
 
 
@@ -218,7 +230,14 @@ def _percent_texts(up: np.ndarray, down: np.ndarray) -> list[str]:
     order = np.lexsort((down, up))
     up, down = up[order], down[order]
     starts = np.r_[True, (up[1:] != up[:-1]) | (down[1:] != down[:-1])]
-    texts = [percent_text(a, b) for a, b in zip(up[starts].tolist(), down[starts].tolist())]
+    up, down = up[starts], down[starts]
+    total = up + down
+    if len(up) and (up.min() < 0 or down.min() < 0):  # never durations: percent_text's own way
+        texts = [percent_text(a, b) for a, b in zip(up.tolist(), down.tolist())]
+    else:
+        # Not monitored at all (total 0): no percentage.
+        measured = percent_hundredths(up, np.maximum(total, 1)).tolist()
+        texts = [hundredths_text(h) if t else "" for h, t in zip(measured, total.tolist())]
     where = np.empty(len(order), dtype=np.int64)
     where[order] = np.cumsum(starts) - 1
     return np.array(texts, dtype=object)[where].tolist()

@@ -131,8 +131,16 @@ def near_half_hundredths(unit: int):
     return st.builds(lambda n, nudge: n * (unit // 100) + unit // 200 + nudge, st.integers(0, 10_000), st.integers(-1, 1))
 
 
-# Mostly zero (as most figures are), any duration up to a week, and the rounding's edges.
-durations = st.one_of(st.just(0), st.integers(0, WEEK), near_half_hundredths(instants.MINUTE), near_half_hundredths(HOUR))
+# Mostly zero (as most figures are), any duration up to a week, and the
+# rounding's edges; and, though no figure is, a negative number (the texts
+# then take the Decimal way, as report_texts does).
+durations = st.one_of(
+    st.just(0),
+    st.integers(0, WEEK),
+    near_half_hundredths(instants.MINUTE),
+    near_half_hundredths(HOUR),
+    st.integers(-(10**9), -1),
+)
 
 
 @settings(max_examples=200, **SETTINGS)
