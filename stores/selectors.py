@@ -64,8 +64,10 @@ _HOURS_TEXT = Case(
 )
 
 
+@lru_cache(maxsize=8192)
 def _seconds_of_text(text: str) -> int:
     # Whole seconds: the engine ignores fractions (uptime.local_interval).
+    # Cached: the weeks a worker meets share their times of day.
     return int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
 
 
