@@ -19,7 +19,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .instants import DAY, HOUR, MINUTE, WEEK, from_micros, to_micros
@@ -533,14 +533,14 @@ def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
     return tuple(in_unit(micros, unit) for micros, unit in zip(figures[:6], _UNITS))
 
 
-def unit_hundredths(micros, unit: int):  # type: ignore[no-untyped-def]
+def unit_hundredths(micros: Any, unit: int) -> Any:
     """A duration of at least 0 in hundredths of the unit, rounded half up,
     exactly; an int of an int, elementwise of numpy's int64 arrays
     (core.uptime_batch), so both forms round by this one expression."""
     return (micros * 200 + unit) // (2 * unit)
 
 
-def percent_hundredths(up, total):  # type: ignore[no-untyped-def]
+def percent_hundredths(up: Any, total: Any) -> Any:
     """100 × up / total in hundredths, rounded half up, exactly (0 <= up <= total, total > 0); ints or int64 arrays."""
     return (20_000 * up + total) // (2 * total)
 

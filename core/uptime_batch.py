@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from itertools import chain, repeat
+from itertools import chain
 from typing import NamedTuple
 
 # No BLAS thread pool: nothing here multiplies matrices, and OpenBLAS's
 # threads, started at import, spin on the cores the workers and PostgreSQL
-# share (a sixth of a report chunk's instructions under cachegrind).
+# share (cachegrind counts them in a report chunk's work).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402  (after the setting above, which numpy reads at import)
@@ -105,21 +105,6 @@ class _Weeks:
         return np.where(j & 1, value + t, value)
 
 
-def stores_uptime(
-    *,
-    spans: SpanColumns,
-    weeks: Sequence[tuple[WeekOpenTime, WeekOpenTime]],
-    as_of: int,
-    stale_after: int,
-) -> list[UptimeFigures]:
-    """store_uptime of each store: its spans (the i-th run of `spans`)
-    measured in `weeks[i]`, the (business, open) pair core.uptime.store_weeks
-    gives for its hours, zone and closures as of `as_of`. Stores sharing a
-    week should share the objects: each distinct one is laid out once."""
-    figures = stores_uptime_array(spans=spans, weeks=weeks, as_of=as_of, stale_after=stale_after)
-    return list(map(tuple.__new__, repeat(UptimeFigures), figures.tolist()))
-
-
 def stores_uptime_array(
     *,
     spans: SpanColumns,
@@ -127,8 +112,12 @@ def stores_uptime_array(
     as_of: int,
     stale_after: int,
 ) -> np.ndarray:
-    """stores_uptime as an int64 array, a row per store and a column per
-    field of UptimeFigures (the form figure_texts reads)."""
+    """store_uptime of each store, as an int64 array: a row per store, a
+    column per field of UptimeFigures (the form figure_texts reads). The
+    i-th store's spans are the i-th run of `spans`, measured in `weeks[i]`,
+    the (business, open) pair core.uptime.store_weeks gives for its hours,
+    zone and closures as of `as_of`. Stores sharing a week should share the
+    objects: each distinct one is laid out once."""
     count = len(weeks)
     figures = np.zeros((count, len(UptimeFigures._fields)), dtype=np.int64)
     lengths, active, first, last = spans

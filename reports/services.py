@@ -259,6 +259,10 @@ class ClaimedChunk(NamedTuple):
     as_of: dt.datetime
 
 
+# When this process's chunks last swept for lost ones (time.monotonic()).
+_swept_at = -math.inf
+
+
 def report_chunk_run(*, chunk_id: int) -> str:
     """Compute one chunk of a report; the last chunk done writes the report.
 
@@ -285,10 +289,6 @@ def report_chunk_run(*, chunk_id: int) -> str:
         _swept_at = now
         reports_sweep()
     return outcome
-
-
-# When this process's chunks last swept (time.monotonic()).
-_swept_at = -math.inf
 
 
 def _chunk_claim(chunk_id: int) -> ClaimedChunk | None:

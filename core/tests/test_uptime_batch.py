@@ -1,4 +1,4 @@
-"""core.uptime_batch.stores_uptime against store_uptime, store by store: the
+"""core.uptime_batch.stores_uptime_array against store_uptime, store by store: the
 same figures, to the microsecond, for any batch of stores (shared weeks or
 not, closures or not), and for the edge cases a batch lays end to end."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from core import closures, instants, uptime
 from core.closures import ClosureRule
 from core.uptime import HoursEntry, Span, UptimeFigures
-from core.uptime_batch import figure_texts, span_columns, stores_uptime, stores_uptime_array
+from core.uptime_batch import figure_texts, span_columns, stores_uptime_array
 
 from .test_uptime import spans_from_polls
 from .test_uptime_property import SETTINGS, WEEK_S, closure_rules, scenarios
@@ -36,7 +36,8 @@ def one_by_one(stores, as_of: int, stale: int) -> list[UptimeFigures]:
 
 def batch(stores, as_of: int, stale: int) -> list[UptimeFigures]:
     weeks = [uptime.store_weeks(hours, zone, as_of, closed) for _, hours, zone, closed in stores]
-    return stores_uptime(spans=span_columns([spans for spans, *_ in stores]), weeks=weeks, as_of=as_of, stale_after=stale)
+    array = stores_uptime_array(spans=span_columns([spans for spans, *_ in stores]), weeks=weeks, as_of=as_of, stale_after=stale)
+    return [UptimeFigures(*row) for row in array.tolist()]
 
 
 @st.composite
@@ -77,7 +78,7 @@ AS_OF = micros(2024, 1, 15, 18)  # 12:00 in Chicago
 
 
 def test_an_empty_batch_gives_nothing():
-    assert stores_uptime(spans=span_columns([]), weeks=[], as_of=AS_OF, stale_after=STALE) == []
+    assert batch([], AS_OF, STALE) == []
 
 
 def test_a_store_without_spans_is_all_zero_beside_one_with_spans():
