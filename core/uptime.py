@@ -391,8 +391,9 @@ EXTENDED_COLUMNS = (
     "uptime_percent_last_day",
     "uptime_percent_last_week",
 )
-# The last hour is reported in minutes, the last day and week in hours.
-_UNITS = (MINUTE, HOUR, HOUR, MINUTE, HOUR, HOUR)
+# Each UptimeFigures field's unit in the CSV: the last hour in minutes, the
+# last day and week in hours.
+FIELD_UNITS = (MINUTE, HOUR, HOUR) * 4
 _HUNDREDTH = Decimal("0.01")
 
 
@@ -530,7 +531,7 @@ def in_unit(micros: int, unit: int) -> Decimal:
 
 def report_values(figures: UptimeFigures) -> tuple[Decimal, ...]:
     """The seed columns' figures in report units (minutes for the hour, hours otherwise)."""
-    return tuple(in_unit(micros, unit) for micros, unit in zip(figures[:6], _UNITS))
+    return tuple(in_unit(micros, unit) for micros, unit in zip(figures[:6], FIELD_UNITS))
 
 
 def unit_hundredths(micros: Any, unit: int) -> Any:
@@ -556,51 +557,11 @@ def unit_text(micros: int, unit: int) -> str:
     return hundredths_text(unit_hundredths(micros, unit))
 
 
-# Texts already written, by figure: a report's figures repeat (a whole hour
-# open, nothing down, the same hours as yesterday), so most of a report's
-# texts are one dictionary lookup. Each cache is emptied when full, which
-# bounds the memory whatever the process computes.
-_TEXT_CACHE_SIZE = 65_536
-_minute_texts: dict[int, str] = {}
-_hour_texts: dict[int, str] = {}
-_percent_texts: dict[tuple[int, int], str] = {}
-
-
-def _minute_text(micros: int) -> str:
-    if len(_minute_texts) >= _TEXT_CACHE_SIZE:
-        _minute_texts.clear()
-    text = _minute_texts[micros] = unit_text(micros, MINUTE)
-    return text
-
-
-def _hour_text(micros: int) -> str:
-    if len(_hour_texts) >= _TEXT_CACHE_SIZE:
-        _hour_texts.clear()
-    text = _hour_texts[micros] = unit_text(micros, HOUR)
-    return text
-
-
-def _window_texts(
-    hour_window: int, day_window: int, week_window: int, hour_other: int, day_other: int, week_other: int
-) -> tuple[str, ...]:
-    # Six figures in the seed columns' units (minutes for the hour, hours
-    # otherwise). A text is never empty, so `or` computes exactly the texts
-    # not cached yet.
-    minute, hour = _minute_texts.get, _hour_texts.get
-    return (
-        minute(hour_window) or _minute_text(hour_window),
-        hour(day_window) or _hour_text(day_window),
-        hour(week_window) or _hour_text(week_window),
-        minute(hour_other) or _minute_text(hour_other),
-        hour(day_other) or _hour_text(day_other),
-        hour(week_other) or _hour_text(week_other),
-    )
-
-
 def report_texts(figures: UptimeFigures) -> tuple[str, ...]:
     """report_values as the CSV writes them, in integer arithmetic: the same
-    text, several times faster than Decimal (a report writes six per store)."""
-    return _window_texts(*figures[:6])
+    text as Decimal's. A store at a time; a report writes its chunk's texts a
+    column at a time (core.uptime_batch.figure_texts, tested equal to these)."""
+    return tuple(unit_text(micros, unit) for micros, unit in zip(figures[:6], FIELD_UNITS))
 
 
 def uptime_percent(up: int, down: int) -> Decimal | None:
@@ -612,22 +573,13 @@ def uptime_percent(up: int, down: int) -> Decimal | None:
 
 
 def percent_text(up: int, down: int) -> str:
-    """uptime_percent's text in integer arithmetic (a report writes three per store); empty when not monitored."""
-    key = (up, down)
-    text = _percent_texts.get(key)
-    if text is not None:
-        return text
+    """uptime_percent's text in integer arithmetic; empty when not monitored."""
     total = up + down
     if total == 0:
-        text = ""
-    elif up < 0 or down < 0:  # never a duration
-        text = str(uptime_percent(up, down))
-    else:
-        text = hundredths_text(percent_hundredths(up, total))
-    if len(_percent_texts) >= _TEXT_CACHE_SIZE:
-        _percent_texts.clear()
-    _percent_texts[key] = text
-    return text
+        return ""
+    if up < 0 or down < 0:  # never a duration
+        return str(uptime_percent(up, down))
+    return hundredths_text(percent_hundredths(up, total))
 
 
 def extended_texts(figures: UptimeFigures) -> tuple[str, ...]:
@@ -635,7 +587,7 @@ def extended_texts(figures: UptimeFigures) -> tuple[str, ...]:
     columns' units, then the uptime percentages (empty when not monitored)."""
     up_hour, up_day, up_week, down_hour, down_day, down_week = figures[:6]
     return (
-        *_window_texts(*figures[6:12]),
+        *(unit_text(micros, unit) for micros, unit in zip(figures[6:12], FIELD_UNITS[6:])),
         percent_text(up_hour, down_hour),
         percent_text(up_day, down_day),
         percent_text(up_week, down_week),

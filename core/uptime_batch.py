@@ -27,8 +27,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402  (after the setting above, which numpy reads at import)
 
-from .instants import HOUR, MINUTE, WEEK
+from .instants import WEEK
 from .uptime import (
+    FIELD_UNITS,
     Span,
     UptimeFigures,
     WeekOpenTime,
@@ -188,17 +189,13 @@ def stores_uptime_array(
     return figures
 
 
-# The fields' units in the CSV: the last hour in minutes, the day and week in hours.
-_FIELD_UNITS = (MINUTE, HOUR, HOUR) * 4
-
-
 def figure_texts(figures: np.ndarray) -> list[list[str]]:
     """The CSV texts of stores_uptime_array's rows, a list per column: the
     report's six (report_texts), then the extended nine (extended_texts),
     the same texts those give one store at a time. Each distinct value of a
     column is written once (a report's figures repeat: a whole hour open,
     nothing down)."""
-    columns = [_unit_texts(figures[:, field], unit) for field, unit in enumerate(_FIELD_UNITS)]
+    columns = [_unit_texts(figures[:, field], unit) for field, unit in enumerate(FIELD_UNITS)]
     for window in range(3):
         columns.append(_percent_texts(figures[:, window], figures[:, 3 + window]))
     return columns

@@ -872,20 +872,3 @@ def test_report_values_units_minutes_for_the_hour_hours_otherwise():
 def test_report_texts_are_the_report_values_as_text(micros):
     figures = UptimeFigures(*(micros,) * 6)
     assert uptime.report_texts(figures) == tuple(str(value) for value in uptime.report_values(figures))
-
-
-
-def test_report_texts_cache_stays_bounded_and_right_after_emptying(monkeypatch):
-    # A process that writes many reports keeps at most _TEXT_CACHE_SIZE texts per
-    # unit; a text written after the cache was emptied is the same as before.
-    monkeypatch.setattr(uptime, "_TEXT_CACHE_SIZE", 8)
-    monkeypatch.setattr(uptime, "_minute_texts", {})
-    monkeypatch.setattr(uptime, "_hour_texts", {})
-    monkeypatch.setattr(uptime, "_percent_texts", {})
-    for repeat in range(2):
-        for step in range(20):
-            micros = step * 299_999 + repeat
-            figures = UptimeFigures(*(micros,) * 12)
-            assert uptime.report_texts(figures) == tuple(str(value) for value in uptime.report_values(figures))
-            assert uptime.extended_texts(figures)[:6] == uptime.report_texts(figures)
-            assert len(uptime._minute_texts) <= 8 and len(uptime._hour_texts) <= 8 and len(uptime._percent_texts) <= 8
