@@ -217,13 +217,13 @@ def store_span_columns(*, store_pks: Sequence[int], start: dt.datetime, end: dt.
     if connections[db].vendor != "postgresql":
         spans = store_spans(store_pks=store_pks, start=start, end=end)
         return span_columns([spans[pk] for pk in store_pks])
-    found = {pk: (actives, firsts, lasts) for pk, actives, firsts, lasts in _span_array_rows(connections[db], store_pks, start, end)}
+    rows = _span_array_rows(connections[db], store_pks, start, end)
+    # A store without any span has a row of NULL arrays: left out, as an unknown key.
+    found = {pk: (actives, firsts, lasts) for pk, actives, firsts, lasts in rows if actives is not None}
     none: tuple[list[bool], list[int], list[int]] = ([], [], [])
     lengths, actives, firsts, lasts = [], [], [], []
     for pk in store_pks:
-        active, first, last = found.get(pk) or none
-        if active is None:  # no span at all
-            active, first, last = none
+        active, first, last = found.get(pk, none)
         lengths.append(len(active))
         actives += active
         firsts += first
