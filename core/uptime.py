@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from .instants import DAY, HOUR, MINUTE, WEEK, from_micros, to_micros
+from .instants import DAY, HOUR, MINUTE, SECOND, WEEK, from_micros, to_micros
 
 Interval = tuple[int, int]
 # Seven entries, Monday (0) to Sunday (6), each a tuple of local intervals in
@@ -122,27 +122,62 @@ def business_intervals(hours: WeeklyHours, zone_name: str, start: int, end: int)
 
     Each local calendar date's intervals are converted on that date, so DST is
     exact; an interval from the day before can reach into the range, hence the
-    extra leading days.
+    extra leading days (_local_dates).
     """
     if end <= start:
         return []
-    store_zone = zone(zone_name)
-    first_date = from_micros(start).astimezone(store_zone).date() - dt.timedelta(days=2)
-    last_date = from_micros(end).astimezone(store_zone).date()
     pieces: list[Interval] = []
-    for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1):
-        # date.weekday() of an ordinal: ordinal 1 (0001-01-01) was a Monday.
-        for local_start, local_end in hours[(ordinal - 1) % 7]:
+    for ordinal, weekday, midnight in _local_dates(zone_name, start, end):
+        for local_start, local_end in hours[weekday]:
             # Plain comparisons, not max()/min(): this runs for every interval of every store.
-            s = local_to_micros(zone_name, ordinal, local_start)
+            if midnight is None:  # a change of offset near this date
+                s = local_to_micros(zone_name, ordinal, local_start)
+                e = local_to_micros(zone_name, ordinal, local_end)
+            else:
+                s = midnight + local_start * SECOND
+                e = midnight + local_end * SECOND
             if s < start:
                 s = start
-            e = local_to_micros(zone_name, ordinal, local_end)
             if e > end:
                 e = end
             if s < e:
                 pieces.append((s, e))
     return merge(pieces)
+
+
+@lru_cache(maxsize=4096)
+def _local_dates(zone_name: str, start: int, end: int) -> tuple[tuple[int, int, int | None], ...]:
+    """The local dates whose intervals may reach into [start, end) in the
+    zone, each as (ordinal, weekday, steady midnight: _steady_midnight).
+    Shared by every week of the zone converted for the same range."""
+    store_zone = zone(zone_name)
+    first_date = from_micros(start).astimezone(store_zone).date() - dt.timedelta(days=2)
+    last_date = from_micros(end).astimezone(store_zone).date()
+    # date.weekday() of an ordinal: ordinal 1 (0001-01-01) was a Monday.
+    return tuple(
+        (ordinal, (ordinal - 1) % 7, _steady_midnight(zone_name, ordinal))
+        for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1)
+    )
+
+
+@lru_cache(maxsize=65_536)
+def _steady_midnight(zone_name: str, ordinal: int) -> int | None:
+    """The UTC instant of the date's local midnight when the zone's offset
+    holds for the two days from it, which every interval of the date lies
+    within (local_interval): then an interval's ends are that midnight plus
+    their local seconds, the instants local_to_micros gives, without its
+    calendar arithmetic. None when the offset changes in those days.
+
+    With fold 0, a local time takes the offset from before a change until
+    one instant of local time, and the offset from after from then on. So
+    the offsets at the three midnights agree exactly when no change lies
+    between them, as long as the offset cannot change and change back within
+    two days: no zone does (test_no_zone_changes_its_offset_twice_within_four_days,
+    over every zone of the tz database from December 1969 to 2100)."""
+    first = local_to_micros(zone_name, ordinal, 0)
+    next_day = local_to_micros(zone_name, ordinal + 1, 0)
+    day_after = local_to_micros(zone_name, ordinal + 2, 0)
+    return first if next_day - first == DAY and day_after - first == 2 * DAY else None
 
 
 @lru_cache(maxsize=4096)

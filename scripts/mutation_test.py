@@ -181,12 +181,14 @@ EQUIVALENT: dict[str, str] = {
     "core/uptime.py:weekly_hours: intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(7)} -> "
     "intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(8)}": "An eighth list that is never read.",
     "core/uptime.py:business_intervals: if end <= start -> if end < start": "An empty range gives no interval either way: every piece is clipped to nothing.",
-    "core/uptime.py:business_intervals: for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1) -> "
-    "for ordinal in range(first_date.toordinal(), last_date.toordinal() + 2)": "The extra date's hours begin after the range ends and are clipped away.",
+    "core/uptime.py:_local_dates: return tuple(((ordinal, (ordinal - 1) % 7, _steady_midnight(zone_name, ordinal)) "
+    "for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1))) -> "
+    "return tuple(((ordinal, (ordinal - 1) % 7, _steady_midnight(zone_name, ordinal)) "
+    "for ordinal in range(first_date.toordinal(), last_date.toordinal() + 2)))": "The extra date's hours begin after the range ends and are clipped away.",
     "core/uptime.py:business_intervals: if s < start -> if s <= start": SAME_VALUE,
     "core/uptime.py:business_intervals: if e > end -> if e >= end": SAME_VALUE,
-    "core/uptime.py:business_intervals: first_date = from_micros(start).astimezone(zone).date() - dt.timedelta(days=2) -> "
-    "first_date = from_micros(start).astimezone(zone).date() - dt.timedelta(days=3)": (
+    "core/uptime.py:_local_dates: first_date = from_micros(start).astimezone(store_zone).date() - dt.timedelta(days=2) -> "
+    "first_date = from_micros(start).astimezone(store_zone).date() - dt.timedelta(days=3)": (
         "An interval ends less than two days after its date's midnight: the earlier date's hours end before the range."
     ),
     "core/uptime.py:merge: if e > merged[-1][1] -> if e >= merged[-1][1]": SAME_VALUE,

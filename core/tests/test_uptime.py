@@ -356,6 +356,95 @@ def test_status_timeline_gap_of_exactly_stale_is_continuous_up():
 # --------------------------------------------------------------------------
 
 
+def test_no_zone_changes_its_offset_twice_within_four_days():
+    # business_intervals converts a date's intervals as its local midnight
+    # plus their seconds when the offsets at that midnight and the next two
+    # agree (core.uptime._steady_midnight). That is exact only if the offset
+    # cannot change and change back within those two days: checked here
+    # over every zone of the tz database zoneinfo uses, from December 1969
+    # (a report's first week starts there at the earliest) to 2100, with two
+    # days of margin for the offsets themselves (a change of up to 26 hours
+    # moves a switch in local time by as much). The closest changes are
+    # 6.96 days apart (America/Recife, 2000). The pure-Python zoneinfo is
+    # read here because it keeps each zone's transitions where a test can see them.
+    from zoneinfo import _zoneinfo, available_timezones
+
+    since = -31 * 86400
+    for key in sorted(available_timezones()):
+        zone = _zoneinfo.ZoneInfo.no_cache(key)
+        changes = []
+        offset = zone._tti_before.utcoff if zone._tti_before else None
+        for moment, info in zip(zone._trans_utc, zone._ttinfos):
+            if info.utcoff != offset:
+                changes.append(moment)
+                offset = info.utcoff
+        last = zone._trans_utc[-1] if zone._trans_utc else None
+        if isinstance(zone._tz_after, _zoneinfo._TZStr):  # the rule for the years after the listed changes
+            first_year = dt.datetime.fromtimestamp(last, dt.timezone.utc).year if last is not None else 1970
+            ruled = sorted(moment for year in range(first_year, 2101) for moment in zone._tz_after.transitions(year))
+            changes += [moment for moment in ruled if last is None or moment > last + 86400]
+        changes = sorted(moment for moment in changes if moment >= since)
+        closest = min((b - a for a, b in zip(changes, changes[1:])), default=None)
+        assert closest is None or closest >= 4 * 86400, (key, closest)
+
+
+def _intervals_date_by_date(hours: uptime.WeeklyHours, zone: str, start: int, end: int) -> list[uptime.Interval]:
+    # The conversion without shortcuts: every end of every interval through local_to_micros.
+    first = dt.datetime.fromtimestamp(start / SECOND, ZoneInfo(zone)).date().toordinal() - 2
+    last = dt.datetime.fromtimestamp(end / SECOND, ZoneInfo(zone)).date().toordinal()
+    pieces = []
+    for ordinal in range(first, last + 1):
+        for s, e in hours[(ordinal - 1) % 7]:
+            s, e = max(uptime.local_to_micros(zone, ordinal, s), start), min(uptime.local_to_micros(zone, ordinal, e), end)
+            if s < e:
+                pieces.append((s, e))
+    return uptime.merge(pieces)
+
+
+@pytest.mark.parametrize(
+    ("zone", "change"),
+    [
+        # Clocks forward at local midnight: 2024-03-10 00:00 CST -> 01:00 CDT in Havana.
+        ("America/Havana", dt.date(2024, 3, 10)),
+        # Clocks back at local midnight: 2024-04-07 00:00 -03 -> Apr 6 23:00 -04 in Santiago.
+        ("America/Santiago", dt.date(2024, 4, 7)),
+        # Half an hour back at 02:00: 2024-04-07 in Lord Howe.
+        ("Australia/Lord_Howe", dt.date(2024, 4, 7)),
+        # Forward at 02:00: 2024-03-10 in Chicago.
+        (CHICAGO, dt.date(2024, 3, 10)),
+        # A whole day skipped: Samoa went from -10 to +14 at the end of 2011-12-29.
+        ("Pacific/Apia", dt.date(2011, 12, 30)),
+    ],
+)
+def test_business_intervals_around_a_change_of_offset_are_each_dates_own(zone, change):
+    # Across the change, the dates near it are converted time by time
+    # (local_to_micros: fold 0, a time in a gap moves forward by it), the
+    # others as midnight plus seconds: the same instants either way, for
+    # hours that run all day, overnight, and up to the change itself.
+    weeks = [
+        uptime.ALWAYS_OPEN,
+        uptime.weekly_hours(HoursEntry(day, t(22), t(2)) for day in range(7)),
+        uptime.weekly_hours(HoursEntry(day, t(0), t(0)) for day in range(7)),
+        uptime.weekly_hours(HoursEntry(day, t(1, 30), t(23, 59, 59)) for day in range(7)),
+    ]
+    middle = local(zone, change.year, change.month, change.day, 12)
+    start, end = middle - 5 * DAY, middle + 5 * DAY
+    for hours in weeks:
+        assert uptime.business_intervals(hours, zone, start, end) == _intervals_date_by_date(hours, zone, start, end)
+
+
+def test_a_date_two_days_or_less_before_a_change_is_converted_time_by_time():
+    # Chicago springs forward on Sunday 2024-03-10 at 02:00. An interval of
+    # Friday 03-08 ends by Sunday 00:00 at the latest (an overnight one from
+    # 23:59): Friday is steady. Saturday's and Sunday's can reach past 02:00
+    # on Sunday: not steady. Monday's lie after the change: steady again.
+    ordinal = dt.date(2024, 3, 8).toordinal()
+    steady = [uptime._steady_midnight(CHICAGO, ordinal + days) is not None for days in range(4)]
+    assert steady == [True, False, False, True]
+    assert uptime._steady_midnight(CHICAGO, ordinal) == utc(2024, 3, 8, 6)  # 00:00 CST
+    assert uptime._steady_midnight(CHICAGO, ordinal + 3) == utc(2024, 3, 11, 5)  # 00:00 CDT
+
+
 def test_business_intervals_empty_range():
     hours = uptime.ALWAYS_OPEN
     assert uptime.business_intervals(hours, CHICAGO, utc(2024, 1, 8), utc(2024, 1, 8)) == []
