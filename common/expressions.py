@@ -10,7 +10,7 @@ parameter instead of one each. What each saves: bench/RESULTS.md,
 import json
 from collections.abc import Iterable
 
-from django.db.models import Aggregate, BigIntegerField, BooleanField, Func, TextField, Value
+from django.db.models import BigIntegerField, BooleanField, Func
 
 
 class EpochMicroseconds(Func):
@@ -80,39 +80,3 @@ class InIntegers(Func):
     def as_sqlite(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"{sql} IN (SELECT value FROM json_each(%s))", (*params, json.dumps(self.values))
-
-
-class JoinedFields(Func):
-    """The expressions as text, joined by `separator`: NULL when any is NULL
-    (Django's Concat wraps every part in a COALESCE instead, a cost paid per row)."""
-
-    output_field = TextField()
-
-    def __init__(self, *expressions, separator: str):
-        super().__init__(*expressions)
-        self.separator = separator
-
-    def as_sql(self, compiler, connection, **extra_context):
-        parts, params = [], []
-        for expression in self.source_expressions:
-            sql, part_params = compiler.compile(expression)
-            if parts:
-                params.append(self.separator)
-            parts.append(f"CAST({sql} AS text)")
-            params.extend(part_params)
-        return "(" + " || %s || ".join(parts) + ")", params
-
-
-class JoinedTexts(Aggregate):
-    """The group's texts joined by `separator`, in no particular order:
-    string_agg on PostgreSQL, group_concat on SQLite. For one row per group
-    where the caller would otherwise turn many rows into Python objects."""
-
-    function = "STRING_AGG"
-    output_field = TextField()
-
-    def __init__(self, expression, separator: str):
-        super().__init__(expression, Value(separator, output_field=TextField()))
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra_context)

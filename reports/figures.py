@@ -35,10 +35,13 @@ class StoreRow(NamedTuple):
     store_id: str
     timezone: str
     organization_id: int
+    # Its StoreWeek's text, read with the row (None: no hours rows, open all week).
+    week_text: str | None
 
 
-# The fields of a StoreRow, as a values_list() reads them.
-STORE_ROW_FIELDS = StoreRow._fields
+# The fields of a StoreRow, as a values_list() reads them: the week by a join
+# on its primary key, so the hours cost no query of their own.
+STORE_ROW_FIELDS = ("pk", "store_id", "timezone", "organization_id", "week__text")
 
 
 def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> Iterator[tuple[Sequence[StoreRow], np.ndarray]]:
@@ -46,7 +49,7 @@ def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> I
     the batch's stores in the given order, and their figures as
     core.uptime_batch.stores_uptime_array gives them (a row per store).
 
-    Reads in batches (three queries each), so memory stays bounded whatever
+    Reads in batches (two or three queries each), so memory stays bounded whatever
     the number of stores. The CSV reports and the dashboard both come from here.
     """
     as_of_micros = instants.to_micros(as_of)
@@ -60,6 +63,7 @@ def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> I
             start=week_start,
             end=as_of,
             organization_of={row.pk: row.organization_id for row in batch},
+            week_text_of={row.pk: row.week_text for row in batch},
         )
         # A chain's stores share their closures' rules (one tuple,
         # store_closure_rules): resolved once per zone, looked up by identity

@@ -178,6 +178,27 @@ class Store(models.Model):
         return self.store_id
 
 
+class StoreWeek(models.Model):
+    """A store's business-hours rows as one text, kept by the database itself:
+    triggers on the hours table rewrite it whenever rows of the store are
+    inserted, changed or deleted, whatever wrote them (services, the admin,
+    the Loop import, bulk loads), in the same transaction. Nothing in Python
+    writes it. A store without rows has none (open all week).
+
+    Each row is "day,HH:MM:SS,HH:MM:SS" (times as the database writes them,
+    maybe with fractions) or "day" for a day marked closed, joined by ";" in
+    no particular order (stores.selectors parses it). Reports read a store's
+    week as this one row instead of aggregating its six or so (migration
+    0011 has the triggers; test_store_week checks them on both databases).
+    """
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, primary_key=True, related_name="week")
+    text = models.TextField()
+
+    def __str__(self) -> str:
+        return f"{self.store_id}: {self.text}"
+
+
 class BusinessHours(models.Model):
     """One local interval of a weekday, or a marker that the weekday is closed.
 

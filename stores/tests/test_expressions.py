@@ -4,9 +4,9 @@ import datetime as dt
 import pytest
 
 from core import instants
-from common.expressions import EpochMicroseconds, InIntegers, JoinedFields, JoinedTexts
-from stores.models import BusinessHours, StatusSpan, Store
-from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory
+from common.expressions import EpochMicroseconds, InIntegers
+from stores.models import StatusSpan, Store
+from stores.tests.factories import StatusSpanFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
 UTC = dt.timezone.utc
@@ -47,28 +47,3 @@ def test_in_integers_opaque_to_the_planner_filters_alike(opaque):
     spans = StatusSpan.objects.filter(InIntegers("store_id", chosen, opaque=opaque))
     assert sorted(spans.values_list("store_id", flat=True)) == chosen[:2]
     assert not StatusSpan.objects.filter(InIntegers("store_id", [], opaque=opaque)).exists()
-
-
-def test_joined_fields_is_null_when_a_field_is():
-    store = StoreFactory()
-    BusinessHoursFactory(store=store, day_of_week=2, start_time_local=dt.time(9, 30), end_time_local=dt.time(17))
-    BusinessHoursFactory(store=store, day_of_week=6, start_time_local=None, end_time_local=None, closed=True)
-    texts = BusinessHours.objects.order_by("day_of_week").values_list(
-        JoinedFields("day_of_week", "start_time_local", "end_time_local", separator=","), flat=True
-    )
-    assert list(texts) == ["2,09:30:00,17:00:00", None]
-
-
-def test_joined_texts_gives_one_row_per_group_in_any_order():
-    one, two = StoreFactory(), StoreFactory()
-    for day in (0, 3, 5):
-        BusinessHoursFactory(store=one, day_of_week=day)
-    BusinessHoursFactory(store=two, day_of_week=6)
-    rows = dict(
-        BusinessHours.objects.order_by()
-        .values("store_id")
-        .annotate(days=JoinedTexts(JoinedFields("day_of_week", separator=""), ";"))
-        .values_list("store_id", "days")
-    )
-    assert sorted(rows[one.pk].split(";")) == ["0", "3", "5"]
-    assert rows[two.pk] == "6"
