@@ -16,17 +16,25 @@ _ROW_TEXT = {
 }
 
 # PostgreSQL: one pass per statement over the stores it touched (a bulk
-# insert of 86,000 rows is one pass, not 86,000). The stores' keys are
-# locked first, in order, so that two transactions changing one store's
-# hours at once rewrite its week one after the other, the second seeing
-# the first's rows (each statement of a volatile function reads afresh);
-# an advisory lock, not the store's row, so that polls never wait for it.
+# insert of 86,000 rows is one pass, not 86,000). Locks first, held to the
+# end of the transaction, so that two transactions changing one store's
+# hours at once rewrite its week one after the other, the second seeing the
+# first's rows (each statement of a volatile function reads afresh):
+# advisory locks, not the stores' rows, so that polls never wait for them.
+# A statement touching a few stores locks each one's key (in order), and
+# shares the lock of all weeks; a bulk one takes that lock alone (a lock
+# per store would fill PostgreSQL's lock table: max_locks_per_transaction).
 _POSTGRESQL = [
     f"""
     CREATE FUNCTION stores_week_rewrite(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
-        PERFORM pg_advisory_xact_lock(1937007972, mod(id, 2147483647)::int)
-            FROM (SELECT DISTINCT id FROM unnest(ids) AS id ORDER BY id) AS ordered;
+        IF cardinality(ids) > 32 THEN
+            PERFORM pg_advisory_xact_lock(1937007972, 0);
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(1937007972, 0);
+            PERFORM pg_advisory_xact_lock(1937007973, mod(id, 2147483647)::int)
+                FROM (SELECT DISTINCT id FROM unnest(ids) AS id ORDER BY id) AS ordered;
+        END IF;
         DELETE FROM stores_storeweek WHERE store_id = ANY(ids);
         INSERT INTO stores_storeweek (store_id, text)
             SELECT store_id, string_agg({_ROW_TEXT["postgresql"]}, ';')

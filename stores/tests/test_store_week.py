@@ -103,6 +103,20 @@ def test_a_bulk_insert_and_a_raw_delete_over_many_stores_keep_each_week():
         assert stored_rows(store) == (None if index == 0 else [f"{day},09:00:00,17:00:00" for day in range(index)])
 
 
+def test_one_statement_over_many_stores_keeps_each_week():
+    # 40 stores in one insert: PostgreSQL's trigger then locks all weeks at
+    # once rather than each store's (its lock table holds a few dozen a transaction).
+    stores = [StoreFactory() for _ in range(40)]
+    BusinessHours.objects.bulk_create(
+        BusinessHours(store=store, day_of_week=index % 7, start_time_local=NINE, end_time_local=FIVE)
+        for index, store in enumerate(stores)
+    )
+    weeks = store_weekly_hours(store_pks=[store.pk for store in stores])
+    for index, store in enumerate(stores):
+        assert stored_rows(store) == [f"{index % 7},09:00:00,17:00:00"]
+        assert weeks[store.pk] == week_from_rows(store)
+
+
 def test_deleting_a_store_deletes_its_week():
     store = StoreFactory()
     BusinessHoursFactory(store=store)
