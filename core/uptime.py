@@ -73,25 +73,22 @@ def local_interval(start: dt.time | int, end: dt.time | int) -> tuple[int, int]:
     return s, e
 
 
-def weekly_hours(entries: Iterable[HoursEntry]) -> WeeklyHours:
+def weekly_hours(entries: Iterable[HoursEntry | tuple[int, int | dt.time | None, int | dt.time | None, bool]]) -> WeeklyHours:
     """Resolve stored rows into a week: a day with intervals keeps them, a day
-    marked closed (and without intervals) has none, any other day is open all day."""
-    intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(7)}
-    closed: set[int] = set()
-    for entry in entries:
-        if entry.closed:
-            closed.add(entry.day_of_week)
-        elif entry.start is not None and entry.end is not None:
-            intervals[entry.day_of_week].append(local_interval(entry.start, entry.end))
-    week = []
-    for day in range(7):
-        if intervals[day]:
-            week.append(tuple(sorted(intervals[day])))
-        elif day in closed:
-            week.append(())
-        else:
-            week.append(OPEN_ALL_DAY)
-    return tuple(week)
+    marked closed (and without intervals) has none, any other day is open all day.
+    Rows are HoursEntry or plain (day, start, end, closed) tuples."""
+    intervals: list[list[tuple[int, int]]] = [[], [], [], [], [], [], []]
+    closed = [False] * 7
+    for day, start, end, day_closed in entries:
+        if day_closed:
+            closed[day] = True
+        elif start is not None and end is not None:
+            intervals[day].append(local_interval(start, end))
+    # A week is built once per distinct schedule a process meets: of
+    # 100,000 stores' (most their own), a report chunk's 2,000 build 1,400.
+    return tuple(
+        tuple(sorted(day)) if day else (() if day_closed else OPEN_ALL_DAY) for day, day_closed in zip(intervals, closed)
+    )
 
 
 ALWAYS_OPEN: WeeklyHours = weekly_hours(())

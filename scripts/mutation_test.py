@@ -174,12 +174,11 @@ EMPTY_ONLY = "Differs only where an interval is empty, and empty intervals add n
 EQUIVALENT: dict[str, str] = {
     # The engine
     "core/uptime.py:local_interval: if e < s -> if e <= s": "e == s returned above (open 24 hours from start): never reaches here.",
-    "core/uptime.py:weekly_hours: if entry.start is not None and entry.end is not None -> if entry.start is not None or entry.end is not None": (
+    "core/uptime.py:weekly_hours: if start is not None and end is not None -> if start is not None or end is not None": (
         "An open entry has both times (the constraint business_hours_interval_or_closed, stores.hours.entry_problem): "
         "one time alone never reaches the engine."
     ),
-    "core/uptime.py:weekly_hours: intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(7)} -> "
-    "intervals: dict[int, list[tuple[int, int]]] = {day: [] for day in range(8)}": "An eighth list that is never read.",
+    "core/uptime.py:weekly_hours: closed = [False] * 7 -> closed = [False] * 8": "An eighth flag that is never read (zip stops at the seventh day).",
     "core/uptime.py:business_intervals: if end <= start -> if end < start": "An empty range gives no interval either way: every piece is clipped to nothing.",
     "core/uptime.py:_local_dates: return tuple(((ordinal, (ordinal - 1) % 7, _steady_midnight(zone_name, ordinal)) "
     "for ordinal in range(first_date.toordinal(), last_date.toordinal() + 1))) -> "

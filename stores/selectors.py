@@ -75,11 +75,11 @@ def _week_of_rows(text: str) -> uptime.WeeklyHours:
     # warm worker's next report finds it resolved.
     entries = []
     for row in text.split(";"):
-        day, *times = row.split(",")
-        if times:
-            entries.append(uptime.HoursEntry(int(day), _seconds_of_text(times[0]), _seconds_of_text(times[1])))
+        if len(row) == 1:  # "day": marked closed
+            entries.append((int(row), None, None, True))
         else:
-            entries.append(uptime.HoursEntry(int(day), None, None, True))
+            day, start, end = row.split(",")
+            entries.append((int(day), _seconds_of_text(start), _seconds_of_text(end), False))
     return uptime.weekly_hours(entries)
 
 
