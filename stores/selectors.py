@@ -75,7 +75,7 @@ def _week_of_rows(text: str) -> uptime.WeeklyHours:
     # warm worker's next report finds it resolved.
     entries = []
     for row in text.split(";"):
-        if len(row) == 1:  # "day": marked closed
+        if len(row) == 1:  # the day alone (one digit, 0-6): marked closed
             entries.append((int(row), None, None, True))
         else:
             day, start, end = row.split(",")
