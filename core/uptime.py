@@ -84,8 +84,8 @@ def weekly_hours(entries: Iterable[HoursEntry | tuple[int, int | dt.time | None,
             closed[day] = True
         elif start is not None and end is not None:
             intervals[day].append(local_interval(start, end))
-    # A week is built once per distinct schedule a process meets: of
-    # 100,000 stores' (most their own), a report chunk's 2,000 build 1,400.
+    # Built once per distinct schedule a process meets: for stores with
+    # schedules of their own, for most of a report chunk's stores.
     return tuple(
         tuple(sorted(day)) if day else (() if day_closed else OPEN_ALL_DAY) for day, day_closed in zip(intervals, closed)
     )
