@@ -49,7 +49,8 @@ def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> I
     the batch's stores in the given order, and their figures as
     core.uptime_batch.stores_uptime_array gives them (a row per store).
 
-    Reads in batches (two or three queries each), so memory stays bounded whatever
+    Reads in batches (the spans and the closures: two to four queries each;
+    the weeks come with the store rows), so memory stays bounded whatever
     the number of stores. The CSV reports and the dashboard both come from here.
     """
     as_of_micros = instants.to_micros(as_of)
