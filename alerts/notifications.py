@@ -656,7 +656,7 @@ def notifications_requeue_overdue(*, now: dt.datetime | None = None, limit: int 
 
 
 # --------------------------------------------------------------------------
-# Tasks: each runs the service it is named after, in `manage.py db_worker`
+# Tasks: each runs the service it is named after, in `manage.py task_worker`
 # (or inline with TASK_BACKEND=immediate).
 # --------------------------------------------------------------------------
 

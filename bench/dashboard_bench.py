@@ -23,7 +23,7 @@ What it does, and why each step is there:
    (bench/dataset.py create_owner, as `manage.py create_owner` does).
 2. It times the refresh of StoreFigures, which the dashboard sorts, filters
    and totals on: the background refresh as the Refresh button queues it
-   (figures_refresh_queue, forced), run by --workers `manage.py db_worker`
+   (figures_refresh_queue, forced), run by --workers `manage.py task_worker`
    processes (figures_refresh_task queues a task per batch of stores, as a
    report queues its chunks), from queueing to the last batch done; then
    reports.figures.figures_refresh in this process (`manage.py
@@ -535,7 +535,7 @@ class RefreshTimes(NamedTuple):
 
 
 def time_refreshes(stores: int, *, workers: int, interval: float) -> RefreshTimes:
-    """The background refresh run by `workers` db_worker processes, queued as
+    """The background refresh run by `workers` task_worker processes, queued as
     the Refresh button queues it and timed to its last batch done; then
     figures_refresh in this process as of the same instant, timed, which
     must leave every store's figures as the batches wrote them."""
@@ -553,7 +553,7 @@ def time_refreshes(stores: int, *, workers: int, interval: float) -> RefreshTime
 
     with (
         tempfile.TemporaryDirectory(prefix="dashboard-bench-workers-") as log_dir,
-        harness.db_workers(workers, interval=interval, log_dir=Path(log_dir)) as processes,
+        harness.task_workers(workers, interval=interval, log_dir=Path(log_dir)) as processes,
         override_settings(TASKS=harness.DATABASE_TASKS),
     ):
         queued = FiguresRefresh.objects.filter(pk=FiguresRefresh.ROW, queued_at__isnull=False)
@@ -660,13 +660,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"target for the background refresh of every store's figures (default {REFRESH_TARGET_SECONDS:g} s)",
     )
     parser.add_argument(
-        "--workers", type=harness.positive_int, default=2, help="db_worker processes for the background refresh (default 2)"
+        "--workers", type=harness.positive_int, default=2, help="task_worker processes for the background refresh (default 2)"
     )
     parser.add_argument(
         "--worker-interval",
         type=float,
-        default=0.1,
-        help="seconds an idle worker waits before it looks at the queue again (db_worker --interval; default 0.1)",
+        default=1.0,
+        help="the longest an idle worker waits before it looks at the queue again (task_worker --interval; "
+        "default 1, the worker's own: it is woken when a task is queued)",
     )
     parser.add_argument("--profile", action="store_true", help="profile every page, not only those over the target")
     parser.add_argument(
@@ -848,7 +849,7 @@ def benchmark(
             f"({args.days} days ending at the start of the run)"
         ),
         "figures refresh (the background job behind the dashboard)": (
-            f"{refresh.background:.2f} s for {refresh.stores:,} stores on {refresh.workers} `db_worker` processes "
+            f"{refresh.background:.2f} s for {refresh.stores:,} stores on {refresh.workers} `task_worker` processes "
             f"(--interval {args.worker_interval:g}), from queueing to the last batch done; `figures_refresh` in one "
             f"process, as of the same instant: {refresh.in_process:.2f} s, the same figures for every store"
         ),

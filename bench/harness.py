@@ -1,7 +1,7 @@
 """The benchmarks' shared plumbing: the project on sys.path, the options every
 benchmark takes, its throwaway database with Django set up on it, progress
 lines and results, what the machine is and how busy it was, and the
-processes a benchmark starts (`manage.py db_worker` workers, gunicorn).
+processes a benchmark starts (`manage.py task_worker` workers, gunicorn).
 
 Every script in bench/ imports this module before any of the project's
 (run as `python bench/<script>.py`, sys.path[0] is bench/, so `import
@@ -462,7 +462,7 @@ def stop_processes(processes: Sequence[subprocess.Popen[bytes]]) -> None:
     """Stop processes gracefully (TERM: a worker finishes its request or
     task), all at once; kill those not stopped within 30 s.
 
-    One TERM each: a second one makes a db_worker abandon its task."""
+    One TERM each: a second one makes a task_worker abandon its task."""
     for process in processes:
         if process.poll() is None:
             process.terminate()
@@ -490,9 +490,12 @@ def worker_database_url(url: str) -> str:
 
 
 def wait_until_connected(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 60) -> None:
-    """Until every worker has set Django up and polls the queue: its database
-    connection shows in pg_stat_activity. (SQLite: a fixed pause.)"""
+    """Until every worker has set Django up, listens for queued tasks and has
+    looked at the queue: its two connections show in pg_stat_activity, one
+    of them listening. (SQLite: a fixed pause.)"""
     from django.db import connection
+
+    from common.task_wakeups import CHANNEL
 
     if connection.vendor != "postgresql":
         time.sleep(3)
@@ -504,20 +507,23 @@ def wait_until_connected(processes: Sequence[subprocess.Popen[bytes]], timeout: 
                 raise SystemExit(f"worker {process.pid} exited with {process.returncode} while starting")
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
-                [WORKER_APPLICATION_NAME],
+                "SELECT count(*) FILTER (WHERE query = %s), count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s",
+                [f"LISTEN {CHANNEL}", WORKER_APPLICATION_NAME],
             )
-            if cursor.fetchone()[0] >= len(processes):
+            listening, connected = cursor.fetchone()
+            if listening >= len(processes) and connected >= 2 * len(processes):
                 return
         time.sleep(0.05)
     raise SystemExit(f"workers not connected after {timeout} s")
 
 
 @contextlib.contextmanager
-def db_workers(count: int, *, interval: float, log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`count` `manage.py db_worker` processes on the benchmark's database (the
+def task_workers(count: int, *, interval: float, log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`count` `manage.py task_worker` processes on the benchmark's database (the
     environment setup_django left), started and idle; stopped afterwards.
-    `interval`: how long an idle worker waits before it looks at the queue again.
+    `interval`: the longest an idle worker waits before it looks at the queue
+    again (on PostgreSQL it is woken as each task is queued).
     Each writes its output to worker-<n>.log in `log_dir`."""
     env = {
         **os.environ,
@@ -530,7 +536,7 @@ def db_workers(count: int, *, interval: float, log_dir: Path) -> Iterator[list[s
     command = [
         sys.executable,
         str(PROJECT_DIR / "manage.py"),
-        "db_worker",
+        "task_worker",
         "--interval",
         str(interval),
         "--no-startup-delay",

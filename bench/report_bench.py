@@ -3,7 +3,7 @@
 Usage (from the project folder):
 
     .venv/bin/python bench/report_bench.py [--case warm] [--case loop] [--case 100k] [--stores N]
-        [--workers 2] [--chunk-size N] [--worker-interval 0.1] [--runs 3] [--warm-runs 9]
+        [--workers 2] [--chunk-size N] [--worker-interval 1] [--runs 3] [--warm-runs 9]
         [--single-process] [--trace] [--profile] [--json PATH]
         [--closures | --no-closures] [--days 8] [--seed 1] [--database-url URL] [--keep]
         [--data-dir ../shared/data/loop-2023]
@@ -41,7 +41,7 @@ What it does for a case, and why each step is there:
    PostgreSQL server process's CPU time and the time in the driver's
    execute. Then where the time goes, by phase (PhaseClock), and with
    --profile a cProfile of one run.
-6. The other cases, --runs times: it starts --workers `manage.py db_worker`
+6. The other cases, --runs times: it starts --workers `manage.py task_worker`
    processes (real ones, TASK_BACKEND=database), waits until they are idle,
    triggers a report with reports.services.report_trigger (as the API does)
    and times it until the report is Complete, its CSV written; then reads
@@ -551,7 +551,7 @@ def run_with_workers(
 
     with (
         tempfile.TemporaryDirectory(prefix="report-bench-workers-") as log_dir,
-        harness.db_workers(args.workers, interval=args.worker_interval, log_dir=Path(log_dir)) as workers,
+        harness.task_workers(args.workers, interval=args.worker_interval, log_dir=Path(log_dir)) as workers,
         override_settings(TASKS=harness.DATABASE_TASKS),
     ):
         load = os.getloadavg()[0]
@@ -1112,7 +1112,7 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str, *, 
 
     print(
         f"report as of {AS_OF:%Y-%m-%d %H:%M} UTC over {len(expected_ids):,} stores, chunks of {chunk_size:,} "
-        f"stores, {args.workers} db_worker processes (--interval {args.worker_interval}), fresh for each run:"
+        f"stores, {args.workers} task_worker processes (--interval {args.worker_interval}), fresh for each run:"
     )
     runs = timed_worker_runs(user, expected, args, keep_rows=closures)
 
@@ -1316,8 +1316,8 @@ def render_workers(
         "## Report generation across workers",
         "",
         f"`bench/report_bench.py`: a report over every store, as of {AS_OF:%Y-%m-%d %H:%M} UTC, with "
-        f"{first.workers} `manage.py db_worker` processes (`--interval {first.worker_interval}`: how long an idle "
-        "worker waits before looking at the queue again; `CONN_MAX_AGE=600`) sharing its chunks; timed from "
+        f"{first.workers} `manage.py task_worker` processes (`--interval {first.worker_interval:g}`: the longest an idle "
+        "worker waits before looking at the queue again, woken by NOTIFY as each task is queued; `CONN_MAX_AGE=600`) sharing its chunks; timed from "
         "`report_trigger` (as the API calls it) to the report Complete with its CSV written, each run with "
         "freshly started workers; both files of every report checked byte for byte against `reference_report` "
         "(with closures, one computed with them). "
@@ -1481,15 +1481,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=9,
         help="timed runs of the warm case, after one untimed (default 9)",
     )
-    parser.add_argument("--workers", type=harness.positive_int, default=2, help="db_worker processes (default 2)")
+    parser.add_argument("--workers", type=harness.positive_int, default=2, help="task_worker processes (default 2)")
     parser.add_argument(
         "--chunk-size", type=harness.positive_int, help="stores per chunk (default: MONITOR_REPORT_CHUNK_SIZE, 2,000)"
     )
     parser.add_argument(
         "--worker-interval",
         type=harness.positive_float,
-        default=0.1,
-        help="seconds an idle worker waits before it looks at the queue again (db_worker --interval; default 0.1)",
+        default=1.0,
+        help="the longest an idle worker waits before it looks at the queue again (task_worker --interval; "
+        "default 1, the worker's own: it is woken when a task is queued)",
     )
     parser.add_argument(
         "--single-process",

@@ -334,7 +334,7 @@ if MONITOR_MAX_BODY_BYTES <= 0:
     raise ImproperlyConfigured("MONITOR_MAX_BODY_BYTES must be a positive number of bytes.")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MONITOR_MAX_BODY_BYTES
 # A report is computed in chunks of this many stores, one task each, so
-# several `db_worker` processes (on one or more machines) share it.
+# several `task_worker` processes (on one or more machines) share it.
 MONITOR_REPORT_CHUNK_SIZE = env.int("MONITOR_REPORT_CHUNK_SIZE", default=2000)
 # A worker holds a chunk for this long; a chunk still unfinished after it is
 # taken for lost (its worker died) and queued again, at most

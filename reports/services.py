@@ -1,7 +1,7 @@
 """Report generation: the engine over every visible store, in chunks that
 several task workers compute in parallel, assembled into one CSV file.
 
-A report's life (each step a task, run by `manage.py db_worker`):
+A report's life (each step a task, run by `manage.py task_worker`):
 
 1. `report_trigger` records the report and queues its planning, and a
    watchdog that comes back while the report runs (`report_watch`).
@@ -633,7 +633,7 @@ def _watch_later(report_id: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# Tasks: each runs the service it is named after, in `manage.py db_worker`
+# Tasks: each runs the service it is named after, in `manage.py task_worker`
 # (or inline with TASK_BACKEND=immediate). Defined beside their services,
 # which queue them: no module of tasks importing services that import it.
 # --------------------------------------------------------------------------

@@ -329,7 +329,7 @@ def test_two_reports_triggered_at_the_same_instant_both_complete(needs_postgres,
 def test_two_reports_at_once_share_the_workers_and_both_complete(
     needs_postgres, owner, one_chunk_csv, settings, workers  # noqa: F811
 ):
-    """Two reports queued together, their one-store chunks interleaved across two db_worker processes."""
+    """Two reports queued together, their one-store chunks interleaved across two task_worker processes."""
     settings.TASKS = DATABASE_TASKS
     api = token_client(owner)
     ids = [

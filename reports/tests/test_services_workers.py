@@ -1,4 +1,4 @@
-"""Chunked reports across real `manage.py db_worker` processes, one of them
+"""Chunked reports across real `manage.py task_worker` processes, one of them
 killed mid-chunk (PostgreSQL only: the workers and the test share the test
 database, so its data must be committed, and SQLite's single writer would
 make the workers take turns rather than run in parallel)."""
@@ -41,7 +41,7 @@ def database_url() -> str:
 
 @pytest.fixture
 def workers(settings) -> Iterator[list[subprocess.Popen]]:
-    """Two db_worker processes on the test database, planning chunks of one store."""
+    """Two task_worker processes on the test database, planning chunks of one store."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "monitor_project.settings",
@@ -55,7 +55,7 @@ def workers(settings) -> Iterator[list[subprocess.Popen]]:
     }
     processes = [
         subprocess.Popen(
-            [sys.executable, "manage.py", "db_worker", "--interval", "0.05", "--no-startup-delay", "--verbosity", "0"],
+            [sys.executable, "manage.py", "task_worker", "--interval", "0.05", "--no-startup-delay", "--verbosity", "0"],
             cwd=PROJECT,
             env=env,
             stdout=subprocess.DEVNULL,

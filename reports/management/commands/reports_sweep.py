@@ -11,7 +11,7 @@ class Command(BaseCommand):
     help = (
         "Queue again the report chunks whose worker died (their lease expired), failing the report after "
         "MONITOR_REPORT_CHUNK_MAX_ATTEMPTS attempts, and the planning of reports never planned. Once, or "
-        "with --every SECONDS for ever (as healthchecks' sendalerts), beside the db_worker processes. "
+        "with --every SECONDS for ever (as healthchecks' sendalerts), beside the task_worker processes. "
         "The workers sweep too, after each chunk and one lease after a report starts: this command is "
         "for when no report task is left to do it."
     )
