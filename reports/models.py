@@ -140,6 +140,7 @@ class ReportChunk(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=128, blank=True, help_text="host:pid of the last worker to claim it")
     # The chunk's CSV lines, saved in the transaction that marks it done.
+    # This and store_pks are stored uncompressed on PostgreSQL (migration 0010).
     rows = models.TextField(blank=True)
     error = models.TextField(blank=True, help_text="why the last attempt did not finish")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -373,11 +373,9 @@ def _chunk_done(claimed: ClaimedChunk, rows: str) -> str:
             all=Count("pk"), unfinished=Count("pk", filter=~Q(state=ChunkState.DONE))
         )
         if not others["unfinished"]:
-            # The last chunk: its lines go straight into the files. Through its
-            # row they were written (compressed), read back and deleted: about
-            # a tenth of a one-chunk report's time in the database (2,000
-            # stores, bench/report_bench.py --case warm). _assemble sets
-            # stores_done. The only chunk: no other lines to read.
+            # The last chunk: its lines go straight into the files, not
+            # through its row (written, read back and deleted for nothing).
+            # _assemble sets stores_done. The only chunk: no other lines to read.
             if not _assemble_or_fail(report, LastChunk(chunk.index, rows, alone=not others["all"])):
                 return "done, report failed: no storage for its file"
             return "done, report written"

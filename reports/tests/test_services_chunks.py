@@ -403,3 +403,23 @@ def test_the_only_chunk_of_a_report_reads_no_other_chunks_lines(owner, stores, s
     reads_of_lines = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("SELECT") and '"rows"' in query["sql"]]
     assert reads_of_lines == []
     assert not ReportChunk.objects.filter(report=report).exists()
+
+
+@pytest.mark.postgres
+def test_chunk_lines_and_store_ids_are_stored_uncompressed_on_postgresql(owner):
+    """They live while the report runs, written once and read once: compressing
+    them cost PostgreSQL more than writing them (migration 0010)."""
+    if connection.vendor != "postgresql":
+        pytest.skip(f"storage options are PostgreSQL's; the database is {connection.vendor}")
+    report = Report.objects.create(requested_by=owner, as_of=AS_OF)
+    # Over the 2 kB from which PostgreSQL compresses a value, and as compressible as text gets.
+    lines, store_pks = "1,2.00\r\n" * 2_000, [1] * 2_000
+    chunk = ReportChunk.objects.create(report=report, index=0, store_pks=store_pks, rows=lines)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(rows), pg_column_size(rows), pg_column_compression(store_pks)"
+            " FROM reports_reportchunk WHERE id = %s",
+            [chunk.pk],
+        )
+        assert cursor.fetchone() == (None, len(lines), None)  # not compressed: its full length
