@@ -66,20 +66,28 @@ def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> I
             organization_of={row.pk: row.organization_id for row in batch},
             week_text_of={row.pk: row.week_text for row in batch},
         )
-        # A chain's stores share their closures' rules (one tuple,
-        # store_closure_rules): resolved once per zone, looked up by identity
-        # rather than hashing the rules again for every store.
+        # A chain's stores share their week (one object per distinct week,
+        # store_weekly_hours) and their closures' rules (one tuple,
+        # store_closure_rules): each (week, zone, rules) is resolved once,
+        # looked up by identity rather than by hashing the week, the rules and
+        # the open times for every store (store_weeks' caches).
         closed_in: dict[tuple[int, str], Sequence[uptime.Interval]] = {}
+        resolved: dict[tuple[int, str, int], tuple[uptime.WeekOpenTime, uptime.WeekOpenTime]] = {}
         weeks: list[tuple[uptime.WeekOpenTime, uptime.WeekOpenTime]] = []
         for row in batch:
-            rules = inputs.closures[row.pk]
-            closures: Sequence[uptime.Interval] = ()
-            if rules:
-                key = (id(rules), row.timezone)
-                closures = closed_in.get(key)
-                if closures is None:
-                    closures = closed_in[key] = closure_intervals(rules, row.timezone, week_start_micros, as_of_micros)
-            weeks.append(uptime.store_weeks(inputs.hours[row.pk], row.timezone, as_of_micros, closures))
+            hours, rules = inputs.hours[row.pk], inputs.closures[row.pk]
+            key = (id(hours), row.timezone, id(rules))
+            store_week = resolved.get(key)
+            if store_week is None:
+                closures: Sequence[uptime.Interval] = ()
+                if rules:
+                    closures = closed_in.get(key[1:])
+                    if closures is None:
+                        closures = closed_in[key[1:]] = closure_intervals(
+                            rules, row.timezone, week_start_micros, as_of_micros
+                        )
+                store_week = resolved[key] = uptime.store_weeks(hours, row.timezone, as_of_micros, closures)
+            weeks.append(store_week)
         # The batch's stores measured together (core.uptime_batch): store_uptime's figures, in array operations.
         yield batch, stores_uptime_array(spans=inputs.spans, weeks=weeks, as_of=as_of_micros, stale_after=stale)
 
