@@ -423,3 +423,23 @@ def test_chunk_lines_and_store_ids_are_stored_uncompressed_on_postgresql(owner):
             [chunk.pk],
         )
         assert cursor.fetchone() == (None, len(lines), None)  # not compressed: its full length
+
+
+@pytest.mark.postgres
+def test_planning_reads_the_stores_in_code_point_order_through_an_index_on_postgresql(owner, stores, queued):
+    """Not a sort of every store the report covers at each report (migration stores/0012)."""
+    if connection.vendor != "postgresql":
+        pytest.skip(f"the index is PostgreSQL's; the database is {connection.vendor}")
+    report = Report.objects.create(requested_by=owner, as_of=AS_OF)
+    with CaptureQueriesContext(connection) as queries:
+        report_generate(report_id=report.id)
+    [planning] = [query["sql"] for query in queries.captured_queries if 'COLLATE "C"' in query["sql"]]
+
+    with connection.cursor() as cursor:
+        # A few stores: a scan and a sort would cost less than the index; what
+        # is asked here is whether the index can give this query's order.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {planning}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using stores_store_store_id_code_points" in plan, plan
+    assert "Sort" not in plan, plan
