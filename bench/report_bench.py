@@ -150,6 +150,15 @@ MB = 1_000_000
 MIB = 1024 * 1024
 
 
+def planned_chunks(stores: int, size: int) -> int:
+    """How many chunks reports.services plans for `stores` stores: full
+    ones until two chunks' worth is left, then that cut by chunk_sizes_of_tail."""
+    from reports.services import chunk_sizes_of_tail
+
+    full = max(0, -(-(stores - 2 * size) // size))
+    return full + len(chunk_sizes_of_tail(stores - full * size, size))
+
+
 class RunResult(NamedTuple):
     seconds: float
     rss_growth: int | None  # bytes of peak RSS growth; None when not measured
@@ -868,7 +877,7 @@ def warm_benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str
         print(profile)
     warm = {
         "stores": len(stores),
-        "chunks": -(-len(stores) // chunk_size),
+        "chunks": planned_chunks(len(stores), chunk_size),
         "runs": [run._asdict() for run in runs],
         "phases": phases,
         "database": harness.database_version(),
@@ -1337,7 +1346,7 @@ def render_workers(
         synthetic = ""
         if result.synthetic:
             synthetic = f" ({result.stores - result.synthetic:,} Loop + {result.synthetic:,} synthetic)"
-        chunks = -(-result.stores // result.chunk_size)
+        chunks = planned_chunks(result.stores, result.chunk_size)
         lines.append(
             f"| {result.label}: {result.stores:,}{synthetic} | {result.hours_rows:,} | {result.span_rows:,} "
             f"| {gib(result.database_bytes)} | {result.workers} × {result.chunk_size:,} | {chunks} | {', '.join(f'{s:.2f}' for s in result.runs)} "

@@ -20,7 +20,7 @@ from django_tasks_db.models import DBTaskResult
 from reports import services as report_services
 
 from reports.models import ChunkState, Report, ReportChunk, ReportStatus
-from reports.services import report_chunk_run, report_generate, report_trigger, reports_sweep
+from reports.services import chunk_sizes_of_tail, report_chunk_run, report_generate, report_trigger, reports_sweep
 from stores.models import PollStatus, Store
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory, organization_of
 
@@ -131,15 +131,33 @@ def test_progress_counts_the_stores_of_done_chunks(owner, stores, settings, queu
     report = generate(owner)
     assert (report.status, report.stores_done, report.stores_total) == (ReportStatus.RUNNING, 0, 9)
     assert list(ReportChunk.objects.values_list("index", "state")) == [(i, ChunkState.PENDING) for i in range(3)]
-    assert [len(c.store_pks) for c in ReportChunk.objects.order_by("index")] == [4, 4, 1]
+    # The last two chunks' worth (5 stores) cut in halves: chunk_sizes_of_tail.
+    assert [len(c.store_pks) for c in ReportChunk.objects.order_by("index")] == [4, 3, 2]
 
     done = []
     for chunk_id in reversed(queued):  # in any order
         report_chunk_run(chunk_id=chunk_id)
         report.refresh_from_db()
         done.append(report.stores_done)
-    assert done == [1, 5, 9]
+    assert done == [2, 5, 9]
     assert report.status == ReportStatus.COMPLETE
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "sizes"),
+    [
+        # The 13,584 Loop stores in chunks of 2,000: 5 full chunks, then 3,584 in halves.
+        (3_584, 2_000, [1_792, 896, 896]),
+        (4_000, 2_000, [2_000, 1_000, 1_000]),
+        (2_001, 2_000, [1_001, 1_000]),
+        (2_000, 2_000, [2_000]),  # one chunk stays one chunk
+        (1, 2_000, [1]),
+        (0, 2_000, []),
+        (2, 1, [1, 1]),
+    ],
+)
+def test_the_last_chunks_of_a_report_are_cut_in_halves(count, size, sizes):
+    assert chunk_sizes_of_tail(count, size) == sizes
 
 
 def test_a_store_deleted_after_planning_is_left_out(owner, one_chunk_csv, settings, queued):
@@ -161,7 +179,7 @@ def test_a_store_deleted_after_planning_is_left_out(owner, one_chunk_csv, settin
 def test_a_chunk_run_twice_counts_once_and_the_report_is_written_once(
     owner, one_chunk_csv, settings, queued, monkeypatch
 ):
-    settings.MONITOR_REPORT_CHUNK_SIZE = 5
+    settings.MONITOR_REPORT_CHUNK_SIZE = 8  # nine stores: chunks of 5 and 4
     assemblies = []
     assemble = report_services._assemble
     monkeypatch.setattr(
@@ -370,7 +388,7 @@ def test_the_watchdog_sweeps_its_report_and_comes_back_while_it_runs(owner, stor
 def test_chunk_runs_sweep_for_lost_chunks_at_most_once_every_tenth_of_a_lease(owner, stores, settings, queued, monkeypatch):
     """A 60-second lease: a worker's chunks done 1 s apart sweep once; one
     done 6 s after that sweep sweeps again."""
-    settings.MONITOR_REPORT_CHUNK_SIZE = 3
+    settings.MONITOR_REPORT_CHUNK_SIZE = 4  # nine stores: chunks of 4, 3 and 2
     settings.MONITOR_REPORT_CHUNK_LEASE_SECONDS = 60
     clock = [1000.0]
     monkeypatch.setattr(report_services, "time", SimpleNamespace(monotonic=lambda: clock[0]))
