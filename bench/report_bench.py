@@ -152,7 +152,8 @@ MIB = 1024 * 1024
 
 def planned_chunks(stores: int, size: int) -> int:
     """How many chunks reports.services plans for `stores` stores: full
-    ones until two chunks' worth is left, then that cut by chunk_sizes_of_tail."""
+    ones until two chunks' worth is left, then that cut by chunk_sizes_of_tail.
+    Where Django is set up: a case's own process, not the one that formats."""
     from reports.services import chunk_sizes_of_tail
 
     full = max(0, -(-(stores - 2 * size) // size))
@@ -892,6 +893,7 @@ def warm_benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str
         span_rows=loaded.span_rows,
         workers=0,
         chunk_size=chunk_size,
+        chunks=warm["chunks"],
         worker_interval=0.0,
         runs=[run.seconds for run in runs],
         worker_peak_rss=[],
@@ -1031,6 +1033,7 @@ class Results(NamedTuple):
     span_rows: int
     workers: int
     chunk_size: int
+    chunks: int  # as planned (planned_chunks)
     worker_interval: float
     runs: list[float]  # seconds, trigger to CSV
     worker_peak_rss: list[int]  # bytes, the largest worker's peak in each run
@@ -1197,6 +1200,7 @@ def benchmark(args: argparse.Namespace, stores: list[StoreSpec], label: str, *, 
         span_rows=span_rows,
         workers=args.workers,
         chunk_size=chunk_size,
+        chunks=planned_chunks(len(expected_ids), chunk_size),
         worker_interval=args.worker_interval,
         runs=[run.seconds for run in runs],
         worker_peak_rss=[max((peak or 0) for peak in run.worker_peak_rss) for run in runs],
@@ -1346,7 +1350,7 @@ def render_workers(
         synthetic = ""
         if result.synthetic:
             synthetic = f" ({result.stores - result.synthetic:,} Loop + {result.synthetic:,} synthetic)"
-        chunks = planned_chunks(result.stores, result.chunk_size)
+        chunks = result.chunks
         lines.append(
             f"| {result.label}: {result.stores:,}{synthetic} | {result.hours_rows:,} | {result.span_rows:,} "
             f"| {gib(result.database_bytes)} | {result.workers} × {result.chunk_size:,} | {chunks} | {', '.join(f'{s:.2f}' for s in result.runs)} "
