@@ -1,5 +1,11 @@
 """Fixtures shared by every app's tests."""
 import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -118,3 +124,54 @@ def other_api(other_owner) -> APIClient:
 @pytest.fixture
 def admin_api(superuser) -> APIClient:
     return token_client(superuser)
+
+
+@pytest.fixture
+def task_workers(settings) -> Iterator[Callable[..., list[subprocess.Popen]]]:
+    """Start `manage.py task_worker` processes on the test database (PostgreSQL;
+    the test must commit what they should see: transaction=True), with
+    settings given as environment variables; all are stopped afterwards."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    database_url = f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
+    started: list[subprocess.Popen] = []
+
+    def start(count: int, *, interval: float, env: dict[str, str] | None = None) -> list[subprocess.Popen]:
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "monitor_project.settings",
+            "ENV_FILE": os.devnull,
+            "DEBUG": "false",  # no autoreloader: the process started is the worker
+            "SECRET_KEY": "test-worker-secret-key",
+            "DATABASE_URL": database_url,
+            "TASK_BACKEND": "database",
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),  # a test reads the files they write
+            **(env or {}),
+        }
+        command = [sys.executable, "manage.py", "task_worker", "--interval", str(interval), "--no-startup-delay"]
+        processes = [
+            subprocess.Popen(
+                [*command, "--verbosity", "0"],
+                cwd=Path(__file__).resolve().parent,
+                env=environment,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(count)
+        ]
+        started.extend(processes)
+        return processes
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stderr.close()

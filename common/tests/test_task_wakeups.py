@@ -4,13 +4,9 @@ and `manage.py task_worker`, which waits that way, against real processes."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection, transaction
@@ -22,7 +18,6 @@ from reports.figures import figures_refresh_task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-PROJECT = Path(__file__).resolve().parents[2]
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # Long enough that a wait ending in it was woken, not timed out, on a loaded machine.
 LONG_WAIT_SECONDS = 30
@@ -117,37 +112,11 @@ def test_a_listener_whose_connection_broke_sleeps_then_listens_again(listener):
 # --------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
-
-
 @pytest.fixture
-def slow_looking_worker() -> Iterator[subprocess.Popen]:
+def slow_looking_worker(task_workers) -> subprocess.Popen:
     """A task_worker that looks at the queue by itself only every 10 minutes."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monitor_project.settings",
-        "ENV_FILE": os.devnull,
-        "DEBUG": "false",  # no autoreloader: the process started is the worker
-        "SECRET_KEY": "test-worker-secret-key",
-        "DATABASE_URL": database_url(),
-        "TASK_BACKEND": "database",
-    }
-    command = ["manage.py", "task_worker", "--interval", str(SLOW_INTERVAL_SECONDS), "--no-startup-delay"]
-    process = subprocess.Popen(
-        [sys.executable, *command], cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    yield process
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    process.stderr.close()
+    [worker] = task_workers(1, interval=SLOW_INTERVAL_SECONDS)
+    return worker
 
 
 def worker_listening() -> bool:

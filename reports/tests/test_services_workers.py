@@ -5,11 +5,7 @@ make the workers take turns rather than run in parallel)."""
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connection, transaction
@@ -23,7 +19,6 @@ from .test_services_chunks import AS_OF, DATABASE_TASKS, STORE_IDS, after_lease,
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-PROJECT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 30
 
 
@@ -33,49 +28,10 @@ def needs_postgres():
         pytest.skip(f"needs PostgreSQL (worker processes beside the test); the database is {connection.vendor}")
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
-
-
 @pytest.fixture
-def workers(settings) -> Iterator[list[subprocess.Popen]]:
+def workers(task_workers) -> list[subprocess.Popen]:
     """Two task_worker processes on the test database, planning chunks of one store."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monitor_project.settings",
-        "ENV_FILE": os.devnull,
-        "DEBUG": "false",  # no autoreloader: the process started is the worker
-        "SECRET_KEY": "test-worker-secret-key",
-        "DATABASE_URL": database_url(),
-        "TASK_BACKEND": "database",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),  # the test reads the files they write
-        "MONITOR_REPORT_CHUNK_SIZE": "1",
-    }
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "task_worker", "--interval", "0.05", "--no-startup-delay", "--verbosity", "0"],
-            cwd=PROJECT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
-    try:
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            process.stderr.close()
+    return task_workers(2, interval=0.05, env={"MONITOR_REPORT_CHUNK_SIZE": "1"})
 
 
 def wait_until_finished(report: Report, workers: list[subprocess.Popen]) -> Report:
