@@ -86,7 +86,9 @@ class QueueListener:
             if self.connection is None or self.connection.closed:
                 self.open()
             assert self.connection is not None
-            woken = any(True for _ in self.connection.notifies(timeout=seconds, stop_after=1))
+            woken = False
+            for _ in self.connection.notifies(timeout=seconds, stop_after=1):
+                woken = True
             # Notifications that came together need one look at the queue, not one each.
             for _ in self.connection.notifies(timeout=0):
                 pass
