@@ -151,13 +151,12 @@ MIB = 1024 * 1024
 
 
 def planned_chunks(stores: int, size: int) -> int:
-    """How many chunks reports.services plans for `stores` stores: full
-    ones until two chunks' worth is left, then that cut by chunk_sizes_of_tail.
-    Where Django is set up: a case's own process, not the one that formats."""
-    from reports.services import chunk_sizes_of_tail
+    """How many chunks reports.services plans for `stores` stores (its
+    chunk_store_pks). Where Django is set up: a case's own process, not the
+    one that formats."""
+    from reports.services import chunk_store_pks
 
-    full = max(0, -(-(stores - 2 * size) // size))
-    return full + len(chunk_sizes_of_tail(stores - full * size, size))
+    return sum(1 for _ in chunk_store_pks(iter(range(stores)), size))
 
 
 class RunResult(NamedTuple):

@@ -223,37 +223,32 @@ _CHUNKS_PER_INSERT = 50
 
 
 def _chunks_create(report: Report, store_pks: Iterator[int], size: int) -> tuple[list[int], int]:
-    """The report's chunks of `size` stores, in the order given, the last
-    ones smaller (chunk_sizes_of_tail); (their ids in order, the number of stores)."""
+    """The report's chunks (chunk_store_pks), in the order given; (their ids in order, the number of stores)."""
     ids: list[int] = []
-    pending: list[ReportChunk] = []
     total = 0
+    chunks = (
+        ReportChunk(report=report, index=index, store_pks=pks)
+        for index, pks in enumerate(chunk_store_pks(store_pks, size))
+    )
+    while batch := list(islice(chunks, _CHUNKS_PER_INSERT)):
+        ids += [chunk.pk for chunk in ReportChunk.objects.bulk_create(batch)]
+        total += sum(len(chunk.store_pks) for chunk in batch)
+    return ids, total
 
-    def add(pks: list[int]) -> None:
-        nonlocal pending, total
-        pending.append(ReportChunk(report=report, index=len(ids) + len(pending), store_pks=pks))
-        total += len(pks)
-        if len(pending) == _CHUNKS_PER_INSERT:
-            write()
 
-    def write() -> None:
-        nonlocal pending
-        ids.extend(chunk.pk for chunk in ReportChunk.objects.bulk_create(pending))
-        pending = []
-
-    # The last two chunks' worth is held back until the stores run out, to be cut by chunk_sizes_of_tail.
+def chunk_store_pks(store_pks: Iterator[int], size: int) -> Iterator[list[int]]:
+    """The store ids of each chunk, in the order given: `size` at a time,
+    the last two chunks' worth held back until the ids run out and cut by
+    chunk_sizes_of_tail. Streams: at most three chunks' ids held at once."""
     held: list[int] = []
     while pks := list(islice(store_pks, size)):
         held += pks
         if len(held) > 2 * size:
-            add(held[:size])
+            yield held[:size]
             del held[:size]
     for length in chunk_sizes_of_tail(len(held), size):
-        add(held[:length])
+        yield held[:length]
         del held[:length]
-    if pending:
-        write()
-    return ids, total
 
 
 def chunk_sizes_of_tail(count: int, size: int) -> list[int]:

@@ -20,7 +20,7 @@ from django_tasks_db.models import DBTaskResult
 from reports import services as report_services
 
 from reports.models import ChunkState, Report, ReportChunk, ReportStatus
-from reports.services import chunk_sizes_of_tail, report_chunk_run, report_generate, report_trigger, reports_sweep
+from reports.services import chunk_sizes_of_tail, chunk_store_pks, report_chunk_run, report_generate, report_trigger, reports_sweep
 from stores.models import PollStatus, Store
 from stores.tests.factories import BusinessHoursFactory, StatusSpanFactory, StoreFactory, organization_of
 
@@ -158,6 +158,13 @@ def test_progress_counts_the_stores_of_done_chunks(owner, stores, settings, queu
 )
 def test_the_last_chunks_of_a_report_are_cut_in_halves(count, size, sizes):
     assert chunk_sizes_of_tail(count, size) == sizes
+
+
+def test_the_13584_loop_stores_are_planned_as_five_full_chunks_then_halves():
+    chunks = list(chunk_store_pks(iter(range(13_584)), 2_000))
+
+    assert [len(pks) for pks in chunks] == [2_000] * 5 + [1_792, 896, 896]
+    assert [pk for pks in chunks for pk in pks] == list(range(13_584))  # every store once, in order
 
 
 def test_a_store_deleted_after_planning_is_left_out(owner, one_chunk_csv, settings, queued):
