@@ -198,7 +198,10 @@ def _span_array_rows(
             ) o
         ) s
     """
-    keys = "{" + ",".join(map(str, map(int, store_pks))) + "}"
+    # In key order, not the caller's (a report's is its stores' id order): the
+    # index descents then walk the (store, first poll) index and the spans'
+    # pages in order instead of at random. Callers look rows up by key.
+    keys = "{" + ",".join(map(str, sorted(map(int, store_pks)))) + "}"
     return integer_rows(db, statement, [keys, PollStatus.ACTIVE.value, end, start, start])  # type: ignore[return-value]
 
 
