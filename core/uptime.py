@@ -77,17 +77,26 @@ def weekly_hours(entries: Iterable[HoursEntry | tuple[int, int | dt.time | None,
     """Resolve stored rows into a week: a day with intervals keeps them, a day
     marked closed (and without intervals) has none, any other day is open all day.
     Rows are HoursEntry or plain (day, start, end, closed) tuples."""
-    intervals: list[list[tuple[int, int]]] = [[], [], [], [], [], [], []]
-    closed = [False] * 7
+    intervals: list[tuple[int, tuple[int, int]]] = []
+    closed: list[int] = []
     for day, start, end, day_closed in entries:
         if day_closed:
-            closed[day] = True
+            closed.append(day)
         elif start is not None and end is not None:
-            intervals[day].append(local_interval(start, end))
+            intervals.append((day, local_interval(start, end)))
+    return week_of_intervals(intervals, closed)
+
+
+def week_of_intervals(intervals: Iterable[tuple[int, tuple[int, int]]], closed_days: Sequence[int] = ()) -> WeeklyHours:
+    """weekly_hours from its rows already resolved: (day, local_interval(start,
+    end)) for each interval, and the days marked closed."""
+    days: list[list[tuple[int, int]]] = [[], [], [], [], [], [], []]
+    for day, interval in intervals:
+        days[day].append(interval)
     # Built once per distinct schedule a process meets: for stores with
     # schedules of their own, for most of a report chunk's stores.
     return tuple(
-        tuple(sorted(day)) if day else (() if day_closed else OPEN_ALL_DAY) for day, day_closed in zip(intervals, closed)
+        tuple(sorted(day)) if day else (() if index in closed_days else OPEN_ALL_DAY) for index, day in enumerate(days)
     )
 
 
@@ -263,14 +272,22 @@ def open_intervals(hours: WeeklyHours, zone_name: str, start: int, end: int, clo
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Union of intervals, sorted; touching and overlapping ones are joined."""
-    merged: list[list[int]] = []
-    for s, e in sorted(intervals):
-        if merged and s <= merged[-1][1]:
-            if e > merged[-1][1]:
-                merged[-1][1] = e
+    ordered = sorted(intervals)
+    if not ordered:
+        return []
+    merged: list[Interval] = []
+    # The interval being joined in locals: run once per (week, zone) pair's
+    # business hours, for every such pair of a report.
+    start, end = ordered[0]
+    for s, e in ordered:
+        if s <= end:
+            if e > end:
+                end = e
         else:
-            merged.append([s, e])
-    return [(s, e) for s, e in merged]
+            merged.append((start, end))
+            start, end = s, e
+    merged.append((start, end))
+    return merged
 
 
 # --------------------------------------------------------------------------

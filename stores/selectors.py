@@ -57,7 +57,7 @@ def _rows(queryset: QuerySet) -> list[tuple]:
 @lru_cache(maxsize=8192)
 def _seconds_of_text(text: str) -> int:
     # Whole seconds: the engine ignores fractions (uptime.local_interval).
-    # Cached: the weeks a worker meets share their times of day.
+    # Cached: the rows a worker meets share their times of day.
     return int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
 
 
@@ -73,14 +73,20 @@ def _week_of_text(text: str) -> uptime.WeeklyHours:
 def _week_of_rows(text: str) -> uptime.WeeklyHours:
     # Chains share schedules: a week resolves once per distinct week, and a
     # warm worker's next report finds it resolved.
-    entries = []
-    for row in text.split(";"):
-        if len(row) == 1:  # the day alone (one digit, 0-6): marked closed
-            entries.append((int(row), None, None, True))
-        else:
-            day, start, end = row.split(",")
-            entries.append((int(day), _seconds_of_text(start), _seconds_of_text(end), False))
-    return uptime.weekly_hours(entries)
+    rows = list(map(_row_of_text, text.split(";")))
+    intervals = [(day, interval) for day, interval in rows if interval is not None]
+    return uptime.week_of_intervals(intervals, [day for day, interval in rows if interval is None])
+
+
+@lru_cache(maxsize=65_536)
+def _row_of_text(row: str) -> tuple[int, tuple[int, int] | None]:
+    """One row of a StoreWeek text: its day and local interval, or the day
+    alone (None) when it is marked closed. Cached: weeks share their rows
+    (a report chunk of 2,000 synthetic stores: 12,000 rows, 2,200 distinct)."""
+    if len(row) == 1:  # the day alone (one digit, 0-6): marked closed
+        return int(row), None
+    day, start, end = row.split(",")
+    return int(day), uptime.local_interval(_seconds_of_text(start), _seconds_of_text(end))
 
 
 def store_weekly_hours(*, store_pks: Sequence[int]) -> dict[int, uptime.WeeklyHours]:
