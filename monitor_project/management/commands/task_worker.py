@@ -4,6 +4,9 @@ next look at the queue (common.task_wakeups)."""
 
 import gc
 import importlib
+import signal
+import sys
+from types import FrameType
 from typing import Any
 
 from django_tasks_db.management.commands import db_worker
@@ -24,9 +27,18 @@ class Command(db_worker.Command):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Told to stop before django-tasks-db's worker takes the signals over
+        # (it does once it is built, after the listening connection opens):
+        # stop cleanly, as it does when idle, not killed mid-import.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _stop_while_starting)
         for name in TASK_MODULES:
             importlib.import_module(name)
         # Like the apps' modules (monitor_project.apps), out of full collections.
         gc.freeze()
         with task_wakeups.woken_when_queued(db_worker):
             super().handle(*args, **options)
+
+
+def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
