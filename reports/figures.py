@@ -15,6 +15,7 @@ from django_tasks import task
 
 from common.bulk_writes import insert_rows
 from common.expressions import InIntegers
+from common.garbage_collection import cyclic_gc_paused
 from core import instants, uptime
 from core.closures import closure_intervals
 from core.uptime_batch import stores_uptime_array
@@ -203,12 +204,13 @@ def _batch_ranges() -> tuple[list[tuple[int, int]], int]:
 def _batch_rows(as_of: dt.datetime, first_pk: int, last_pk: int) -> list[tuple[object, ...]]:
     """The StoreFigures rows (FIGURES_ROW_FIELDS) of the stores with primary keys in [first_pk, last_pk]."""
     found = Store.objects.filter(pk__gte=first_pk, pk__lte=last_pk).order_by("pk").values_list(*STORE_ROW_FIELDS)
-    stores = [StoreRow(*values) for values in found]
-    return [
-        (row.pk, as_of, *figures)
-        for batch, array in store_figure_batches(stores=stores, as_of=as_of)
-        for row, figures in zip(batch, array.tolist())
-    ]
+    with cyclic_gc_paused():
+        stores = [StoreRow(*values) for values in found]
+        return [
+            (row.pk, as_of, *figures)
+            for batch, array in store_figure_batches(stores=stores, as_of=as_of)
+            for row, figures in zip(batch, array.tolist())
+        ]
 
 
 def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:
