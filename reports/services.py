@@ -45,7 +45,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files import File
 from django.db import connections, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Collate
 from django.utils import timezone
 from django_tasks import task
@@ -356,10 +356,13 @@ def _locked_chunk(
     first; None when the report is over (its chunks are deleted then). The
     chunk's stores are read only when asked for, its rows never."""
     if report_id is None:
-        report_id = ReportChunk.objects.filter(pk=chunk_id).values_list("report_id", flat=True).first()
-        if report_id is None:
+        # The chunk's report found and locked in one statement.
+        of_chunk = ReportChunk.objects.filter(pk=chunk_id).values("report_id")
+        report = Report.objects.select_for_update(of=("self",)).filter(pk=Subquery(of_chunk)).first()
+        if report is None:
             return None
-    report = _locked_report(report_id)
+    else:
+        report = _locked_report(report_id)
     chunks = ReportChunk.objects.select_for_update().defer("rows", *(() if with_stores else ("store_pks",)))
     chunk = chunks.filter(pk=chunk_id).first()
     if chunk is None or report.status != ReportStatus.RUNNING:
