@@ -1495,7 +1495,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=harness.positive_int, default=2, help="task_worker processes (default 2)")
     parser.add_argument(
-        "--chunk-size", type=harness.positive_int, help="stores per chunk (default: MONITOR_REPORT_CHUNK_SIZE, 2,000)"
+        "--chunk-size", type=harness.positive_int, help="stores per chunk (default: the MONITOR_REPORT_CHUNK_SIZE setting)"
     )
     parser.add_argument(
         "--worker-interval",

@@ -257,9 +257,9 @@ def chunk_sizes_of_tail(count: int, size: int) -> list[int]:
     cut: in halves, until what is left is at most half a chunk. Chunks
     run in the order planned, a worker taking the next when it is free; with
     the smaller ones last, the workers finish closer together (the 13,584
-    Loop stores on 2 workers: chunks of 2,000 x 5, 1,792, 896 and 896 rather
-    than 2,000 x 6 and 1,584, whose last chunk ran alone). A report of at
-    most one chunk stays one chunk."""
+    Loop stores on 2 workers, chunks of 4,000: 4,000 x 2, 2,792, 1,396 and
+    1,396, rather than 4,000 x 3 and 1,584, whose last chunk ran alone). A
+    report of at most one chunk stays one chunk."""
     if count <= size:
         return [count] if count else []
     sizes = []

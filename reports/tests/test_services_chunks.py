@@ -148,6 +148,8 @@ def test_progress_counts_the_stores_of_done_chunks(owner, stores, settings, queu
     [
         # The 13,584 Loop stores in chunks of 2,000: 5 full chunks, then 3,584 in halves.
         (3_584, 2_000, [1_792, 896, 896]),
+        # In chunks of 4,000 (the default): 2 full chunks, then 5,584 in halves.
+        (5_584, 4_000, [2_792, 1_396, 1_396]),
         (4_000, 2_000, [2_000, 1_000, 1_000]),
         (2_001, 2_000, [1_001, 1_000]),
         (2_000, 2_000, [2_000]),  # one chunk stays one chunk
