@@ -13,7 +13,7 @@ def cyclic_gc_paused() -> Iterator[None]:
     still frees every object that is not in a cycle, which is all a report
     chunk or a dashboard figures batch allocates: many short-lived tuples and
     lists, which the collector otherwise walks again and again while they
-    live (bench/RESULTS.md has its share of a chunk's CPU time). Enabled
+    live (docs/scaling.md has its share of a chunk's CPU time). Enabled
     again afterwards, unless it was off before: the next collection finds
     any cycle made meanwhile. Nested uses leave it to the outermost."""
     if not gc.isenabled():

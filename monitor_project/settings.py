@@ -336,8 +336,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MONITOR_MAX_BODY_BYTES
 # A report is computed in chunks of this many stores, one task each, so
 # several `task_worker` processes (on one or more machines) share it. Each
 # chunk costs some fixed work (its task, claim and save, its reads' own
-# overhead): at 4,000 a report of 100,000 stores took 8 % less time than at
-# 2,000, and 8,000 no less (bench/RESULTS.md has the figures).
+# overhead): fewer, larger chunks cost less, up to about this size
+# (docs/scaling.md has the figures against 2,000 and 8,000).
 MONITOR_REPORT_CHUNK_SIZE = env.int("MONITOR_REPORT_CHUNK_SIZE", default=4000)
 # A worker holds a chunk for this long; a chunk still unfinished after it is
 # taken for lost (its worker died) and queued again, at most

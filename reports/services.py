@@ -377,7 +377,7 @@ def _chunk_rows(chunk: ClaimedChunk) -> str:
 
 
 def _chunk_lines(chunk: ClaimedChunk) -> str:
-    # Opaque: planned as an index scan without weighing each of 2,000 keys.
+    # Opaque: planned as an index scan without weighing each of the chunk's keys.
     keys = InIntegers("pk", chunk.store_pks, opaque=True)
     found = Store.objects.filter(keys).order_by().values_list(*STORE_ROW_FIELDS)
     # Each row made a StoreRow in C (StoreRow._make less its Python frame).

@@ -11,7 +11,10 @@ def collector_enabled():
     was = gc.isenabled()
     gc.enable()
     yield
-    gc.enable() if was else gc.disable()
+    if was:
+        gc.enable()
+    else:
+        gc.disable()
 
 
 def test_the_collector_is_off_inside_and_on_again_after():
