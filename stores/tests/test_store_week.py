@@ -59,6 +59,21 @@ def test_inserted_rows_are_joined_into_the_stores_week():
     assert week[6] == ()  # marked closed
 
 
+def test_a_day_marked_closed_that_also_has_an_interval_keeps_the_interval_as_the_rule_reads_it():
+    # Thursday marked closed and open 10:00 to 10:00 (24 hours from 10:00);
+    # Friday 22:00 to 02:00 (overnight), twice over: the same row resolves once.
+    store, other = StoreFactory(), StoreFactory()
+    BusinessHoursFactory(store=store, day_of_week=3, start_time_local=None, end_time_local=None, closed=True)
+    BusinessHoursFactory(store=store, day_of_week=3, start_time_local=dt.time(10), end_time_local=dt.time(10))
+    for each in (store, other):
+        BusinessHoursFactory(store=each, day_of_week=4, start_time_local=dt.time(22), end_time_local=dt.time(2))
+    weeks = store_weekly_hours(store_pks=[store.pk, other.pk])
+    assert weeks[store.pk] == week_from_rows(store)
+    assert weeks[store.pk][3] == ((10 * 3600, 34 * 3600),)
+    assert weeks[store.pk][4] == weeks[other.pk][4] == ((22 * 3600, 26 * 3600),)
+    assert weeks[other.pk][3] == uptime.OPEN_ALL_DAY
+
+
 def test_a_changed_row_rewrites_the_week():
     store = StoreFactory()
     row = BusinessHoursFactory(store=store, day_of_week=2, start_time_local=NINE, end_time_local=FIVE)
