@@ -15,7 +15,8 @@ def cyclic_gc_paused() -> Iterator[None]:
     lists, which the collector otherwise walks again and again while they
     live (docs/scaling.md has its share of a chunk's CPU time). Enabled
     again afterwards, unless it was off before: the next collection finds
-    any cycle made meanwhile. Nested uses leave it to the outermost."""
+    any cycle made meanwhile. Nested uses leave it to the outermost. A
+    decorator too: `@cyclic_gc_paused()` pauses it for each call."""
     if not gc.isenabled():
         yield
         return

@@ -72,7 +72,7 @@ def store_figure_batches(*, stores: Sequence[StoreRow], as_of: dt.datetime) -> I
         # store_closure_rules): each (week, zone, rules) is resolved once,
         # looked up by identity rather than by hashing the week, the rules and
         # the open times for every store (store_weeks' caches).
-        closed_in: dict[tuple[int, str], Sequence[uptime.Interval]] = {}
+        closed_in: dict[tuple[str, int], Sequence[uptime.Interval]] = {}
         resolved: dict[tuple[int, str, int], tuple[uptime.WeekOpenTime, uptime.WeekOpenTime]] = {}
         weeks: list[tuple[uptime.WeekOpenTime, uptime.WeekOpenTime]] = []
         for row in batch:
@@ -201,16 +201,16 @@ def _batch_ranges() -> tuple[list[tuple[int, int]], int]:
     return ranges, len(pks)
 
 
+@cyclic_gc_paused()
 def _batch_rows(as_of: dt.datetime, first_pk: int, last_pk: int) -> list[tuple[object, ...]]:
     """The StoreFigures rows (FIGURES_ROW_FIELDS) of the stores with primary keys in [first_pk, last_pk]."""
     found = Store.objects.filter(pk__gte=first_pk, pk__lte=last_pk).order_by("pk").values_list(*STORE_ROW_FIELDS)
-    with cyclic_gc_paused():
-        stores = [StoreRow(*values) for values in found]
-        return [
-            (row.pk, as_of, *figures)
-            for batch, array in store_figure_batches(stores=stores, as_of=as_of)
-            for row, figures in zip(batch, array.tolist())
-        ]
+    stores = [StoreRow(*values) for values in found]
+    return [
+        (row.pk, as_of, *figures)
+        for batch, array in store_figure_batches(stores=stores, as_of=as_of)
+        for row, figures in zip(batch, array.tolist())
+    ]
 
 
 def _figures_compute(as_of: dt.datetime, progress: Callable[[int, int], None] | None = None) -> int:

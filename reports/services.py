@@ -370,13 +370,9 @@ def _locked_chunk(
     return report, chunk
 
 
+@cyclic_gc_paused()
 def _chunk_rows(chunk: ClaimedChunk) -> str:
     """The chunk's CSV lines, as the file has them."""
-    with cyclic_gc_paused():
-        return _chunk_lines(chunk)
-
-
-def _chunk_lines(chunk: ClaimedChunk) -> str:
     # Opaque: planned as an index scan without weighing each of the chunk's keys.
     keys = InIntegers("pk", chunk.store_pks, opaque=True)
     found = Store.objects.filter(keys).order_by().values_list(*STORE_ROW_FIELDS)

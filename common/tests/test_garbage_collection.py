@@ -56,3 +56,14 @@ def test_a_cycle_made_inside_is_collected_after():
         assert alive() is not None  # in a cycle: reference counting cannot free it
     gc.collect()
     assert alive() is None
+
+
+def test_as_a_decorator_it_pauses_the_collector_for_each_call():
+    @cyclic_gc_paused()
+    def enabled_inside() -> bool:
+        return gc.isenabled()
+
+    assert enabled_inside() is False
+    assert gc.isenabled()
+    assert enabled_inside() is False  # a fresh pause each call
+    assert gc.isenabled()
